@@ -1,0 +1,8 @@
+// CPU kernels for MatMul ops (to be filled in by the op family's author).
+#include "backends/cpu/kernels/families.h"
+
+namespace kiln::cpu {
+
+void RegisterMatMulKernels(KernelRegistry& r) { (void)r; }
+
+}  // namespace kiln::cpu

@@ -1,0 +1,8 @@
+// CPU kernels for Reduction ops (to be filled in by the op family's author).
+#include "backends/cpu/kernels/families.h"
+
+namespace kiln::cpu {
+
+void RegisterReductionKernels(KernelRegistry& r) { (void)r; }
+
+}  // namespace kiln::cpu

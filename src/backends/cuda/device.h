@@ -1,0 +1,30 @@
+// CUDA device discovery. Safe to call on machines without a GPU or driver: they have no devices.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kiln/status.h"
+
+namespace kiln::cuda {
+
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  std::string uuid;
+  int major = 0, minor = 0;  // compute capability
+  int multiprocessors = 0;
+  size_t totalMemory = 0;
+  size_t l2CacheBytes = 0;
+  size_t sharedMemPerBlockOptin = 0;
+};
+
+// Every visible device; empty (not an error) when there is no GPU or no driver.
+std::vector<DeviceInfo> listDevices();
+// Why no device is available, for skip messages ("no CUDA driver", "no CUDA device").
+std::string noDeviceReason();
+
+// Fills n floats in device memory with `value` (a smoke test of the toolchain and device).
+Status fillDevice(float* deviceData, int64_t n, float value);
+
+}  // namespace kiln::cuda

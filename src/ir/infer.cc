@@ -1,0 +1,75 @@
+// The IR's InferContext: reads symbolic shapes and known values off the graph.
+#include "ir/infer.h"
+
+namespace kiln::ir {
+
+std::optional<std::vector<Dim>> InferContext::inputSymbolicValue(int i) const {
+  if (!hasInput(i)) return std::nullopt;
+  const Tensor* t = inputValue(i);
+  if (!t || t->rank() > 1 || !(isInteger(t->dtype())) || t->numel() > 64) return std::nullopt;
+  std::vector<Dim> v;
+  for (int64_t k = 0; k < t->numel(); ++k) v.emplace_back(t->intAt(k));
+  return v;
+}
+
+namespace {
+class GraphInferContext final : public InferContext {
+ public:
+  GraphInferContext(Graph& g, Node& n) : g_(g), n_(n) {}
+  int numInputs() const override { return n_.numInputs(); }
+  bool hasInput(int i) const override { return i < n_.numInputs() && n_.input(i) != nullptr; }
+  DType inputType(int i) const override { return n_.input(i)->dtype(); }
+  const Shape& inputShape(int i) const override { return n_.input(i)->shape(); }
+  const Tensor* inputValue(int i) const override {
+    if (!hasInput(i)) return nullptr;
+    const Value* v = n_.input(i);
+    return v->isConstant() ? &v->constant() : nullptr;
+  }
+  std::optional<std::vector<Dim>> inputSymbolicValue(int i) const override {
+    if (!hasInput(i)) return std::nullopt;
+    if (n_.input(i)->symbolicValue()) return n_.input(i)->symbolicValue();
+    return InferContext::inputSymbolicValue(i);
+  }
+  const AttrMap& attrs() const override { return n_.attrs(); }
+  int opsetVersion() const override { return n_.opsetVersion(); }
+  int numOutputs() const override { return n_.numOutputs(); }
+  void setOutput(int i, DType t, Shape s) override {
+    if (i >= n_.numOutputs()) return;
+    n_.output(i)->setType(t);
+    n_.output(i)->setShape(std::move(s));
+  }
+  void setOutputSymbolicValue(int i, std::vector<Dim> v) override {
+    if (i < n_.numOutputs()) n_.output(i)->setSymbolicValue(std::move(v));
+  }
+  Dim newSymbol(const std::string& hint) override { return Dim::symbol(g_.newSymbolName(hint)); }
+  bool concrete() const override { return false; }
+
+ private:
+  Graph& g_;
+  Node& n_;
+};
+}  // namespace
+
+Status inferNode(Graph& g, Node& n) {
+  KILN_CHECK(n.def() != nullptr);
+  for (int i = 0; i < n.numInputs(); ++i) {
+    const Value* v = n.input(i);
+    if (v && v->dtype() == DType::kUndefined)
+      return InvalidArgument("{}: input {} ('{}') has no known type", n.describe(), i, v->name());
+  }
+  for (Value* o : n.outputs()) o->setSymbolicValue(std::nullopt);
+  GraphInferContext ctx(g, n);
+  KILN_RETURN_IF_ERROR_CTX(n.def()->infer(ctx), n.describe());
+  for (int i = 0; i < n.numOutputs(); ++i) {
+    if (n.output(i)->dtype() == DType::kUndefined && !n.output(i)->uses().empty())
+      return InternalError("{}: inference left output {} without a type", n.describe(), i);
+  }
+  return Status::OK();
+}
+
+Status inferGraph(Graph& g) {
+  for (Node* n : g.nodes()) KILN_RETURN_IF_ERROR(inferNode(g, *n));
+  return Status::OK();
+}
+
+}  // namespace kiln::ir

@@ -1,0 +1,8 @@
+// Normalization ops (to be filled in by the op family's author).
+#include "ir/ops/op_helpers.h"
+
+namespace kiln::ir {
+
+void RegisterNormalizationOps(OpRegistry& r) { (void)r; }
+
+}  // namespace kiln::ir

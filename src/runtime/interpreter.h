@@ -1,0 +1,56 @@
+// The reference executor: runs an ir::Graph node by node on the CPU, computing shapes from the
+// actual inputs and allocating every intermediate. It is the semantic baseline that engines are
+// compared against (and what `kiln run model.onnx` used before engines existed).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backends/cpu/kernel.h"
+#include "ir/graph.h"
+
+namespace kiln::runtime {
+
+struct NamedTensor {
+  std::string name;
+  Tensor tensor;
+};
+
+struct InterpreterOptions {
+  // Op type -> tactic name to use instead of the default choice (tests compare tactics this way).
+  std::map<std::string, std::string> tacticOverrides;
+};
+
+class Interpreter {
+ public:
+  // Picks the highest-priority CPU kernel supporting each node (or the override). Fails
+  // (Unsupported) naming the first node without one.
+  static Result<std::unique_ptr<Interpreter>> create(std::shared_ptr<const ir::Graph> graph,
+                                                     const InterpreterOptions& opts = {});
+
+  // Runs the graph. Inputs are matched by name; each must be given exactly once with the graph
+  // input's dtype and a shape compatible with its declared dims. Outputs come in graph order.
+  Status run(const std::vector<NamedTensor>& inputs, std::vector<NamedTensor>* outputs) const;
+
+  const ir::Graph& graph() const { return *graph_; }
+  // The tactic chosen for each node, in execution order.
+  std::vector<std::pair<const ir::Node*, std::string>> tactics() const;
+
+ private:
+  struct Step {
+    const ir::Node* node;
+    const cpu::KernelDef* def;
+    std::unique_ptr<cpu::Kernel> kernel;
+    std::vector<const ir::Value*> freeAfter;
+  };
+  std::shared_ptr<const ir::Graph> graph_;
+  std::vector<Step> steps_;
+};
+
+// Checks a tensor against a declared input (dtype, rank, static dims); error names the input.
+Status checkInputAgainst(const ir::Value& declared, const Tensor& t);
+
+}  // namespace kiln::runtime

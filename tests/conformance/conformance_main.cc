@@ -1,0 +1,263 @@
+// ONNX conformance runner: imports each test model, feeds test_data_set_0 inputs, runs the CPU
+// interpreter and compares with the stored outputs (integers/bool exactly, floats with the ONNX
+// runner's rtol/atol). Tests not listed in the expected-unsupported file must pass; listed tests
+// that now pass are reported as stale so the list only shrinks.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <onnx/onnx_pb.h>
+
+#include "onnx/importer.h"
+#include "onnx/tensor_proto.h"
+#include "runtime/interpreter.h"
+
+namespace fs = std::filesystem;
+using namespace kiln;
+
+namespace {
+
+enum class Outcome { kPass, kFail, kUnsupported };
+
+struct TestResult {
+  std::string id;  // "onnx-1.23/node/test_abs"
+  Outcome outcome;
+  std::string detail;
+  std::vector<std::string> ops;
+};
+
+struct Options {
+  std::string root;
+  std::vector<std::string> suites;
+  std::string expectedFile;
+  std::string reportFile;
+  std::string filter;
+  bool verbose = false;
+  double rtol = 1e-3, atol = 1e-7;
+};
+
+std::vector<std::string> modelOps(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  ::onnx::ModelProto m;
+  std::set<std::string> ops;
+  if (onnx_import::parseModelProto(bytes, &m).ok()) {
+    for (const auto& n : m.graph().node())
+      ops.insert(n.domain().empty() || n.domain() == "ai.onnx" ? n.op_type() : n.domain() + ":" + n.op_type());
+  }
+  return {ops.begin(), ops.end()};
+}
+
+std::string compareTensors(const Tensor& got, const Tensor& want, double rtol, double atol) {
+  if (got.dtype() != want.dtype())
+    return fmt::format("dtype {} != expected {}", dtypeName(got.dtype()), dtypeName(want.dtype()));
+  if (got.dims() != want.dims())
+    return fmt::format("shape {} != expected {}", got.dims().toString(), want.dims().toString());
+  const int64_t n = got.numel();
+  if (got.dtype() == DType::kString) {
+    for (int64_t i = 0; i < n; ++i)
+      if (got.data<std::string>()[i] != want.data<std::string>()[i])
+        return fmt::format("element {} differs", i);
+    return "";
+  }
+  if (!isFloat(got.dtype())) {
+    if (std::memcmp(got.raw(), want.raw(), got.nbytes()) != 0) {
+      for (int64_t i = 0; i < n; ++i)
+        if (got.intAt(i) != want.intAt(i))
+          return fmt::format("element {}: {} != expected {}", i, got.intAt(i), want.intAt(i));
+      return "bytes differ";
+    }
+    return "";
+  }
+  int64_t bad = 0, firstBad = -1;
+  double worst = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double g = got.doubleAt(i), w = want.doubleAt(i);
+    if (std::isnan(w) && std::isnan(g)) continue;
+    if (std::isinf(w) && g == w) continue;
+    double err = std::fabs(g - w);
+    if (!(err <= atol + rtol * std::fabs(w))) {
+      if (firstBad < 0) firstBad = i;
+      ++bad;
+      if (!(err <= worst)) worst = err;
+    }
+  }
+  if (bad) {
+    return fmt::format("{} of {} elements outside tolerance (first at {}: {} vs expected {}; max abs err {})",
+                       bad, n, firstBad, got.doubleAt(firstBad), want.doubleAt(firstBad), worst);
+  }
+  return "";
+}
+
+TestResult runTest(const fs::path& dir, const std::string& id, const Options& opt) {
+  TestResult r{id, Outcome::kFail, "", modelOps((dir / "model.onnx").string())};
+  auto fail = [&](Outcome o, std::string d) {
+    r.outcome = o;
+    r.detail = std::move(d);
+    return r;
+  };
+  auto graph = onnx_import::importModelFile((dir / "model.onnx").string());
+  if (!graph.ok()) {
+    const Status& st = graph.status();
+    return fail(st.code() == StatusCode::kUnsupported ? Outcome::kUnsupported : Outcome::kFail,
+                "import: " + st.toString());
+  }
+  std::shared_ptr<const ir::Graph> g(std::move(graph).value());
+  fs::path data = dir / "test_data_set_0";
+  std::vector<runtime::NamedTensor> inputs;
+  for (size_t i = 0; i < g->inputs().size(); ++i) {
+    fs::path p = data / fmt::format("input_{}.pb", i);
+    std::string name;
+    auto t = onnx_import::readTensorProtoFile(p.string(), &name);
+    if (!t.ok()) {
+      return fail(t.status().code() == StatusCode::kUnsupported ? Outcome::kUnsupported : Outcome::kFail,
+                  "input data: " + t.status().toString());
+    }
+    inputs.push_back({g->inputs()[i]->name(), std::move(t).value()});
+  }
+  auto interp = runtime::Interpreter::create(g);
+  if (!interp.ok()) {
+    const Status& st = interp.status();
+    return fail(st.code() == StatusCode::kUnsupported ? Outcome::kUnsupported : Outcome::kFail,
+                "prepare: " + st.toString());
+  }
+  std::vector<runtime::NamedTensor> outputs;
+  Status st = (*interp)->run(inputs, &outputs);
+  if (!st.ok())
+    return fail(st.code() == StatusCode::kUnsupported ? Outcome::kUnsupported : Outcome::kFail,
+                "run: " + st.toString());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    fs::path p = data / fmt::format("output_{}.pb", i);
+    auto want = onnx_import::readTensorProtoFile(p.string());
+    if (!want.ok()) {
+      return fail(want.status().code() == StatusCode::kUnsupported ? Outcome::kUnsupported : Outcome::kFail,
+                  "expected data: " + want.status().toString());
+    }
+    std::string diff = compareTensors(outputs[i].tensor, *want, opt.rtol, opt.atol);
+    if (!diff.empty()) return fail(Outcome::kFail, fmt::format("output {} ('{}'): {}", i, outputs[i].name, diff));
+  }
+  r.outcome = Outcome::kPass;
+  return r;
+}
+
+std::map<std::string, std::string> readExpected(const std::string& path) {
+  std::map<std::string, std::string> m;
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line)) {
+    auto hash = line.find('#');
+    std::string reason = hash == std::string::npos ? "" : line.substr(hash + 1);
+    std::string id = line.substr(0, hash);
+    id.erase(std::remove_if(id.begin(), id.end(), ::isspace), id.end());
+    if (!id.empty()) m[id] = reason;
+  }
+  return m;
+}
+
+const char* outcomeName(Outcome o) {
+  return o == Outcome::kPass ? "pass" : o == Outcome::kFail ? "FAIL" : "unsupported";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--root") opt.root = next();
+    else if (a == "--suite") opt.suites.push_back(next());
+    else if (a == "--expected") opt.expectedFile = next();
+    else if (a == "--report") opt.reportFile = next();
+    else if (a == "--filter") opt.filter = next();
+    else if (a == "-v" || a == "--verbose") opt.verbose = true;
+    else {
+      std::cerr << "usage: kiln_conformance --root DIR [--suite NAME]... [--expected FILE] "
+                   "[--report FILE] [--filter SUBSTR] [-v]\n";
+      return 2;
+    }
+  }
+  if (opt.root.empty() || !fs::is_directory(opt.root)) {
+    std::cout << "SKIP: conformance data not found at '" << opt.root
+              << "' (expected ../shared/onnx-conformance beside the checkout)\n";
+    return 77;  // ctest SKIP_RETURN_CODE
+  }
+  if (opt.suites.empty())
+    opt.suites = {"onnx-1.23/node", "onnx-1.12/node", "onnx-1.12/pytorch-converted",
+                  "onnx-1.12/pytorch-operator", "onnx-1.12/simple"};
+  auto expected = opt.expectedFile.empty() ? std::map<std::string, std::string>{} : readExpected(opt.expectedFile);
+
+  std::vector<TestResult> results;
+  auto t0 = std::chrono::steady_clock::now();
+  for (const auto& suite : opt.suites) {
+    fs::path sdir = fs::path(opt.root) / suite;
+    if (!fs::is_directory(sdir)) {
+      std::cout << "missing suite " << sdir << "\n";
+      return 1;
+    }
+    std::vector<fs::path> dirs;
+    for (const auto& e : fs::directory_iterator(sdir))
+      if (e.is_directory() && fs::exists(e.path() / "model.onnx")) dirs.push_back(e.path());
+    std::sort(dirs.begin(), dirs.end());
+    for (const auto& d : dirs) {
+      std::string id = suite + "/" + d.filename().string();
+      if (!opt.filter.empty() && id.find(opt.filter) == std::string::npos) continue;
+      results.push_back(runTest(d, id, opt));
+      const TestResult& r = results.back();
+      if (opt.verbose || (r.outcome != Outcome::kPass && !expected.count(r.id)))
+        std::cout << outcomeName(r.outcome) << "  " << r.id << (r.detail.empty() ? "" : "  -- " + r.detail) << "\n";
+    }
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // Summary per suite, and the policy check.
+  int unexpected = 0, stale = 0;
+  std::map<std::string, std::array<int, 3>> perSuite;
+  std::map<std::string, std::array<int, 3>> perOp;
+  for (const auto& r : results) {
+    std::string suite = r.id.substr(0, r.id.rfind('/'));
+    perSuite[suite][static_cast<int>(r.outcome)]++;
+    for (const auto& op : r.ops) perOp[op][static_cast<int>(r.outcome)]++;
+    bool listed = expected.count(r.id) > 0;
+    if (r.outcome != Outcome::kPass && !listed) ++unexpected;
+    if (r.outcome == Outcome::kPass && listed) {
+      ++stale;
+      std::cout << "STALE  " << r.id << "  passes now: remove it from the expected-unsupported list\n";
+    }
+  }
+  std::cout << "\nConformance summary (" << fmt::format("{:.1f}", secs) << " s)\n";
+  for (const auto& [suite, c] : perSuite) {
+    int total = c[0] + c[1] + c[2];
+    std::cout << fmt::format("  {:32} {:5}/{:<5} pass ({:5.1f}%)  {:4} fail  {:4} unsupported\n", suite, c[0],
+                             total, 100.0 * c[0] / std::max(1, total), c[1], c[2]);
+  }
+  if (!opt.reportFile.empty()) {
+    std::ofstream rep(opt.reportFile);
+    rep << "# Kiln ONNX conformance\n\n| suite | pass | total | rate | fail | unsupported |\n|---|---|---|---|---|---|\n";
+    for (const auto& [suite, c] : perSuite) {
+      int total = c[0] + c[1] + c[2];
+      rep << fmt::format("| {} | {} | {} | {:.1f}% | {} | {} |\n", suite, c[0], total,
+                         100.0 * c[0] / std::max(1, total), c[1], c[2]);
+    }
+    rep << "\n## Per op (tests whose model contains the op)\n\n| op | pass | fail | unsupported |\n|---|---|---|---|\n";
+    for (const auto& [op, c] : perOp) rep << fmt::format("| {} | {} | {} | {} |\n", op, c[0], c[1], c[2]);
+    rep << "\n## Tests not passing\n\n";
+    for (const auto& r : results)
+      if (r.outcome != Outcome::kPass) rep << "- " << outcomeName(r.outcome) << " `" << r.id << "`: " << r.detail << "\n";
+    std::cout << "  per-op table written to " << opt.reportFile << "\n";
+  }
+  if (unexpected || stale) {
+    std::cout << fmt::format("\n{} test(s) failed or were unsupported without being listed in {}; {} listed test(s) now pass\n",
+                             unexpected, opt.expectedFile.empty() ? "(no list)" : opt.expectedFile, stale);
+    return 1;
+  }
+  std::cout << "\nall tests pass or are listed as expected-unsupported\n";
+  return 0;
+}
