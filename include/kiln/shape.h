@@ -4,6 +4,8 @@
 #pragma once
 
 #include <array>
+#include <functional>
+#include <memory>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -58,38 +60,66 @@ class Dims {
 // Row-major element strides of dims.
 Dims contiguousStrides(const Dims& d);
 
-// A dimension: a known size, a named symbol (possibly an expression of symbols), or unknown.
+struct DimExpr;  // an immutable symbolic expression (shape.cc)
+
+// A dimension (or an element of a shape-valued tensor): a known integer (any sign: shape tensors
+// hold -1 and negative indices too), a symbolic expression over named symbols ("batch",
+// "2*batch*seq", "floor((H+2)/2)"), or unknown. Expressions keep their structure, so an engine can
+// compile every tensor's dims into a shape program evaluated from the input dims at run time.
 class Dim {
  public:
-  Dim() = default;                                  // unknown
-  Dim(int64_t v) : value_(v) {}                     // NOLINT: static size
-  static Dim symbol(std::string name);              // named symbolic size
+  Dim() = default;                                           // unknown
+  Dim(int64_t v) : kind_(Kind::kStatic), value_(v) {}        // NOLINT: known value
+  static Dim symbol(std::string name);                       // a named symbol
   static Dim unknown() { return Dim(); }
 
-  bool isStatic() const { return value_ >= 0; }
-  bool isSymbolic() const { return value_ < 0 && !sym_.empty(); }
-  bool isUnknown() const { return value_ < 0 && sym_.empty(); }
-  int64_t value() const { return value_; }  // -1 unless static
-  const std::string& symbolName() const { return sym_; }
+  bool isStatic() const { return kind_ == Kind::kStatic; }
+  bool isSymbolic() const { return kind_ == Kind::kSymbolic; }
+  bool isUnknown() const { return kind_ == Kind::kUnknown; }
+  int64_t value() const { return isStatic() ? value_ : -1; }
+  // Canonical text of a symbolic dim (empty otherwise); equal expressions have equal text.
+  const std::string& symbolName() const;
+  const DimExpr* expr() const { return expr_.get(); }  // null unless symbolic
 
-  // Known-equal: both static and equal, or the same symbol. Unknowns are never known-equal.
+  // Known-equal: both static and equal, or the same expression. Unknowns are never known-equal.
   bool sameAs(const Dim& o) const;
   std::string toString() const;  // "3", "batch", "?"
 
-  // Symbolic arithmetic: static when both sides are; else a new symbol spelled as the expression
-  // ("(batch*128)"), unknown if either side is unknown. Identities (x*1, x+0) are simplified.
+  // Symbolic arithmetic: static when both sides are; unknown if either side is unknown; else an
+  // expression (products are kept as canonical monomials, so N*S == S*N and (768*N*S)/768 == N*S).
   friend Dim operator*(const Dim& a, const Dim& b);
   friend Dim operator+(const Dim& a, const Dim& b);
   friend Dim operator-(const Dim& a, const Dim& b);
   static Dim floorDiv(const Dim& a, const Dim& b);
   static Dim ceilDiv(const Dim& a, const Dim& b);
+  static Dim max(const Dim& a, const Dim& b);
+  static Dim min(const Dim& a, const Dim& b);
 
-  bool operator==(const Dim& o) const { return value_ == o.value_ && sym_ == o.sym_; }
+  bool operator==(const Dim& o) const;
 
  private:
-  int64_t value_ = -1;
-  std::string sym_;
+  enum class Kind : uint8_t { kUnknown, kStatic, kSymbolic };
+  explicit Dim(std::shared_ptr<const DimExpr> e);
+  Kind kind_ = Kind::kUnknown;
+  int64_t value_ = 0;
+  std::shared_ptr<const DimExpr> expr_;
+  friend struct DimExprAccess;
 };
+
+// The node types of symbolic dim expressions, for compilers of shape programs.
+struct DimExpr {
+  enum class Op : uint8_t { kSymbol, kProduct, kAdd, kSub, kFloorDiv, kCeilDiv, kMax, kMin };
+  Op op;
+  std::string text;                // canonical text (also the identity of the expression)
+  std::string name;                // kSymbol
+  int64_t coef = 1;                // kProduct: coef * product(args)
+  std::vector<Dim> args;           // kProduct: factors (symbolic); binary ops: 2 operands
+};
+
+// Evaluates a dim given values of its symbols; nullopt if a symbol is unbound or a division by
+// zero occurs.
+std::optional<int64_t> evaluateDim(const Dim& d,
+                                   const std::function<std::optional<int64_t>(const std::string&)>& lookup);
 
 class Shape {
  public:

@@ -59,6 +59,8 @@ class Tensor {
 
   // Same memory, other dims with the same element count.
   Tensor reshaped(const Dims& dims) const;
+  // Same memory read as another dtype of the same element size (bit reinterpretation).
+  Tensor viewAs(DType dtype) const;
   // Deep copy into new owned host memory.
   Tensor clone() const;
   // Copies elements from `src` (same dtype and element count) into this tensor's memory.

@@ -70,6 +70,13 @@ Tensor Tensor::reshaped(const Dims& dims) const {
   return t;
 }
 
+Tensor Tensor::viewAs(DType dtype) const {
+  KILN_CHECK(dtypeSize(dtype) == dtypeSize(dtype_) && dtype != DType::kString && dtype_ != DType::kString);
+  Tensor t = *this;
+  t.dtype_ = dtype;
+  return t;
+}
+
 Tensor Tensor::clone() const {
   if (!defined()) return Tensor();
   KILN_CHECK(kind_ == MemoryKind::kHost);

@@ -297,15 +297,6 @@ Status Importer::importNode(const ::onnx::NodeProto& np, NameMap& names, const O
     inputs.push_back(it->second);
   }
   while (!inputs.empty() && inputs.back() == nullptr) inputs.pop_back();
-  const int nIn = static_cast<int>(inputs.size());
-  if (nIn < def->minInputs || (def->maxInputs >= 0 && nIn > def->maxInputs)) {
-    std::string range = def->maxInputs < 0 ? fmt::format("at least {}", def->minInputs)
-                        : def->minInputs == def->maxInputs ? std::to_string(def->minInputs)
-                        : fmt::format("{} to {}", def->minInputs, def->maxInputs);
-    return InvalidArgument("{}: has {} inputs; the op takes {}", frame(), nIn, range);
-  }
-  for (int i = 0; i < def->minInputs; ++i)
-    if (!inputs[i]) return InvalidArgument("{}: required input {} is empty", frame(), i);
   int nOut = np.output_size();
   if (nOut < def->minOutputs || (def->maxOutputs >= 0 && nOut > def->maxOutputs))
     return InvalidArgument("{}: has {} outputs; the op produces {} to {}", frame(), nOut, def->minOutputs, def->maxOutputs);
@@ -346,6 +337,19 @@ Status Importer::importNode(const ::onnx::NodeProto& np, NameMap& names, const O
       }
       return Status::OK();
     }
+  }
+  // Arity is checked after the hook: older forms (Slice < 10) carry attributes instead of inputs.
+  while (node->numInputs() > 0 && node->input(node->numInputs() - 1) == nullptr) node->removeTrailingInputs(1);
+  {
+    const int nIn = node->numInputs();
+    if (nIn < def->minInputs || (def->maxInputs >= 0 && nIn > def->maxInputs)) {
+      std::string range = def->maxInputs < 0 ? fmt::format("at least {}", def->minInputs)
+                          : def->minInputs == def->maxInputs ? std::to_string(def->minInputs)
+                          : fmt::format("{} to {}", def->minInputs, def->maxInputs);
+      return InvalidArgument("{}: has {} inputs; the op takes {}", frame(), nIn, range);
+    }
+    for (int i = 0; i < def->minInputs; ++i)
+      if (!node->input(i)) return InvalidArgument("{}: required input {} is empty", frame(), i);
   }
   KILN_RETURN_IF_ERROR_CTX(ir::checkAndFillAttributes(*def, node->attrs()), frame());
   for (int i = 0; i < nOut; ++i)

@@ -1,8 +1,359 @@
-// CPU kernels for Tensor ops (to be filled in by the op family's author).
+// CPU kernels for data movement: Reshape/Flatten/Squeeze/Unsqueeze/Identity (copies), Transpose,
+// Concat, Split, Slice, Expand, Tile, Dropout (inference), Cast, CastLike. Movement kernels work on
+// element bytes (1/2/4/8-byte words, or std::string), so one instantiation serves many dtypes.
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include "backends/cpu/kernels/broadcast.h"
 #include "backends/cpu/kernels/families.h"
+#include "backends/cpu/kernels/kernel_util.h"
+#include "core/slice_util.h"
 
 namespace kiln::cpu {
 
-void RegisterTensorKernels(KernelRegistry& r) { (void)r; }
+namespace {
+
+// Calls f(TypeTag<W>) with a word type of the dtype's size (std::string for strings).
+template <typename F>
+void dispatchWord(DType t, F&& f) {
+  if (t == DType::kString) return f(TypeTag<std::string>{});
+  switch (dtypeSize(t)) {
+    case 1: return f(TypeTag<uint8_t>{});
+    case 2: return f(TypeTag<uint16_t>{});
+    case 4: return f(TypeTag<uint32_t>{});
+    default: return f(TypeTag<uint64_t>{});
+  }
+}
+
+Status CopyK(const KernelContext& c) {
+  copyTensorData(c.in(0), c.out(0));
+  return Status::OK();
+}
+
+Status BitCastK(const KernelContext& c) {
+  Tensor& y = c.out(0);
+  if (y.nbytes()) std::memcpy(y.raw(), c.in(0).raw(), y.nbytes());
+  if (y.dtype() == DType::kBool)  // only 0/1 are valid bools
+    for (int64_t i = 0; i < y.numel(); ++i) y.data<uint8_t>()[i] = y.data<uint8_t>()[i] != 0;
+  return Status::OK();
+}
+
+Status TransposeK(const KernelContext& c) {
+  const Tensor& x = c.in(0);
+  Tensor& y = c.out(0);
+  const int r = x.rank();
+  std::vector<int64_t> perm = c.attrs.getInts("perm", {});
+  if (perm.empty())
+    for (int i = r - 1; i >= 0; --i) perm.push_back(i);
+  Dims inStrides = contiguousStrides(x.dims());
+  // Input stride of each output axis.
+  Dims st = Dims::filled(r, 0);
+  for (int i = 0; i < r; ++i) st[i] = inStrides[static_cast<int>(perm[i] < 0 ? perm[i] + r : perm[i])];
+  const Dims& od = y.dims();
+  if (y.numel() == 0) return Status::OK();
+  dispatchWord(x.dtype(), [&](auto tag) {
+    using W = KILN_TYPE(tag);
+    const W* px = x.data<W>();
+    W* py = y.data<W>();
+    if (r == 0) {
+      py[0] = px[0];
+      return;
+    }
+    const int64_t inner = od[r - 1], innerStride = st[r - 1];
+    const int64_t rows = y.numel() / inner;
+    parallelFor(rows, std::max<int64_t>(1, 16384 / inner), [&](int64_t b, int64_t e) {
+      for (int64_t row = b; row < e; ++row) {
+        int64_t rem = row, off = 0;
+        for (int i = r - 2; i >= 0; --i) {
+          off += (rem % od[i]) * st[i];
+          rem /= od[i];
+        }
+        W* dst = py + row * inner;
+        const W* src = px + off;
+        for (int64_t k = 0; k < inner; ++k) dst[k] = src[k * innerStride];
+      }
+    });
+  });
+  return Status::OK();
+}
+
+int normAxis(int64_t axis, int rank) { return static_cast<int>(axis < 0 ? axis + rank : axis); }
+
+Status ConcatK(const KernelContext& c) {
+  Tensor& y = c.out(0);
+  const int axis = normAxis(c.attrs.getInt("axis"), y.rank());
+  int64_t outer = 1;
+  for (int i = 0; i < axis; ++i) outer *= y.dims()[i];
+  const int64_t outRow = y.numel() / std::max<int64_t>(1, outer);
+  dispatchWord(y.dtype(), [&](auto tag) {
+    using W = KILN_TYPE(tag);
+    W* py = y.data<W>();
+    int64_t colOff = 0;
+    for (int k = 0; k < c.numInputs(); ++k) {
+      const Tensor& x = c.in(k);
+      const int64_t row = outer ? x.numel() / std::max<int64_t>(1, outer) : 0;
+      const W* px = x.data<W>();
+      for (int64_t o = 0; o < outer; ++o) std::copy(px + o * row, px + (o + 1) * row, py + o * outRow + colOff);
+      colOff += row;
+    }
+  });
+  return Status::OK();
+}
+
+Status SplitK(const KernelContext& c) {
+  const Tensor& x = c.in(0);
+  const int axis = normAxis(c.attrs.getInt("axis"), x.rank());
+  int64_t outer = 1;
+  for (int i = 0; i < axis; ++i) outer *= x.dims()[i];
+  const int64_t inRow = x.numel() / std::max<int64_t>(1, outer);
+  dispatchWord(x.dtype(), [&](auto tag) {
+    using W = KILN_TYPE(tag);
+    const W* px = x.data<W>();
+    int64_t colOff = 0;
+    for (int k = 0; k < c.numOutputs(); ++k) {
+      if (!c.hasOutput(k)) continue;
+      Tensor& y = c.out(k);
+      const int64_t row = y.numel() / std::max<int64_t>(1, outer);
+      W* py = y.data<W>();
+      for (int64_t o = 0; o < outer; ++o) std::copy(px + o * inRow + colOff, px + o * inRow + colOff + row, py + o * row);
+      colOff += row;
+    }
+  });
+  return Status::OK();
+}
+
+Status SliceK(const KernelContext& c) {
+  const Tensor& x = c.in(0);
+  Tensor& y = c.out(0);
+  const int r = x.rank();
+  const Tensor& st = c.in(1);
+  const Tensor& en = c.in(2);
+  std::vector<int64_t> axes, steps;
+  for (int64_t i = 0; i < st.numel(); ++i) {
+    axes.push_back(c.hasInput(3) ? c.in(3).intAt(i) : i);
+    steps.push_back(c.hasInput(4) ? c.in(4).intAt(i) : 1);
+  }
+  Dims start = Dims::filled(r, 0), step = Dims::filled(r, 1);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int a = normAxis(axes[i], r);
+    SliceAxis s = resolveSlice(st.intAt(static_cast<int64_t>(i)), en.intAt(static_cast<int64_t>(i)), steps[i], x.dims()[a]);
+    start[a] = s.start;
+    step[a] = s.step;
+  }
+  if (y.numel() == 0) return Status::OK();
+  Dims xs = contiguousStrides(x.dims());
+  const Dims& od = y.dims();
+  dispatchWord(x.dtype(), [&](auto tag) {
+    using W = KILN_TYPE(tag);
+    const W* px = x.data<W>();
+    W* py = y.data<W>();
+    if (r == 0) {
+      py[0] = px[0];
+      return;
+    }
+    const int64_t inner = od[r - 1];
+    const int64_t rows = y.numel() / inner;
+    const int64_t base0 = start[r - 1] * xs[r - 1], s0 = step[r - 1] * xs[r - 1];
+    parallelFor(rows, std::max<int64_t>(1, 16384 / inner), [&](int64_t b, int64_t e) {
+      for (int64_t row = b; row < e; ++row) {
+        int64_t rem = row, off = base0;
+        for (int i = r - 2; i >= 0; --i) {
+          off += (start[i] + (rem % od[i]) * step[i]) * xs[i];
+          rem /= od[i];
+        }
+        W* dst = py + row * inner;
+        for (int64_t k = 0; k < inner; ++k) dst[k] = px[off + k * s0];
+      }
+    });
+  });
+  return Status::OK();
+}
+
+Status ExpandK(const KernelContext& c) {
+  const Tensor& x = c.in(0);
+  Tensor& y = c.out(0);
+  if (y.numel() == 0) return Status::OK();
+  BroadcastPlan<1> plan(y.dims(), {x.dims()});
+  const int64_t s = plan.innerStride(0);
+  dispatchWord(x.dtype(), [&](auto tag) {
+    using W = KILN_TYPE(tag);
+    const W* px = x.data<W>();
+    W* py = y.data<W>();
+    plan.forEachRow([&](int64_t o, const std::array<int64_t, 1>& off, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) py[o + i] = px[off[0] + i * s];
+    });
+  });
+  return Status::OK();
+}
+
+Status TileK(const KernelContext& c) {
+  const Tensor& x = c.in(0);
+  Tensor& y = c.out(0);
+  const int r = x.rank();
+  if (y.numel() == 0) return Status::OK();
+  Dims xs = contiguousStrides(x.dims());
+  const Dims& od = y.dims();
+  const Dims& id = x.dims();
+  dispatchWord(x.dtype(), [&](auto tag) {
+    using W = KILN_TYPE(tag);
+    const W* px = x.data<W>();
+    W* py = y.data<W>();
+    if (r == 0) {
+      py[0] = px[0];
+      return;
+    }
+    const int64_t inner = od[r - 1];
+    const int64_t rows = y.numel() / inner;
+    parallelFor(rows, std::max<int64_t>(1, 16384 / inner), [&](int64_t b, int64_t e) {
+      for (int64_t row = b; row < e; ++row) {
+        int64_t rem = row, off = 0;
+        for (int i = r - 2; i >= 0; --i) {
+          off += ((rem % od[i]) % id[i]) * xs[i];
+          rem /= od[i];
+        }
+        W* dst = py + row * inner;
+        const int64_t n = id[r - 1];
+        for (int64_t k = 0; k < inner; ++k) dst[k] = px[off + k % n];
+      }
+    });
+  });
+  return Status::OK();
+}
+
+Status DropoutK(const KernelContext& c) {
+  bool training = c.hasInput(2) && c.in(2).numel() && c.in(2).data<bool>()[0];
+  double ratio = c.hasInput(1) && c.in(1).numel() ? c.in(1).doubleAt(0) : 0.5;
+  if (training && ratio != 0)
+    return Unsupported("Dropout in training mode (random masks) is not supported; Kiln runs inference");
+  copyTensorData(c.in(0), c.out(0));
+  if (c.hasOutput(1)) {
+    bool* m = c.out(1).data<bool>();
+    std::fill(m, m + c.out(1).numel(), true);
+  }
+  return Status::OK();
+}
+
+// ---- Cast ------------------------------------------------------------------------------------
+
+using CastTypes = TypeList<float, double, Float16, BFloat16, int8_t, uint8_t, int16_t, uint16_t,
+                           int32_t, uint32_t, int64_t, uint64_t, bool, Float8E4M3FN, Float8E4M3FNUZ,
+                           Float8E5M2, Float8E5M2FNUZ>;
+
+template <typename To, typename From>
+To castOne(From v, bool saturate) {
+  if constexpr (isSmallFloat<To> && !std::is_same_v<To, Float16> && !std::is_same_v<To, BFloat16>) {
+    return To(convertValue<float>(v), saturate);  // fp8: saturation is per the attribute
+  } else if constexpr (std::is_integral_v<To> && !std::is_same_v<To, bool> && isFloatLike<From>) {
+    // Float -> integer truncates toward zero; NaN and out-of-range values are undefined in ONNX:
+    // give 0 / the saturated bound instead of undefined behaviour.
+    double d = convertValue<double>(v);
+    if (std::isnan(d)) return To(0);
+    if (d <= static_cast<double>(std::numeric_limits<To>::lowest())) return std::numeric_limits<To>::lowest();
+    if (d >= static_cast<double>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
+    return static_cast<To>(d);
+  } else {
+    return convertValue<To>(v);
+  }
+}
+
+template <typename T>
+std::string formatValue(T v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return v ? "1" : "0";
+  } else if constexpr (isFloatLike<T>) {
+    // Shortest text that reads back to the same value (what numpy prints).
+    char buf[64];
+    using F = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    F f = convertValue<F>(v);
+    if (std::isnan(f)) return "NaN";
+    if (std::isinf(f)) return f > 0 ? "INF" : "-INF";
+    auto res = std::to_chars(buf, buf + sizeof(buf), f);
+    return std::string(buf, res.ptr);
+  } else {
+    return std::to_string(v);
+  }
+}
+
+template <typename T>
+Status parseValue(const std::string& s, T* out) {
+  if constexpr (std::is_same_v<T, bool>) {
+    *out = !(s.empty() || s == "0" || s == "false" || s == "False");
+    return Status::OK();
+  } else {
+    errno = 0;
+    char* end = nullptr;
+    if constexpr (isFloatLike<T>) {
+      double d = std::strtod(s.c_str(), &end);  // also reads inf/INF/nan/NaN
+      if (end == s.c_str()) return InvalidArgument("Cast cannot read '{}' as a number", s);
+      *out = convertValue<T>(d);
+    } else if constexpr (std::is_signed_v<T>) {
+      long long v = std::strtoll(s.c_str(), &end, 10);
+      if (end == s.c_str()) return InvalidArgument("Cast cannot read '{}' as an integer", s);
+      *out = static_cast<T>(v);
+    } else {
+      unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+      if (end == s.c_str()) return InvalidArgument("Cast cannot read '{}' as an integer", s);
+      *out = static_cast<T>(v);
+    }
+    return Status::OK();
+  }
+}
+
+Status castTensor(const Tensor& x, Tensor& y, bool saturate) {
+  const int64_t n = x.numel();
+  if (x.dtype() == y.dtype()) {
+    copyTensorData(x, y);
+    return Status::OK();
+  }
+  if (x.dtype() == DType::kString) {
+    Status st;
+    Status d = dispatchOr<CastTypes>("Cast from string", y.dtype(), [&](auto to) {
+      using To = KILN_TYPE(to);
+      for (int64_t i = 0; i < n && st.ok(); ++i) st = parseValue(x.data<std::string>()[i], y.data<To>() + i);
+    });
+    KILN_RETURN_IF_ERROR(d);
+    return st;
+  }
+  if (y.dtype() == DType::kString) {
+    return dispatchOr<CastTypes>("Cast to string", x.dtype(), [&](auto from) {
+      using From = KILN_TYPE(from);
+      for (int64_t i = 0; i < n; ++i) y.data<std::string>()[i] = formatValue(x.data<From>()[i]);
+    });
+  }
+  Status inner;
+  Status outer = dispatchOr<CastTypes>("Cast", x.dtype(), [&](auto from) {
+    using From = KILN_TYPE(from);
+    inner = dispatchOr<CastTypes>("Cast", y.dtype(), [&](auto to) {
+      using To = KILN_TYPE(to);
+      const From* px = x.data<From>();
+      To* py = y.data<To>();
+      parallelFor(n, 32768, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) py[i] = castOne<To>(px[i], saturate);
+      });
+    });
+  });
+  KILN_RETURN_IF_ERROR(outer);
+  return inner;
+}
+
+Status CastK(const KernelContext& c) { return castTensor(c.in(0), c.out(0), c.attrs.getInt("saturate") != 0); }
+
+}  // namespace
+
+void RegisterTensorKernels(KernelRegistry& r) {
+  for (const char* op : {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
+    r.addFn(op, std::string("cpu_ref_") + op, &CopyK);
+  r.addFn("BitCast", "cpu_ref_BitCast", &BitCastK);
+  r.addFn("Transpose", "cpu_ref_Transpose", &TransposeK);
+  r.addFn("Concat", "cpu_ref_Concat", &ConcatK);
+  r.addFn("Split", "cpu_ref_Split", &SplitK);
+  r.addFn("Slice", "cpu_ref_Slice", &SliceK);
+  r.addFn("Expand", "cpu_ref_Expand", &ExpandK);
+  r.addFn("Tile", "cpu_ref_Tile", &TileK);
+  r.addFn("Dropout", "cpu_ref_Dropout", &DropoutK);
+  r.addFn("Cast", "cpu_ref_Cast", &CastK);
+  r.addFn("CastLike", "cpu_ref_CastLike", &CastK);
+}
 
 }  // namespace kiln::cpu
