@@ -1,0 +1,81 @@
+// Building engines: an ONNX model plus a BuildConfig (target, precision, optimization profiles,
+// timing cache) becomes an engine file. Building is offline and may take a while; loading the
+// result is fast (see engine.h).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/shape.h"
+#include "kiln/status.h"
+
+namespace kiln {
+
+enum class Target { kCPU, kCUDA };
+
+// min/opt/max dims of every dynamic input. The engine accepts any input shape within [min, max]
+// (per dimension) and is tuned for opt.
+struct OptimizationProfile {
+  struct Range {
+    Dims min, opt, max;
+  };
+  std::map<std::string, Range> inputs;
+
+  // Sets the range of one input; error if min <= opt <= max does not hold per dimension.
+  Status set(const std::string& input, const Dims& min, const Dims& opt, const Dims& max);
+};
+
+struct BuildProgress {
+  std::string phase;   // "import", "optimize", "tactics", "memory", "serialize"
+  int done = 0;        // items finished in this phase
+  int total = 0;       // items in this phase (0 = unknown)
+  std::string detail;  // e.g. the layer being timed
+};
+
+struct BuildConfig {
+  Target target = Target::kCPU;
+  int device = 0;  // CUDA device index
+  // Precisions allowed besides fp32. FP16/BF16/INT8/FP8 are accepted by the API and refused with
+  // an explanation until their backends exist.
+  bool fp16 = false, bf16 = false, int8 = false, fp8 = false;
+  bool tf32 = true;  // CUDA fp32 matmuls/convs on tensor cores (ignored on the CPU)
+  // Bytes of memory the engine may use for intermediates and workspaces (0 = unlimited).
+  uint64_t memoryLimit = 0;
+  // 0-5: how hard the builder searches. 0-2 choose tactics by heuristics; 3+ time the candidates
+  // of each layer on the target (default 3).
+  int optimizationLevel = 3;
+  std::vector<OptimizationProfile> profiles;
+  // A timing cache file: loaded (if it exists) before the build and saved, merged, after it.
+  std::string timingCachePath;
+  std::function<void(const BuildProgress&)> progress;
+};
+
+// What a build produced, for `kiln build --verbose` and tests.
+struct BuildReport {
+  int nodesImported = 0;
+  int layers = 0;
+  int tacticsTimed = 0;       // layers whose candidates were timed on the target
+  int timingCacheHits = 0;    // layers whose choice came from the timing cache
+  uint64_t arenaBytes = 0;
+  uint64_t peakLiveBytes = 0;
+  uint64_t naiveBytes = 0;
+  uint64_t weightBytes = 0;
+  double seconds = 0;
+};
+
+// Builds an engine from an ONNX file and returns the engine file's bytes.
+Result<std::string> buildEngineFromFile(const std::string& onnxPath, const BuildConfig& config,
+                                        BuildReport* report = nullptr);
+// Same, from serialized ModelProto bytes (`baseDir` resolves external data).
+Result<std::string> buildEngineFromBytes(const std::string& onnxBytes, const std::string& baseDir,
+                                         const std::string& modelName, const BuildConfig& config,
+                                         BuildReport* report = nullptr);
+
+// Parses "name:1x3x224x224,other:1x128" into per-input dims (the --shapes syntax).
+Result<std::map<std::string, Dims>> parseShapeList(const std::string& text);
+
+}  // namespace kiln

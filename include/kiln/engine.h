@@ -1,0 +1,128 @@
+// Running engines. An Engine is immutable once loaded and may be shared by any number of threads.
+// An ExecutionContext holds the state of one run (input shapes, buffer addresses, the planned
+// memory arena); use one context per thread or stream. Contexts of one engine run concurrently
+// without sharing mutable state.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/shape.h"
+#include "kiln/status.h"
+#include "kiln/tensor.h"
+
+namespace kiln {
+
+namespace plan {
+struct Plan;
+}
+class ExecutionContext;
+class Stream;
+
+struct IOTensorInfo {
+  std::string name;
+  DType dtype;
+  Shape shape;    // symbolic where dynamic
+  bool isInput;
+};
+
+// A description of the engine for `kiln inspect`.
+struct LayerSummary {
+  std::string name, op, tactic, precision;
+  std::vector<std::string> inputs, outputs;  // "name: float32[batch,64,56,56]"
+  std::vector<std::string> fusedFrom;
+  double measuredUs = -1;
+};
+
+class Engine {
+ public:
+  ~Engine();
+  // Loads an engine file (memory-mapped). Refused, with a one-line reason, when the file is
+  // truncated or damaged, is not an engine, has a newer format, or targets another machine.
+  static Result<std::shared_ptr<Engine>> loadFile(const std::string& path);
+  static Result<std::shared_ptr<Engine>> loadBytes(std::string bytes, const std::string& what = "engine");
+
+  const std::vector<IOTensorInfo>& ioTensors() const { return io_; }
+  const IOTensorInfo* findIO(const std::string& name) const;
+  int numProfiles() const;
+  // The profile's range for an input; false if the input is static or absent.
+  bool profileRange(int profile, const std::string& input, Dims* min, Dims* opt, Dims* max) const;
+
+  // A new context using optimization profile `profile`.
+  Result<std::unique_ptr<ExecutionContext>> createExecutionContext(int profile = 0) const;
+
+  std::vector<LayerSummary> layers() const;
+  std::string summary() const;  // target, versions, memory plan, profiles (multi-line text)
+  const plan::Plan& plan() const { return *plan_; }
+
+ private:
+  friend class ExecutionContext;
+  struct Impl;
+  Engine() = default;
+  static Result<std::shared_ptr<Engine>> fromPlan(std::unique_ptr<plan::Plan> p, const std::string& what);
+  std::unique_ptr<plan::Plan> plan_;
+  std::unique_ptr<Impl> impl_;
+  std::vector<IOTensorInfo> io_;
+};
+
+class ExecutionContext {
+ public:
+  ~ExecutionContext();
+
+  // Sets a dynamic input's dims; checked against the context's profile. Static inputs may be set
+  // too (to their dims).
+  Status setInputShape(const std::string& name, const Dims& dims);
+  // Dims of any I/O tensor for the input shapes set so far (outputs: computed by the engine's
+  // shape program).
+  Result<Dims> getTensorShape(const std::string& name);
+  // Caller-owned memory for an input or output (zero copy). It must hold the tensor's bytes for
+  // the current shapes and stay valid until the run completes.
+  Status setTensorAddress(const std::string& name, void* data);
+
+  // Runs synchronously on the calling thread.
+  Status execute();
+  // Queues the run on `stream` and returns; stream.synchronize() waits and reports errors.
+  Status enqueue(Stream& stream);
+
+  // Convenience for tools and tests: sets shapes and addresses from named tensors, runs, and
+  // returns newly allocated outputs in engine output order.
+  struct Named {
+    std::string name;
+    Tensor tensor;
+  };
+  Status run(const std::vector<Named>& inputs, std::vector<Named>* outputs);
+
+  int profile() const { return profile_; }
+
+ private:
+  friend class Engine;
+  friend class Stream;
+  struct State;
+  ExecutionContext() = default;
+  const Engine* engine_ = nullptr;
+  int profile_ = 0;
+  std::unique_ptr<State> s_;
+  Status prepare();
+};
+
+// An in-order queue of runs. On the CPU it is a worker thread; runs on one stream execute one
+// after another, runs on different streams concurrently.
+class Stream {
+ public:
+  Stream();
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  // Waits for every queued run; returns the first error since the last synchronize().
+  Status synchronize();
+
+ private:
+  friend class ExecutionContext;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  Status push(ExecutionContext* ctx);
+};
+
+}  // namespace kiln

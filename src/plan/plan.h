@@ -1,0 +1,130 @@
+// The plan: everything an engine needs at run time, and nothing of the IR or ONNX. It is what the
+// builder produces and what an engine file stores: tensors (with dims as static values or registers
+// of the shape program), layers with their chosen tactics, the memory plan, profiles, the target it
+// was built for, and the weights.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/attributes.h"
+#include "kiln/shape.h"
+#include "kiln/tensor.h"
+
+namespace kiln::plan {
+
+inline constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'E', 'N', 'G', '\0'};
+inline constexpr uint32_t kFormatVersion = 1;
+
+// One instruction of the shape program; its result is the register with the instruction's index.
+struct ShapeInstr {
+  enum Op : uint8_t { kInputDim, kConst, kAdd, kSub, kMul, kFloorDiv, kCeilDiv, kMax, kMin };
+  Op op;
+  int32_t a = -1, b = -1;  // operand registers; kInputDim: a = input index, b = axis
+  int64_t imm = 0;         // kConst
+};
+
+// Computes every symbolic dim of every tensor from the input dims with integer arithmetic.
+struct ShapeProgram {
+  std::vector<ShapeInstr> instrs;
+  // Evaluates into `regs` (sized to instrs.size()); false on a division by zero.
+  bool evaluate(const std::vector<const Dims*>& inputDims, int64_t* regs) const;
+};
+
+// A dim of a plan tensor: a static value, or register `reg` of the shape program.
+struct DimRef {
+  int64_t value = 0;
+  int32_t reg = -1;
+  bool isStatic() const { return reg < 0; }
+};
+
+enum class TensorKind : uint8_t { kInput = 0, kOutput = 1, kIntermediate = 2, kConstant = 3 };
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  TensorKind kind = TensorKind::kIntermediate;
+  std::vector<DimRef> dims;
+  std::string shapeText;      // symbolic shape for display ("[batch,1000]")
+  int32_t ioIndex = -1;       // position among inputs or outputs
+  uint64_t arenaOffset = 0;   // intermediates
+  uint64_t maxBytes = 0;      // intermediates: planned size (max over profiles)
+  uint64_t constOffset = 0;   // constants: offset in the weights section
+  Tensor constant;            // constants: the value (views into the weights when loaded)
+};
+
+struct LayerInfo {
+  std::string name;
+  std::string op;
+  std::string domain;
+  int32_t opset = 0;
+  AttrMap attrs;
+  std::vector<int32_t> inputs;   // tensor ids; -1 for an omitted optional input
+  std::vector<int32_t> outputs;  // tensor ids; -1 for an unused optional output
+  std::string tactic;
+  std::vector<std::string> fusedFrom;
+  std::string precision = "fp32";
+  double measuredUs = -1;        // the tactic's time at the opt shape when it was timed
+};
+
+struct ProfileInput {
+  std::string name;
+  Dims min, opt, max;
+};
+struct ProfileInfo {
+  std::vector<ProfileInput> inputs;
+};
+
+struct TargetInfo {
+  std::string kind;        // "cpu" or "cuda"
+  std::string arch;        // "x86_64" or "sm_90"
+  std::string device;      // "Intel Xeon ..." or "NVIDIA H100 80GB HBM3"
+  std::string features;    // ISA extensions seen at build time (informational)
+  std::vector<std::pair<std::string, std::string>> libraries;  // name -> version
+};
+
+struct BuildSummary {
+  std::string precisions = "fp32";
+  int32_t optimizationLevel = 3;
+  uint64_t workspaceLimit = 0;
+  double buildSeconds = 0;
+};
+
+struct MemoryReport {
+  uint64_t arenaBytes = 0;   // the planned arena (max shapes)
+  uint64_t peakLiveBytes = 0;  // the largest sum of simultaneously live intermediates
+  uint64_t naiveBytes = 0;   // every intermediate in its own buffer
+  uint64_t weightBytes = 0;
+};
+
+struct Plan {
+  std::string kilnVersion;
+  std::string modelName;
+  uint64_t modelHash = 0;
+  TargetInfo target;
+  BuildSummary build;
+  std::vector<ProfileInfo> profiles;
+  std::vector<int32_t> inputs, outputs;  // tensor ids in I/O order
+  std::vector<TensorInfo> tensors;
+  std::vector<LayerInfo> layers;
+  ShapeProgram program;
+  MemoryReport memory;
+  // Keeps the weights alive (the mapped file or the builder's buffers).
+  std::shared_ptr<void> weightsOwner;
+
+  int findTensor(const std::string& name) const;
+};
+
+// Serializes a plan into an engine file's bytes / reads it back with every integrity check.
+std::string serializePlan(const Plan& p);
+// `what` names the source in errors ("model.engine"). The bytes must outlive the plan's constants
+// unless `owner` keeps them alive.
+Result<std::unique_ptr<Plan>> deserializePlan(const char* data, size_t size, std::shared_ptr<void> owner,
+                                              const std::string& what);
+Result<std::unique_ptr<Plan>> readPlanFile(const std::string& path);
+Status writePlanFile(const std::string& path, const Plan& p);
+
+}  // namespace kiln::plan

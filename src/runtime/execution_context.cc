@@ -1,0 +1,233 @@
+// ExecutionContext: per-run state. Everything a run needs is allocated when the context is
+// created (the arena sized by the memory plan, tensor views, per-layer pointer arrays, shape
+// registers); a run only evaluates the shape program when input shapes changed, points the views
+// at the arena/user buffers, and calls the kernels.
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "kiln/engine.h"
+#include "plan/plan.h"
+#include "runtime/engine_impl.h"
+
+namespace kiln {
+
+struct ExecutionContext::State {
+  const plan::Plan* plan = nullptr;
+  std::unique_ptr<char, void (*)(void*)> arena{nullptr, std::free};
+  std::vector<int64_t> regs;
+  std::vector<Dims> inputDims;          // by input index
+  std::vector<bool> inputShapeSet;
+  std::vector<void*> inputAddr, outputAddr;
+  std::vector<Tensor> views;            // per plan tensor
+  std::vector<std::vector<const Tensor*>> layerIns;
+  std::vector<std::vector<Tensor*>> layerOuts;
+  std::vector<const Dims*> inputDimPtrs;
+  bool shapesDirty = true;
+  bool shapesReady = false;
+};
+
+Result<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext(int profile) const {
+  if (profile < 0 || profile >= numProfiles())
+    return OutOfRange("profile {} does not exist (the engine has {})", profile, numProfiles());
+  const plan::Plan& p = *plan_;
+  auto ctx = std::unique_ptr<ExecutionContext>(new ExecutionContext());
+  ctx->engine_ = this;
+  ctx->profile_ = profile;
+  ctx->s_ = std::make_unique<ExecutionContext::State>();
+  auto& s = *ctx->s_;
+  s.plan = &p;
+  size_t arenaBytes = std::max<uint64_t>(64, (p.memory.arenaBytes + 63) / 64 * 64);
+  s.arena.reset(static_cast<char*>(std::aligned_alloc(64, arenaBytes)));
+  if (!s.arena) return ResourceExhausted("cannot allocate the engine's {}-byte arena", arenaBytes);
+  s.regs.assign(p.program.instrs.size(), 0);
+  s.inputDims.resize(p.inputs.size());
+  s.inputShapeSet.assign(p.inputs.size(), false);
+  s.inputAddr.assign(p.inputs.size(), nullptr);
+  s.outputAddr.assign(p.outputs.size(), nullptr);
+  s.views.resize(p.tensors.size());
+  for (size_t i = 0; i < p.inputs.size(); ++i) {
+    // Static inputs need no setInputShape.
+    const auto& t = p.tensors[p.inputs[i]];
+    bool isStatic = true;
+    Dims d;
+    for (const auto& x : t.dims) {
+      isStatic &= x.isStatic();
+      d.push_back(x.value);
+    }
+    if (isStatic) {
+      s.inputDims[i] = d;
+      s.inputShapeSet[i] = true;
+    }
+  }
+  for (size_t t = 0; t < p.tensors.size(); ++t)
+    if (p.tensors[t].kind == plan::TensorKind::kConstant) s.views[t] = p.tensors[t].constant;
+  s.layerIns.resize(p.layers.size());
+  s.layerOuts.resize(p.layers.size());
+  for (size_t l = 0; l < p.layers.size(); ++l) {
+    for (int32_t id : p.layers[l].inputs) s.layerIns[l].push_back(id >= 0 ? &s.views[id] : nullptr);
+    for (int32_t id : p.layers[l].outputs) s.layerOuts[l].push_back(id >= 0 ? &s.views[id] : nullptr);
+  }
+  for (const Dims& d : s.inputDims) s.inputDimPtrs.push_back(&d);
+  return ctx;
+}
+
+ExecutionContext::~ExecutionContext() = default;
+
+namespace {
+int findIndex(const std::vector<int32_t>& ids, const plan::Plan& p, const std::string& name) {
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (p.tensors[ids[i]].name == name) return static_cast<int>(i);
+  return -1;
+}
+}  // namespace
+
+Status ExecutionContext::setInputShape(const std::string& name, const Dims& dims) {
+  const plan::Plan& p = *s_->plan;
+  int i = findIndex(p.inputs, p, name);
+  if (i < 0) {
+    if (findIndex(p.outputs, p, name) >= 0) return InvalidArgument("'{}' is an output; only inputs take a shape", name);
+    return NotFound("the engine has no input '{}'", name);
+  }
+  const auto& t = p.tensors[p.inputs[i]];
+  if (dims.rank() != static_cast<int>(t.dims.size()))
+    return InvalidArgument("input '{}' has rank {} ({}), but {} was given", name, t.dims.size(), t.shapeText, dims.toString());
+  for (int a = 0; a < dims.rank(); ++a) {
+    if (t.dims[a].isStatic() && t.dims[a].value != dims[a])
+      return InvalidArgument("input '{}' dim {} must be {} (shape {}), got {}", name, a, t.dims[a].value, t.shapeText,
+                             dims.toString());
+  }
+  for (const auto& in : p.profiles[profile_].inputs) {
+    if (in.name != name) continue;
+    for (int a = 0; a < dims.rank(); ++a)
+      if (dims[a] < in.min[a] || dims[a] > in.max[a])
+        return OutOfRange("input '{}' shape {}: dim {} = {} is outside optimization profile {}'s range [{}, {}] "
+                          "(min {}, max {})", name, dims.toString(), a, dims[a], profile_, in.min[a], in.max[a],
+                          in.min.toString(), in.max.toString());
+  }
+  if (!(s_->inputShapeSet[i] && s_->inputDims[i] == dims)) {
+    s_->inputDims[i] = dims;
+    s_->inputShapeSet[i] = true;
+    s_->shapesDirty = true;
+  }
+  return Status::OK();
+}
+
+Status ExecutionContext::prepare() {
+  State& s = *s_;
+  const plan::Plan& p = *s.plan;
+  if (!s.shapesDirty) return Status::OK();
+  s.shapesReady = false;
+  for (size_t i = 0; i < p.inputs.size(); ++i)
+    if (!s.inputShapeSet[i])
+      return FailedPrecondition("the shape of input '{}' is not set (call setInputShape)", p.tensors[p.inputs[i]].name);
+  if (!p.program.evaluate(s.inputDimPtrs, s.regs.data()))
+    return InvalidArgument("these input shapes make a shape computation divide by zero");
+  // Inputs that share a dimension (the same symbol) must agree.
+  for (size_t i = 0; i < p.inputs.size(); ++i) {
+    const auto& t = p.tensors[p.inputs[i]];
+    for (size_t a = 0; a < t.dims.size(); ++a) {
+      const auto& d = t.dims[a];
+      if (d.isStatic() || s.regs[d.reg] == s.inputDims[i][static_cast<int>(a)]) continue;
+      const auto& ins = p.program.instrs[d.reg];
+      return InvalidArgument("input '{}' dim {} is {}, but it must equal input '{}' dim {} ({}), which shares it",
+                             t.name, a, s.inputDims[i][static_cast<int>(a)], p.tensors[p.inputs[ins.a]].name, ins.b,
+                             s.regs[d.reg]);
+    }
+  }
+  for (size_t id = 0; id < p.tensors.size(); ++id) {
+    const auto& t = p.tensors[id];
+    if (t.kind == plan::TensorKind::kConstant) continue;
+    Dims d;
+    for (const auto& x : t.dims) {
+      int64_t v = x.isStatic() ? x.value : s.regs[x.reg];
+      if (v < 0) return InvalidArgument("these input shapes give tensor '{}' a negative dimension ({})", t.name, v);
+      d.push_back(v);
+    }
+    void* ptr = nullptr;
+    if (t.kind == plan::TensorKind::kIntermediate) {
+      uint64_t bytes = static_cast<uint64_t>(d.numel()) * dtypeSize(t.dtype);
+      if (bytes > t.maxBytes)
+        return OutOfRange("tensor '{}' needs {} bytes at these shapes, more than the {} planned for the profile",
+                          t.name, bytes, t.maxBytes);
+      ptr = s.arena.get() + t.arenaOffset;
+    } else {
+      ptr = s.views[id].raw();  // keeps a user address already set
+    }
+    s.views[id] = Tensor::borrow(t.dtype, d, ptr);
+  }
+  s.shapesDirty = false;
+  s.shapesReady = true;
+  return Status::OK();
+}
+
+Result<Dims> ExecutionContext::getTensorShape(const std::string& name) {
+  const plan::Plan& p = *s_->plan;
+  int id = p.findTensor(name);
+  if (id < 0 || (p.tensors[id].kind != plan::TensorKind::kInput && p.tensors[id].kind != plan::TensorKind::kOutput))
+    return NotFound("the engine has no input or output '{}'", name);
+  KILN_RETURN_IF_ERROR(prepare());
+  return s_->views[id].dims();
+}
+
+Status ExecutionContext::setTensorAddress(const std::string& name, void* data) {
+  const plan::Plan& p = *s_->plan;
+  int id = p.findTensor(name);
+  if (id < 0 || (p.tensors[id].kind != plan::TensorKind::kInput && p.tensors[id].kind != plan::TensorKind::kOutput))
+    return NotFound("the engine has no input or output '{}'", name);
+  const auto& t = p.tensors[id];
+  if (t.kind == plan::TensorKind::kInput) s_->inputAddr[t.ioIndex] = data;
+  else s_->outputAddr[t.ioIndex] = data;
+  s_->views[id] = Tensor::borrow(t.dtype, s_->views[id].dims(), data);
+  return Status::OK();
+}
+
+Status ExecutionContext::execute() {
+  State& s = *s_;
+  const plan::Plan& p = *s.plan;
+  KILN_RETURN_IF_ERROR(prepare());
+  for (size_t i = 0; i < p.inputs.size(); ++i)
+    if (!s.inputAddr[i] && s.views[p.inputs[i]].numel() > 0)
+      return FailedPrecondition("input '{}' has no buffer (call setTensorAddress)", p.tensors[p.inputs[i]].name);
+  for (size_t i = 0; i < p.outputs.size(); ++i)
+    if (!s.outputAddr[i] && s.views[p.outputs[i]].numel() > 0)
+      return FailedPrecondition("output '{}' has no buffer (call setTensorAddress)", p.tensors[p.outputs[i]].name);
+  const auto& kernels = engine_->impl_->kernels;
+  for (size_t l = 0; l < p.layers.size(); ++l) {
+    const plan::LayerInfo& layer = p.layers[l];
+    cpu::KernelContext kctx{layer.attrs, s.layerIns[l], s.layerOuts[l]};
+    Status st = kernels[l]->run(kctx);
+    if (!st.ok()) return std::move(st).withContext(fmt::format("layer '{}' ({}, tactic {})", layer.name, layer.op, layer.tactic));
+  }
+  return Status::OK();
+}
+
+Status ExecutionContext::run(const std::vector<Named>& inputs, std::vector<Named>* outputs) {
+  const plan::Plan& p = *s_->plan;
+  std::vector<bool> given(p.inputs.size(), false);
+  for (const Named& in : inputs) {
+    int i = findIndex(p.inputs, p, in.name);
+    if (i < 0) return NotFound("the engine has no input '{}'", in.name);
+    const auto& t = p.tensors[p.inputs[i]];
+    if (in.tensor.dtype() != t.dtype)
+      return InvalidArgument("input '{}' has type {} but the engine expects {}{}", in.name, dtypeName(in.tensor.dtype()),
+                             dtypeName(t.dtype), t.shapeText);
+    if (in.tensor.memoryKind() != MemoryKind::kHost)
+      return InvalidArgument("input '{}' must be in host memory for a CPU engine", in.name);
+    KILN_RETURN_IF_ERROR(setInputShape(in.name, in.tensor.dims()));
+    KILN_RETURN_IF_ERROR(setTensorAddress(in.name, const_cast<void*>(in.tensor.raw())));
+    given[i] = true;
+  }
+  for (size_t i = 0; i < given.size(); ++i)
+    if (!given[i]) return InvalidArgument("input '{}' is missing", p.tensors[p.inputs[i]].name);
+  outputs->clear();
+  for (int32_t id : p.outputs) {
+    KILN_ASSIGN_OR_RETURN(Dims d, getTensorShape(p.tensors[id].name));
+    outputs->push_back({p.tensors[id].name, Tensor::allocate(p.tensors[id].dtype, d)});
+    KILN_RETURN_IF_ERROR(setTensorAddress(p.tensors[id].name, outputs->back().tensor.raw()));
+  }
+  return execute();
+}
+
+}  // namespace kiln

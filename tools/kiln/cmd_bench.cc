@@ -1,0 +1,161 @@
+// `kiln bench`: latency and throughput of an engine, trtexec-style.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "backends/cpu/cpu_info.h"
+#include "cli_common.h"
+#include "commands.h"
+#include "plan/plan.h"
+
+namespace kiln::cli {
+
+namespace {
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  double pos = q * (v.size() - 1);
+  size_t lo = static_cast<size_t>(pos);
+  size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+}
+}  // namespace
+
+void addBenchCommand(CLI::App& app, int& exitCode) {
+  auto* cmd = app.add_subcommand("bench", "Measure latency and throughput of an engine or ONNX model");
+  struct Opts {
+    std::string model, json;
+    ShapeOptions shapes;
+    int iterations = 50, warmup = 5, threads = 0, streams = 1;
+    double duration = 2.0;
+    bool verbose = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("model", o->model, "Engine file, or ONNX model (built in memory)")->required();
+  cmd->add_option("--shapes", o->shapes.shapes, "Input shapes to run (default: static dims or the profile's opt)");
+  cmd->add_option("--iterations", o->iterations, "Run at least this many timed iterations per stream")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", o->warmup, "Untimed iterations first")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--duration", o->duration, "Run for at least this many seconds")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", o->threads, "CPU threads for kernels (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--streams", o->streams, "Concurrent execution contexts, each on its own thread")->check(CLI::PositiveNumber);
+  cmd->add_option("--json", o->json, "Write the results as JSON to this file");
+  cmd->add_flag("-v,--verbose", o->verbose, "Show build progress");
+  cmd->callback([o, &exitCode] {
+    if (o->threads > 0) cpu::setNumThreads(o->threads);
+    std::map<std::string, Dims> given;
+    if (!o->shapes.shapes.empty()) {
+      auto s = parseShapeList(o->shapes.shapes);
+      if (!s.ok()) {
+        exitCode = fail("bench", s.status());
+        return;
+      }
+      given = *s;
+    }
+    auto engine = loadOrBuild(o->model, BuildConfig{}, o->shapes, {}, o->verbose);
+    if (!engine.ok()) {
+      exitCode = fail("bench", engine.status());
+      return;
+    }
+    const Engine& e = **engine;
+    auto dims = chooseInputDims(e, given);
+    if (!dims.ok()) {
+      exitCode = fail("bench", dims.status());
+      return;
+    }
+    std::vector<ExecutionContext::Named> inputs;
+    uint32_t seed = 1;
+    int64_t batch = 1;
+    for (const auto& io : e.ioTensors()) {
+      if (!io.isInput) continue;
+      Dims d = dims->at(io.name);
+      if (d.rank() > 0 && inputs.empty()) batch = d[0];
+      inputs.push_back({io.name, randomInput(io.dtype, d, seed++)});
+    }
+    const int streams = o->streams;
+    std::vector<std::vector<double>> lat(streams);
+    std::vector<Status> errors(streams);
+    std::atomic<bool> go{false};
+    auto worker = [&](int s) {
+      auto ctx = e.createExecutionContext();
+      if (!ctx.ok()) {
+        errors[s] = ctx.status();
+        return;
+      }
+      std::vector<ExecutionContext::Named> outs;
+      Status st = (*ctx)->run(inputs, &outs);  // binds buffers once; runs reuse them
+      for (int i = 0; i < o->warmup && st.ok(); ++i) st = (*ctx)->execute();
+      if (!st.ok()) {
+        errors[s] = st;
+        return;
+      }
+      while (!go.load()) std::this_thread::yield();
+      auto start = std::chrono::steady_clock::now();
+      for (int i = 0;; ++i) {
+        auto a = std::chrono::steady_clock::now();
+        st = (*ctx)->execute();
+        auto b = std::chrono::steady_clock::now();
+        if (!st.ok()) {
+          errors[s] = st;
+          return;
+        }
+        lat[s].push_back(std::chrono::duration<double, std::milli>(b - a).count());
+        if (i + 1 >= o->iterations && std::chrono::duration<double>(b - start).count() >= o->duration) break;
+      }
+    };
+    std::vector<std::thread> threads;
+    for (int s = 0; s < streams; ++s) threads.emplace_back(worker, s);
+    // Start timing once every context has warmed up (contexts are created inside the threads).
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto t0 = std::chrono::steady_clock::now();
+    go = true;
+    for (auto& t : threads) t.join();
+    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (const auto& err : errors)
+      if (!err.ok()) {
+        exitCode = fail("bench", err);
+        return;
+      }
+    std::vector<double> all;
+    for (const auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+    double mean = 0;
+    for (double x : all) mean += x;
+    mean /= std::max<size_t>(1, all.size());
+    double qps = all.size() / wall;
+    const auto& p = e.plan();
+    fmt::print("model: {}\ntarget: {} {} ({})\n", p.modelName, p.target.kind, p.target.arch, p.target.device);
+    for (const auto& in : inputs) fmt::print("input: {} {}{}\n", in.name, dtypeName(in.tensor.dtype()), in.tensor.dims().toString());
+    int threadsUsed = o->threads > 0 ? o->threads : cpu::cpuInfo().cores;
+    fmt::print("threads = {}, streams = {}, iterations = {} in {:.2f} s\n", threadsUsed, streams, all.size(), wall);
+    fmt::print("latency: min = {:.3f} ms, median = {:.3f} ms, mean = {:.3f} ms, p90 = {:.3f} ms, p99 = {:.3f} ms, max = {:.3f} ms\n",
+               percentile(all, 0), percentile(all, 0.5), mean, percentile(all, 0.9), percentile(all, 0.99), percentile(all, 1));
+    fmt::print("throughput: {:.1f} inferences/s ({:.1f} samples/s at batch {})\n", qps, qps * batch, batch);
+    if (!o->json.empty()) {
+      nlohmann::json j;
+      j["model"] = p.modelName;
+      j["target"] = {{"kind", p.target.kind}, {"arch", p.target.arch}, {"device", p.target.device}};
+      for (const auto& in : inputs) j["inputs"][in.name] = in.tensor.dims().vec();
+      j["threads"] = threadsUsed;
+      j["streams"] = streams;
+      j["iterations"] = all.size();
+      j["seconds"] = wall;
+      j["batch"] = batch;
+      j["latency_ms"] = {{"min", percentile(all, 0)}, {"median", percentile(all, 0.5)}, {"mean", mean},
+                         {"p90", percentile(all, 0.9)}, {"p99", percentile(all, 0.99)}, {"max", percentile(all, 1)}};
+      j["throughput_per_s"] = qps;
+      j["samples_per_s"] = qps * batch;
+      std::ofstream f(o->json);
+      f << j.dump(2) << "\n";
+      if (!f) {
+        exitCode = fail("bench", NotFound("cannot write '{}'", o->json));
+        return;
+      }
+    }
+  });
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,77 @@
+// `kiln build model.onnx -o model.engine`: builds and saves an engine.
+#include <fstream>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli_common.h"
+#include "commands.h"
+
+namespace kiln::cli {
+
+void addBuildCommand(CLI::App& app, int& exitCode) {
+  auto* cmd = app.add_subcommand("build", "Build an engine from an ONNX model and save it");
+  struct Opts {
+    std::string model, output, timingCache;
+    ShapeOptions shapes;
+    bool fp16 = false, bf16 = false, int8 = false, fp8 = false, noTf32 = false, verbose = false;
+    int level = 3;
+    uint64_t memoryLimit = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("model", o->model, "ONNX model file")->required();
+  cmd->add_option("-o,--output", o->output, "Engine file to write")->required();
+  cmd->add_option("--shapes", o->shapes.shapes, "Fixed input shapes: name:1x3x224x224,other:1x128");
+  cmd->add_option("--min-shapes", o->shapes.minShapes, "Smallest input shapes of the optimization profile");
+  cmd->add_option("--opt-shapes", o->shapes.optShapes, "Input shapes the engine is tuned for");
+  cmd->add_option("--max-shapes", o->shapes.maxShapes, "Largest input shapes of the optimization profile");
+  cmd->add_flag("--fp16", o->fp16, "Allow FP16 layers (CUDA target)");
+  cmd->add_flag("--bf16", o->bf16, "Allow BF16 layers (CUDA target)");
+  cmd->add_flag("--int8", o->int8, "Allow INT8 layers (needs calibration; not yet available)");
+  cmd->add_flag("--fp8", o->fp8, "Allow FP8 layers (not yet available)");
+  cmd->add_flag("--no-tf32", o->noTf32, "Disable TF32 for FP32 matmuls/convolutions (CUDA target)");
+  cmd->add_option("--timing-cache", o->timingCache, "Timing cache file to read and update");
+  cmd->add_option("--builder-optimization-level", o->level, "0-5: 0-2 choose tactics by heuristics, 3+ time them")
+      ->check(CLI::Range(0, 5));
+  cmd->add_option("--memory-limit", o->memoryLimit, "Most bytes the engine may use for intermediates (0: no limit)");
+  cmd->add_flag("-v,--verbose", o->verbose, "Show progress and the build report");
+  cmd->callback([o, &exitCode] {
+    BuildConfig cfg;
+    cfg.fp16 = o->fp16;
+    cfg.bf16 = o->bf16;
+    cfg.int8 = o->int8;
+    cfg.fp8 = o->fp8;
+    cfg.tf32 = !o->noTf32;
+    cfg.optimizationLevel = o->level;
+    cfg.memoryLimit = o->memoryLimit;
+    cfg.timingCachePath = o->timingCache;
+    Status st = o->shapes.apply(cfg);
+    if (!st.ok()) {
+      exitCode = fail("build", st);
+      return;
+    }
+    cfg.progress = progressBar(o->verbose);
+    BuildReport rep;
+    auto bytes = buildEngineFromFile(o->model, cfg, &rep);
+    if (!bytes.ok()) {
+      exitCode = fail("build", bytes.status());
+      return;
+    }
+    std::ofstream f(o->output + ".tmp", std::ios::binary | std::ios::trunc);
+    f.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
+    f.close();
+    if (!f || std::rename((o->output + ".tmp").c_str(), o->output.c_str()) != 0) {
+      exitCode = fail("build", NotFound("cannot write '{}'", o->output));
+      return;
+    }
+    fmt::print("built {} ({}) in {:.2f} s: {} layers from {} nodes\n", o->output, formatBytes(bytes->size()),
+               rep.seconds, rep.layers, rep.nodesImported);
+    fmt::print("memory: arena {} for intermediates (peak live {}, {} without reuse); weights {}\n",
+               formatBytes(rep.arenaBytes), formatBytes(rep.peakLiveBytes), formatBytes(rep.naiveBytes),
+               formatBytes(rep.weightBytes));
+    if (rep.tacticsTimed || rep.timingCacheHits)
+      fmt::print("tactics: {} layers timed, {} from the timing cache\n", rep.tacticsTimed, rep.timingCacheHits);
+  });
+}
+
+}  // namespace kiln::cli
