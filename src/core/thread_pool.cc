@@ -1,12 +1,10 @@
-// ThreadPool: a task queue drained by workers and by the caller of parallelFor.
+// ThreadPool: jobs on the callers' stacks, linked into a list that workers drain chunk by chunk.
+// A caller returns only once every chunk ran and no worker still references its job.
 #include "core/thread_pool.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <memory>
-
-#include "kiln/status.h"
 
 namespace kiln {
 
@@ -23,22 +21,38 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::workerLoop() {
+void ThreadPool::runChunks(Job& job) {
   for (;;) {
-    std::function<void()> task;
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [this] { return stop_ || !tasks_.empty(); });
-      if (stop_ && tasks_.empty()) return;
-      task = std::move(tasks_.front());
-      tasks_.pop_front();
-    }
-    task();
+    int64_t c = job.next.fetch_add(1, std::memory_order_relaxed);
+    if (c >= job.chunks) return;
+    int64_t b = c * job.per, e = std::min(job.n, b + job.per);
+    if (b < e) job.fn(b, e);
+    job.done.fetch_add(1, std::memory_order_acq_rel);
   }
 }
 
-void ThreadPool::parallelFor(int64_t n, int64_t grain,
-                             const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::workerLoop() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    cv_.wait(lk, [this] { return stop_ || jobs_ != nullptr; });
+    if (stop_) return;
+    Job* job = jobs_;
+    // Unlink jobs whose chunks are all claimed; they finish with the threads already inside.
+    if (job->next.load(std::memory_order_relaxed) >= job->chunks) {
+      jobs_ = job->link;
+      continue;
+    }
+    ++job->workers;
+    lk.unlock();
+    runChunks(*job);
+    lk.lock();
+    --job->workers;
+    if (jobs_ == job && job->next.load(std::memory_order_relaxed) >= job->chunks) jobs_ = job->link;
+    doneCv_.notify_all();
+  }
+}
+
+void ThreadPool::parallelFor(int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
   int64_t maxChunks = std::min<int64_t>(numThreads(), (n + grain - 1) / grain);
@@ -46,37 +60,25 @@ void ThreadPool::parallelFor(int64_t n, int64_t grain,
     fn(0, n);
     return;
   }
-  // Chunks are claimed through a shared counter, so the caller can finish all of them itself if
-  // the workers are busy with another context's work.
-  struct Shared {
-    std::atomic<int64_t> next{0};
-    std::atomic<int64_t> done{0};
-    std::mutex mu;
-    std::condition_variable cv;
-  };
-  auto shared = std::make_shared<Shared>();
-  const int64_t chunks = maxChunks * 4 <= n ? maxChunks * 4 : maxChunks;
-  const int64_t per = (n + chunks - 1) / chunks;
-  auto runChunks = [shared, chunks, per, n, &fn] {
-    for (;;) {
-      int64_t c = shared->next.fetch_add(1);
-      if (c >= chunks) return;
-      int64_t b = c * per, e = std::min(n, b + per);
-      if (b < e) fn(b, e);
-      if (shared->done.fetch_add(1) + 1 == chunks) {
-        std::lock_guard<std::mutex> lk(shared->mu);
-        shared->cv.notify_all();
-      }
-    }
-  };
+  // A few chunks per thread balances uneven work without much claiming overhead.
+  const int64_t chunks = std::min<int64_t>(maxChunks * 4, (n + grain - 1) / grain);
+  Job job{fn, n, chunks, (n + chunks - 1) / chunks};
   {
     std::lock_guard<std::mutex> lk(mu_);
-    for (int64_t i = 0; i < maxChunks - 1; ++i) tasks_.emplace_back(runChunks);
+    job.link = jobs_;
+    jobs_ = &job;
   }
   cv_.notify_all();
-  runChunks();
-  std::unique_lock<std::mutex> lk(shared->mu);
-  shared->cv.wait(lk, [&] { return shared->done.load() >= chunks; });
+  runChunks(job);
+  std::unique_lock<std::mutex> lk(mu_);
+  // Unlink our job if no worker did, then wait for the workers still inside it.
+  for (Job** p = &jobs_; *p; p = &(*p)->link) {
+    if (*p == &job) {
+      *p = job.link;
+      break;
+    }
+  }
+  doneCv_.wait(lk, [&] { return job.done.load(std::memory_order_acquire) >= job.chunks && job.workers == 0; });
 }
 
 namespace {
@@ -89,23 +91,21 @@ int defaultThreads() {
     int v = std::atoi(env);
     if (v > 0) return v;
   }
-  return std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
-std::mutex& globalMu() {
-  static std::mutex mu;
-  return mu;
+std::once_flag& initFlag() {
+  static std::once_flag f;
+  return f;
 }
 }  // namespace
 
 ThreadPool& ThreadPool::global() {
-  std::lock_guard<std::mutex> lk(globalMu());
-  auto& slot = globalSlot();
-  if (!slot) slot = std::make_unique<ThreadPool>(defaultThreads());
-  return *slot;
+  std::call_once(initFlag(), [] { globalSlot() = std::make_unique<ThreadPool>(defaultThreads()); });
+  return *globalSlot();
 }
 
 void ThreadPool::setGlobalThreads(int numThreads) {
-  std::lock_guard<std::mutex> lk(globalMu());
+  std::call_once(initFlag(), [] {});
   globalSlot() = std::make_unique<ThreadPool>(numThreads);
 }
 

@@ -1,15 +1,17 @@
 // A fixed pool of worker threads for data-parallel CPU kernels. parallelFor splits [0, n) into
-// chunks; the calling thread works too, so nested or concurrent calls from several execution
-// contexts make progress without deadlock. Thread-safe.
+// chunks that the calling thread and idle workers claim; the caller works too, so concurrent calls
+// from several execution contexts (and nested calls) always make progress. parallelFor allocates
+// nothing: the job lives on the caller's stack and the callable is passed by reference.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "core/function_ref.h"
 
 namespace kiln {
 
@@ -23,28 +25,36 @@ class ThreadPool {
   int numThreads() const { return numWorkers_ + 1; }
 
   // Runs fn(begin, end) over disjoint ranges covering [0, n). `grain` is the smallest range worth
-  // a task (work below grain*2 runs inline on the caller).
-  void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  // splitting off (work below 2*grain runs inline on the caller).
+  void parallelFor(int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn);
 
   // The process-wide pool used by CPU kernels; size from KILN_NUM_THREADS or the core count.
   static ThreadPool& global();
-  // Replaces the global pool's size (not while kernels run).
+  // Replaces the global pool (not while kernels run).
   static void setGlobalThreads(int numThreads);
 
  private:
-  struct Job;
+  struct Job {
+    FunctionRef<void(int64_t, int64_t)> fn;
+    int64_t n, chunks, per;
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> done{0};
+    int workers = 0;  // workers currently inside this job (guarded by mu_)
+    Job* link = nullptr;
+  };
   void workerLoop();
+  static void runChunks(Job& job);
 
   int numWorkers_;
   std::vector<std::thread> workers_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
+  std::condition_variable cv_;       // workers wait for jobs
+  std::condition_variable doneCv_;   // callers wait for their job
+  Job* jobs_ = nullptr;              // jobs with unclaimed chunks (intrusive list)
   bool stop_ = false;
 };
 
-// Convenience: ThreadPool::global().parallelFor(...).
-inline void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+inline void parallelFor(int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn) {
   ThreadPool::global().parallelFor(n, grain, fn);
 }
 
