@@ -139,7 +139,8 @@ Result<TacticChoice> TacticTimer::choose(const plan::Plan& p, const plan::LayerI
     std::vector<Tensor> store;
     std::vector<Tensor*> outs;
     makeOutputs(store, outs);
-    cpu::KernelContext ctx{l.attrs, ins, outs};
+    auto state = (*k)->createState();
+    cpu::KernelContext ctx{l.attrs, ins, outs, state.get()};
     if (Status st = (*k)->run(ctx); !st.ok()) {  // a candidate that fails here is not a candidate
       if (firstFailure.ok()) firstFailure = std::move(st).withContext(d->tactic);
       continue;

@@ -24,6 +24,7 @@ struct ExecutionContext::State {
   std::vector<std::vector<const Tensor*>> layerIns;
   std::vector<std::vector<Tensor*>> layerOuts;
   std::vector<const Dims*> inputDimPtrs;
+  std::vector<std::unique_ptr<cpu::KernelState>> kernelStates;  // per layer
   bool shapesDirty = true;
   bool shapesReady = false;
 };
@@ -70,6 +71,7 @@ Result<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext(int pro
     for (int32_t id : p.layers[l].outputs) s.layerOuts[l].push_back(id >= 0 ? &s.views[id] : nullptr);
   }
   for (const Dims& d : s.inputDims) s.inputDimPtrs.push_back(&d);
+  for (const auto& k : impl_->kernels) s.kernelStates.push_back(k->createState());
   return ctx;
 }
 
@@ -196,7 +198,7 @@ Status ExecutionContext::execute() {
   const auto& kernels = engine_->impl_->kernels;
   for (size_t l = 0; l < p.layers.size(); ++l) {
     const plan::LayerInfo& layer = p.layers[l];
-    cpu::KernelContext kctx{layer.attrs, s.layerIns[l], s.layerOuts[l]};
+    cpu::KernelContext kctx{layer.attrs, s.layerIns[l], s.layerOuts[l], s.kernelStates[l].get()};
     Status st = kernels[l]->run(kctx);
     if (!st.ok()) return std::move(st).withContext(fmt::format("layer '{}' ({}, tactic {})", layer.name, layer.op, layer.tactic));
   }

@@ -1,6 +1,7 @@
 // Interpreter: kernel selection at creation, node-by-node execution with concrete inference.
 #include "runtime/interpreter.h"
 
+#include <cstring>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@ Result<std::unique_ptr<Interpreter>> Interpreter::create(std::shared_ptr<const i
                                                          const InterpreterOptions& opts) {
   auto interp = std::unique_ptr<Interpreter>(new Interpreter());
   interp->graph_ = std::move(graph);
+  interp->opts_ = opts;
   const auto& reg = cpu::KernelRegistry::global();
   for (const ir::Node* n : interp->graph_->nodes()) {
     cpu::LayerDesc desc;
@@ -48,7 +50,8 @@ Result<std::unique_ptr<Interpreter>> Interpreter::create(std::shared_ptr<const i
     if (!chosen) return Unsupported("{}: no CPU kernel implements this op", n->describe());
     auto k = chosen->create(desc);
     if (!k.ok()) return std::move(k).takeStatus().withContext(n->describe());
-    interp->steps_.push_back(Step{n, chosen, std::move(k).value(), {}});
+    auto state = (*k)->createState();
+    interp->steps_.push_back(Step{n, chosen, std::move(k).value(), {}, std::move(state), std::make_unique<std::mutex>()});
   }
   // Free each intermediate after its last consumer (keeps peak memory near the live set).
   std::unordered_map<const ir::Value*, size_t> lastUse;
@@ -123,9 +126,14 @@ Status Interpreter::run(const std::vector<NamedTensor>& inputs, std::vector<Name
       outStorage.push_back(Tensor::allocate(shapes[i].dtype == DType::kUndefined ? DType::kFloat32 : shapes[i].dtype,
                                             shapes[i].dims));
       outs[i] = &outStorage.back();
+      if (opts_.poisonOutputs && outStorage.back().dtype() != DType::kString && outStorage.back().dtype() != DType::kBool)
+        std::memset(outStorage.back().raw(), 0xFF, outStorage.back().nbytes());
     }
-    cpu::KernelContext kctx{n.attrs(), ins, outs};
-    st = step.kernel->run(kctx);
+    {
+      std::lock_guard<std::mutex> lk(*step.mu);
+      cpu::KernelContext kctx{n.attrs(), ins, outs, step.state.get()};
+      st = step.kernel->run(kctx);
+    }
     if (!st.ok()) return std::move(st).withContext(n.describe());
     for (int i = 0; i < n.numOutputs(); ++i) vals[n.output(i)] = std::move(outStorage[i]);
     for (const ir::Value* v : step.freeAfter) vals.erase(v);

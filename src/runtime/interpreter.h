@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <utility>
@@ -22,6 +23,9 @@ struct NamedTensor {
 struct InterpreterOptions {
   // Op type -> tactic name to use instead of the default choice (tests compare tactics this way).
   std::map<std::string, std::string> tacticOverrides;
+  // Fill outputs with garbage (0xFF bytes: NaN for floats) before each kernel runs, so a kernel
+  // that leaves elements unwritten fails its test instead of passing on zeroed memory.
+  bool poisonOutputs = false;
 };
 
 class Interpreter {
@@ -45,9 +49,12 @@ class Interpreter {
     const cpu::KernelDef* def;
     std::unique_ptr<cpu::Kernel> kernel;
     std::vector<const ir::Value*> freeAfter;
+    std::unique_ptr<cpu::KernelState> state;  // the interpreter runs one thread: one state
+    std::unique_ptr<std::mutex> mu;           // guards `state` if run() is called concurrently
   };
   std::shared_ptr<const ir::Graph> graph_;
   std::vector<Step> steps_;
+  InterpreterOptions opts_;
 };
 
 // Checks a tensor against a declared input (dtype, rank, static dims); error names the input.

@@ -126,7 +126,9 @@ TestResult runTest(const fs::path& dir, const std::string& id, const Options& op
       in = in.viewAs(DType::kBFloat16);
     inputs.push_back({g->inputs()[i]->name(), std::move(in)});
   }
-  auto interp = runtime::Interpreter::create(g);
+  runtime::InterpreterOptions iopts;
+  iopts.poisonOutputs = true;  // kernels must write every output element
+  auto interp = runtime::Interpreter::create(g, iopts);
   if (!interp.ok()) {
     const Status& st = interp.status();
     return fail(st.code() == StatusCode::kUnsupported ? Outcome::kUnsupported : Outcome::kFail,

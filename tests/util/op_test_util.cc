@@ -43,6 +43,7 @@ Result<std::vector<Tensor>> runOp(const OpSpec& spec, const std::string& tactic)
   KILN_RETURN_IF_ERROR(ir::inferNode(*g, *n));
   for (int i = 0; i < spec.numOutputs; ++i) g->addOutput(n->output(i));
   runtime::InterpreterOptions opts;
+  opts.poisonOutputs = true;
   if (!tactic.empty()) opts.tacticOverrides[spec.op] = tactic;
   KILN_ASSIGN_OR_RETURN(auto interp, runtime::Interpreter::create(g, opts));
   std::vector<runtime::NamedTensor> results;

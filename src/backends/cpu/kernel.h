@@ -17,12 +17,21 @@
 
 namespace kiln::cpu {
 
+// Per-execution-context state of a kernel: caches that must not be shared between threads
+// (oneDNN memory objects, scratch buffers). Created once per context, so runs reuse them and
+// allocate nothing once shapes stop growing.
+struct KernelState {
+  virtual ~KernelState() = default;
+};
+
 // What a kernel is asked to run: its inputs (nullptr for an omitted optional input) and outputs,
-// already allocated with the shapes inference computed. Outputs never alias inputs.
+// already allocated with the shapes inference computed. Outputs never alias inputs and are not
+// initialized: a kernel writes every output element.
 struct KernelContext {
   const AttrMap& attrs;
   std::span<const Tensor* const> inputs;
   std::span<Tensor* const> outputs;
+  KernelState* state = nullptr;  // from Kernel::createState() of this kernel, for this context
 
   int numInputs() const { return static_cast<int>(inputs.size()); }
   int numOutputs() const { return static_cast<int>(outputs.size()); }
@@ -46,8 +55,11 @@ struct LayerDesc {
 class Kernel {
  public:
   virtual ~Kernel() = default;
-  // Thread-safe: several execution contexts may run one kernel concurrently.
+  // Thread-safe: several execution contexts may run one kernel concurrently, each with its own
+  // state.
   virtual Status run(const KernelContext& ctx) const = 0;
+  // Per-context state (null if the kernel needs none).
+  virtual std::unique_ptr<KernelState> createState() const { return nullptr; }
 };
 
 using KernelFn = Status (*)(const KernelContext& ctx);

@@ -1,5 +1,6 @@
 // CPU kernels for Shape, Size, Constant, ConstantOfShape and Range.
 #include <cmath>
+#include <cstring>
 
 #include "backends/cpu/kernels/families.h"
 #include "backends/cpu/kernels/kernel_util.h"
@@ -44,7 +45,10 @@ Status ConstantK(const KernelContext& c) {
 
 Status ConstantOfShapeK(const KernelContext& c) {
   Tensor& y = c.out(0);
-  if (!c.attrs.has("value")) return Status::OK();  // zeros: outputs are zero-initialized
+  if (!c.attrs.has("value")) {  // float32 zeros
+    if (y.nbytes()) std::memset(y.raw(), 0, y.nbytes());
+    return Status::OK();
+  }
   const Tensor& v = c.attrs.getTensor("value");
   const size_t sz = dtypeSize(v.dtype());
   char* out = static_cast<char*>(y.raw());
