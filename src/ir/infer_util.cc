@@ -79,7 +79,18 @@ bool broadcastDims(const Dims& a, const Dims& b, Dims* out) {
 std::optional<std::vector<int64_t>> inputInts(const InferContext& ctx, int i) {
   if (!ctx.hasInput(i)) return std::nullopt;
   const Tensor* t = ctx.inputValue(i);
-  if (!t || !(isInteger(t->dtype()) || t->dtype() == DType::kBool)) return std::nullopt;
+  if (!t) {
+    // Shape arithmetic whose result is fully known (e.g. Gather(Shape(x)) of static dims).
+    auto sym = ctx.inputSymbolicValue(i);
+    if (!sym) return std::nullopt;
+    std::vector<int64_t> v;
+    for (const Dim& d : *sym) {
+      if (!d.isStatic()) return std::nullopt;
+      v.push_back(d.value());
+    }
+    return v;
+  }
+  if (!(isInteger(t->dtype()) || t->dtype() == DType::kBool)) return std::nullopt;
   std::vector<int64_t> v(t->numel());
   for (int64_t k = 0; k < t->numel(); ++k) v[k] = t->intAt(k);
   return v;

@@ -228,6 +228,31 @@ TEST(Engine, EnqueueOnStreamsZeroCopy) {
   for (size_t i = 0; i < outs.size(); ++i) expectBitEqual(outs[i], ref[i].tensor, ref[i].name);
 }
 
+TEST(Engine, ShapesThatBreakBuildTimeAssumptionsAreErrors) {
+  // x[n] + c[5]: inference assumes n broadcasts to 5; n = 3 must be refused at run time.
+  testing::ModelBuilder mb;
+  mb.input("x", {"n"});
+  mb.initializer("c", Tensor::fromVector<float>({1, 2, 3, 4, 5}, {5}));
+  mb.node("Add", {"x", "c"}, {"y"});
+  mb.output("y");
+  BuildConfig cfg;
+  OptimizationProfile p;
+  ASSERT_TRUE(p.set("x", {1}, {5}, {8}).ok());
+  cfg.profiles = {p};
+  auto bytes = buildEngineFromBytes(mb.bytes(), "", "bcast", cfg);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().toString();
+  auto engine = Engine::loadBytes(*bytes);
+  ASSERT_TRUE(engine.ok());
+  auto ctx = (*engine)->createExecutionContext();
+  ASSERT_TRUE(ctx.ok());
+  std::vector<ExecutionContext::Named> outs;
+  Status st = (*ctx)->run({{"x", Tensor::fromVector<float>({1, 2, 3}, {3})}}, &outs);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("does not broadcast"), std::string::npos) << st.message();
+  ASSERT_TRUE((*ctx)->run({{"x", Tensor::fromVector<float>({10}, {1})}}, &outs).ok());
+  EXPECT_EQ(outs[0].tensor.data<float>()[4], 15.f);
+}
+
 TEST(Engine, StaticModelNeedsNoProfile) {
   testing::ModelBuilder mb;
   mb.input("a", {"2", "3"});

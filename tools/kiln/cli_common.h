@@ -32,7 +32,7 @@ Result<std::shared_ptr<Engine>> loadOrBuild(const std::string& path, BuildConfig
 // "name=file.npy" items -> named tensors.
 Result<std::vector<ExecutionContext::Named>> readInputs(const std::vector<std::string>& items);
 
-// Deterministic random data for `dims` of `dtype` (floats in [-1, 1), ints in [0, 4), bools).
+// Deterministic random data for `dims` of `dtype` (floats in [-1, 1), ints in {0, 1}, bools).
 Tensor randomInput(DType dtype, const Dims& dims, uint32_t seed);
 
 // Dims for each input: the given shapes, else the engine's static dims or profile 0's opt.

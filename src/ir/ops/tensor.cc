@@ -287,6 +287,31 @@ Status inferSlice(InferContext& ctx) {
   if (ctx.hasInput(3)) axes = inputInts(ctx, 3);
   if (ctx.hasInput(4)) steps = inputInts(ctx, 4);
   if (!starts || !ends || (ctx.hasInput(3) && !axes) || (ctx.hasInput(4) && !steps)) {
+    // Bounds from shape arithmetic (symbolic values), unit steps: the sliced length is an
+    // expression. Symbolic bounds come from shape dims, so they are taken as non-negative.
+    auto symStarts = ctx.inputSymbolicValue(1), symEnds = ctx.inputSymbolicValue(2);
+    bool unitSteps = !ctx.hasInput(4) || (steps && std::all_of(steps->begin(), steps->end(), [](int64_t x) { return x == 1; }));
+    if (symStarts && symEnds && symStarts->size() == symEnds->size() && unitSteps && (!ctx.hasInput(3) || axes)) {
+      std::vector<int64_t> ax = axes ? *axes : std::vector<int64_t>(symStarts->size());
+      if (!axes) std::iota(ax.begin(), ax.end(), 0);
+      if (ax.size() == symStarts->size()) {
+        KILN_ASSIGN_OR_RETURN(auto norm, normalizeAxes(ax, r));
+        std::vector<Dim> out = in.dims();
+        for (size_t i = 0; i < norm.size(); ++i) {
+          const Dim& d = in[norm[i]];
+          auto bound = [&](const Dim& v) -> Dim {
+            if (v.isStatic() && v.value() < 0) return d.isStatic() ? Dim(std::max<int64_t>(0, v.value() + d.value())) : d + v;
+            if (v.isStatic() && d.isStatic()) return Dim(std::min(v.value(), d.value()));
+            if (v.isStatic() && v.value() >= (int64_t{1} << 31)) return d;
+            return Dim::min(v, d);
+          };
+          Dim b = bound((*symStarts)[i]), e = bound((*symEnds)[i]);
+          out[norm[i]] = b.isStatic() && b.value() == 0 ? e : Dim::max(e - b, Dim(0));
+        }
+        ctx.setOutput(0, ctx.inputType(0), Shape(std::move(out)));
+        return Status::OK();
+      }
+    }
     // Unknown bounds: sliced axes are unknown; with unknown axes every dim may change.
     std::vector<Dim> out(r);
     if (axes) {

@@ -7,8 +7,26 @@
 
 #include "core/thread_pool.h"
 #include "kiln/shape.h"
+#include "kiln/status.h"
 
 namespace kiln::cpu {
+
+// True if `in` broadcasts to `out` (numpy rules, unidirectional). Engines compute output dims
+// with the shape program, so kernels check rather than trust that inputs fit them.
+inline bool broadcastsTo(const Dims& in, const Dims& out) {
+  if (in.rank() > out.rank()) return false;
+  for (int i = 0; i < in.rank(); ++i) {
+    int64_t d = in[i], o = out[i + out.rank() - in.rank()];
+    if (d != o && d != 1) return false;
+  }
+  return true;
+}
+inline Status checkBroadcast(std::string_view op, const Dims& out, std::initializer_list<const Dims*> ins) {
+  for (const Dims* d : ins)
+    if (!broadcastsTo(*d, out))
+      return InvalidArgument("{}: input shape {} does not broadcast to the output shape {}", op, d->toString(), out.toString());
+  return Status::OK();
+}
 
 template <int N>
 class BroadcastPlan {

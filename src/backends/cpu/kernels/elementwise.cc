@@ -171,6 +171,7 @@ template <typename List, typename F>
 Status binaryMap(const KernelContext& ctx, std::string_view op, F f) {
   const Tensor &a = ctx.in(0), &b = ctx.in(1);
   Tensor& y = ctx.out(0);
+  KILN_RETURN_IF_ERROR(checkBroadcast(op, y.dims(), {&a.dims(), &b.dims()}));
   return dispatchOr<List>(op, a.dtype(), [&](auto tag) {
     using T = KILN_TYPE(tag);
     using C = compute_t<T>;
@@ -183,6 +184,7 @@ template <typename List, typename F>
 Status compareMap(const KernelContext& ctx, std::string_view op, F f) {
   const Tensor &a = ctx.in(0), &b = ctx.in(1);
   Tensor& y = ctx.out(0);
+  KILN_RETURN_IF_ERROR(checkBroadcast(op, y.dims(), {&a.dims(), &b.dims()}));
   return dispatchOr<List>(op, a.dtype(), [&](auto tag) {
     using T = KILN_TYPE(tag);
     using C = compute_t<T>;
@@ -232,6 +234,7 @@ Status Mod(const KernelContext& c) {
 Status Pow(const KernelContext& c) {
   const Tensor &a = c.in(0), &b = c.in(1);
   Tensor& y = c.out(0);
+  KILN_RETURN_IF_ERROR(checkBroadcast("Pow", y.dims(), {&a.dims(), &b.dims()}));
   Status inner;
   Status st = dispatchOr<NumericTypes>("Pow", a.dtype(), [&](auto ta) {
     using T = KILN_TYPE(ta);
@@ -278,6 +281,7 @@ Status GreaterOrEqual(const KernelContext& c) { return compareMap<CompareTypes>(
 template <typename F>
 Status variadic(const KernelContext& c, std::string_view op, F f, bool mean = false) {
   Tensor& y = c.out(0);
+  for (int k = 0; k < c.numInputs(); ++k) KILN_RETURN_IF_ERROR(checkBroadcast(op, y.dims(), {&c.in(k).dims()}));
   return dispatchOr<NumericTypes>(op, y.dtype(), [&](auto tag) {
     using T = KILN_TYPE(tag);
     using C = compute_t<T>;
@@ -312,6 +316,7 @@ Status Min(const KernelContext& c) { return variadic(c, "Min", [](auto a, auto b
 Status Where(const KernelContext& c) {
   const Tensor &cond = c.in(0), &x = c.in(1), &z = c.in(2);
   Tensor& y = c.out(0);
+  KILN_RETURN_IF_ERROR(checkBroadcast("Where", y.dims(), {&cond.dims(), &x.dims(), &z.dims()}));
   BroadcastPlan<3> plan(y.dims(), {cond.dims(), x.dims(), z.dims()});
   const int64_t s0 = plan.innerStride(0), s1 = plan.innerStride(1), s2 = plan.innerStride(2);
   const bool* pc = cond.data<bool>();
@@ -332,6 +337,7 @@ Status Where(const KernelContext& c) {
 Status PRelu(const KernelContext& c) {
   const Tensor &x = c.in(0), &slope = c.in(1);
   Tensor& y = c.out(0);
+  KILN_RETURN_IF_ERROR(checkBroadcast("PRelu", y.dims(), {&x.dims(), &slope.dims()}));
   return dispatchOr<SignedNumericTypes>("PRelu", x.dtype(), [&](auto tag) {
     using T = KILN_TYPE(tag);
     using C = compute_t<T>;

@@ -173,6 +173,7 @@ Status SliceK(const KernelContext& c) {
 Status ExpandK(const KernelContext& c) {
   const Tensor& x = c.in(0);
   Tensor& y = c.out(0);
+  KILN_RETURN_IF_ERROR(checkBroadcast("Expand", y.dims(), {&x.dims()}));
   if (y.numel() == 0) return Status::OK();
   BroadcastPlan<1> plan(y.dims(), {x.dims()});
   const int64_t s = plan.innerStride(0);
