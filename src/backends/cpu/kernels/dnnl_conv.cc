@@ -1,0 +1,201 @@
+// oneDNN tactics for float32 Conv and ConvTranspose (1-D/2-D/3-D, groups, dilations, asymmetric
+// pads, bias). Primitives are created per run-time shape with `any` layouts for src/weights/dst
+// (except pointwise convs over large planes, which keep the plain layout); src and dst are
+// reordered from/to the plain NC... tensors when oneDNN picks a blocked layout, and constant
+// weights are reordered once. Shapes a primitive refuses run the reference kernel.
+#include <fmt/format.h>
+
+#include "backends/cpu/kernels/conv_pool_geom.h"
+#include "backends/cpu/kernels/conv_pool_ref.h"
+#include "backends/cpu/kernels/dnnl_common.h"
+
+namespace kiln::cpu {
+
+namespace {
+
+using dnnl::memory;
+using namespace dnnl_util;
+
+// Everything about one run-time shape that all contexts share.
+struct Entry {
+  Prim conv;  // empty: oneDNN refused the shape, run the reference kernel
+  Prim srcR, wR, dstR;
+  memory::desc srcUser, srcPrim, wUser, wPrim, biasMd, dstUser, dstPrim;
+  memory wPacked;  // constant weights in the primitive's layout
+};
+
+// One context's memory objects for one shape.
+struct Bound {
+  ShapeKey key;
+  std::shared_ptr<const Entry> e;
+  UserMemory x, w, b, y;
+  memory srcBuf, wBuf, dstBuf;  // reorder targets, owned by the context
+  BoundPrim conv, srcR, wR, dstR;
+
+  Bound(const ShapeKey& k, std::shared_ptr<const Entry> entry) : key(k), e(std::move(entry)) {
+    if (!e->conv) return;
+    x = UserMemory(e->srcUser);
+    y = UserMemory(e->dstUser);
+    if (!e->wPacked) w = UserMemory(e->wUser);
+    if (e->biasMd) b = UserMemory(e->biasMd);
+    conv = BoundPrim(e->conv);
+    if (e->srcR) srcR = BoundPrim(e->srcR), srcBuf = memory(e->srcPrim, engine());
+    if (e->wR) wR = BoundPrim(e->wR), wBuf = memory(e->wPrim, engine());
+    if (e->dstR) dstR = BoundPrim(e->dstR), dstBuf = memory(e->dstPrim, engine());
+  }
+};
+using State = ContextState<Bound>;
+
+class DnnlConvKernel final : public Kernel {
+ public:
+  DnnlConvKernel(const LayerDesc& d, bool transpose)
+      : transpose_(transpose), group_(d.attrs->getInt("group")), attrs_(*d.attrs) {
+    if (d.constInputs.size() > 1 && d.constInputs[1]) weights_ = PackedWeights(*d.constInputs[1]);
+  }
+
+  std::unique_ptr<KernelState> createState() const override { return std::make_unique<State>(); }
+
+  Status run(const KernelContext& ctx) const override {
+    const Tensor &x = ctx.in(0), &w = ctx.in(1);
+    const Tensor* b = ctx.hasInput(2) ? &ctx.in(2) : nullptr;
+    Tensor& y = ctx.out(0);
+    const char* op = transpose_ ? "ConvTranspose" : "Conv";
+    if (x.dtype() != DType::kFloat32 || w.dtype() != DType::kFloat32 || (b && b->dtype() != DType::kFloat32))
+      return Unsupported("{} (oneDNN): only float32 is supported", op);
+    if (x.rank() < 3 || x.rank() > 5 || w.rank() != x.rank() || y.rank() != x.rank() || group_ < 1)
+      return fallback(ctx);
+    const int64_t m = transpose_ ? w.dims()[1] * group_ : w.dims()[0];
+    const bool channelsOk = transpose_ ? (w.dims()[0] == x.dims()[1] && x.dims()[1] % group_ == 0)
+                                       : (w.dims()[1] * group_ == x.dims()[1] && m % group_ == 0);
+    if (!channelsOk || y.dims()[1] != m || (b && b->numel() != m))
+      return InvalidArgument("{}: input {} does not match weights {} with group {}", op, x.dims().toString(),
+                             w.dims().toString(), group_);
+    if (x.numel() == 0 || y.numel() == 0) return fallback(ctx);
+    std::unique_ptr<State> local;  // only when the caller has no per-context state
+    State* st = ctx.state ? static_cast<State*>(ctx.state) : (local = std::make_unique<State>()).get();
+    ShapeKey key;
+    key.add(x.dims());
+    key.add(w.dims());
+    key.add(y.dims());
+    key.push(b != nullptr);
+    Bound* bd = st->find(key);
+    try {
+      if (!bd) {
+        KILN_ASSIGN_OR_RETURN(auto e, cache_.get(key, [&] { return makeEntry(x, w, b != nullptr, y); }));
+        st->bound.push_back(std::make_unique<Bound>(key, std::move(e)));
+        bd = st->bound.back().get();
+      }
+      if (!bd->e->conv) return fallback(ctx);
+      const memory& src = bd->srcR ? bd->srcBuf : bd->x.at(x.raw());
+      if (bd->srcR)
+        KILN_RETURN_IF_ERROR(
+            execute(st->stream, bd->srcR, Args().add(DNNL_ARG_FROM, bd->x.at(x.raw())).add(DNNL_ARG_TO, src), op));
+      const memory* wts = &bd->e->wPacked;
+      if (!*wts) {
+        wts = bd->wR ? &bd->wBuf : &bd->w.at(w.raw());
+        if (bd->wR)
+          KILN_RETURN_IF_ERROR(
+              execute(st->stream, bd->wR, Args().add(DNNL_ARG_FROM, bd->w.at(w.raw())).add(DNNL_ARG_TO, *wts), op));
+      }
+      const memory& dst = bd->dstR ? bd->dstBuf : bd->y.at(y.raw());
+      Args args;
+      args.add(DNNL_ARG_SRC, src).add(DNNL_ARG_WEIGHTS, *wts).add(DNNL_ARG_DST, dst);
+      if (b) args.add(DNNL_ARG_BIAS, bd->b.at(b->raw()));
+      KILN_RETURN_IF_ERROR(execute(st->stream, bd->conv, args, op));
+      if (bd->dstR)
+        KILN_RETURN_IF_ERROR(
+            execute(st->stream, bd->dstR, Args().add(DNNL_ARG_FROM, dst).add(DNNL_ARG_TO, bd->y.at(y.raw())), op));
+      st->stream.wait();
+    } catch (const dnnl::error& err) {
+      return InternalError("{} (oneDNN): {}", op, err.what());
+    }
+    return Status::OK();
+  }
+
+ private:
+  Status fallback(const KernelContext& ctx) const { return transpose_ ? refConvTranspose(ctx) : refConv(ctx); }
+
+  Result<std::shared_ptr<Entry>> makeEntry(const Tensor& x, const Tensor& w, bool bias, const Tensor& y) const {
+    auto e = std::make_shared<Entry>();
+    SpatialGeom g;
+    KILN_RETURN_IF_ERROR(makeGeom(attrs_, x.dims(), Dims(w.dims().begin() + 2, w.dims().end()), y.dims(),
+                                  transpose_ ? PadMode::kConvTranspose : PadMode::kConv, &g));
+    const int n = g.n;
+    const int64_t G = group_, M = y.dims()[1], C = x.dims()[1], ks = g.kernelSize();
+    // Weights as oneDNN sees them: [G,] O, I, k... (ONNX ConvTranspose stores [C, M/G, k...]).
+    const memory::dims kd = toDnnl(g.kernel);
+    memory::dims kstr(n, 1);
+    for (int i = n - 2; i >= 0; --i) kstr[i] = kstr[i + 1] * kd[i + 1];
+    memory::dims wd = G > 1 ? memory::dims{G, M / G, C / G} : memory::dims{M, C};
+    wd.insert(wd.end(), kd.begin(), kd.end());
+    if (!transpose_) {
+      e->wUser = plainF32(wd);
+    } else {
+      memory::dims ws = G > 1 ? memory::dims{(C / G) * (M / G) * ks, ks, (M / G) * ks} : memory::dims{ks, M * ks};
+      ws.insert(ws.end(), kstr.begin(), kstr.end());
+      e->wUser = memory::desc(wd, memory::data_type::f32, ws);
+    }
+    memory::dims strides = toDnnl(g.strides), dil(n), pl = toDnnl(g.padBegin), pr = toDnnl(g.padEnd);
+    for (int i = 0; i < n; ++i) {
+      dil[i] = g.dilations[i] - 1;
+      if (transpose_) pr[i] = g.padEnd[i] - g.outputPadding[i];
+    }
+    e->srcUser = plainF32(toDnnl(x.dims()));
+    e->dstUser = plainF32(toDnnl(y.dims()));
+    e->biasMd = bias ? plainF32({M}) : memory::desc();
+    auto any = [](const memory::desc& md) {
+      return memory::desc(md.dims(), memory::data_type::f32, memory::format_tag::any);
+    };
+    // Pointwise convs over large planes run fastest as a GEMM on the plain NC... tensors (no
+    // src/dst reorders); small planes amortize the reorders into oneDNN's blocked kernels.
+    bool pointwise = !transpose_ && G == 1 && g.inSize() >= 128;
+    for (int i = 0; i < n; ++i)
+      if (g.kernel[i] != 1 || g.strides[i] != 1 || g.padBegin[i] != 0 || g.padEnd[i] != 0) pointwise = false;
+    try {
+      if (!transpose_) {
+        dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                          pointwise ? e->srcUser : any(e->srcUser), any(e->wUser), e->biasMd,
+                                          pointwise ? e->dstUser : any(e->dstUser), strides, dil, pl, pr);
+        dnnl::convolution_forward::primitive_desc pd(d, userScratchpad(), engine());
+        e->conv = Prim{dnnl::convolution_forward(pd), pd.scratchpad_desc()};
+        e->srcPrim = pd.src_desc();
+        e->wPrim = pd.weights_desc();
+        e->dstPrim = pd.dst_desc();
+      } else {
+        dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference,
+                                            dnnl::algorithm::deconvolution_direct, any(e->srcUser), any(e->wUser),
+                                            e->biasMd, any(e->dstUser), strides, dil, pl, pr);
+        dnnl::deconvolution_forward::primitive_desc pd(d, userScratchpad(), engine());
+        e->conv = Prim{dnnl::deconvolution_forward(pd), pd.scratchpad_desc()};
+        e->srcPrim = pd.src_desc();
+        e->wPrim = pd.weights_desc();
+        e->dstPrim = pd.dst_desc();
+      }
+    } catch (const dnnl::error&) {
+      e->conv = Prim{};  // not supported by oneDNN: the reference kernel runs
+      return e;
+    }
+    e->srcR = makeReorder(e->srcUser, e->srcPrim);
+    e->dstR = makeReorder(e->dstPrim, e->dstUser);
+    if (weights_.constant()) {
+      KILN_ASSIGN_OR_RETURN(e->wPacked, weights_.get(e->wUser, e->wPrim));
+    } else {
+      e->wR = makeReorder(e->wUser, e->wPrim);
+    }
+    return e;
+  }
+
+  bool transpose_;
+  int64_t group_;
+  AttrMap attrs_;
+  mutable PackedWeights weights_;  // used under cache_'s lock
+  mutable EntryCache<Entry> cache_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Kernel>> createDnnlConv(const LayerDesc& d, bool transpose) {
+  return std::unique_ptr<Kernel>(std::make_unique<DnnlConvKernel>(d, transpose));
+}
+
+}  // namespace kiln::cpu
