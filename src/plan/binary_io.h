@@ -60,7 +60,7 @@ class BinaryReader {
   Status i64(int64_t* v) { return pod(v); }
   Status f32(float* v) { return pod(v); }
   Status str(std::string* s) {
-    uint64_t n;
+    uint64_t n = 0;
     KILN_RETURN_IF_ERROR(u64(&n));
     if (n > static_cast<uint64_t>(end_ - p_)) return truncated();
     s->assign(p_, n);

@@ -31,12 +31,12 @@ void writeDims(BinaryWriter& w, const Dims& d) {
   for (int64_t x : d) w.i64(x);
 }
 Status readDims(BinaryReader& r, Dims* d) {
-  uint32_t rank;
+  uint32_t rank = 0;
   KILN_RETURN_IF_ERROR(r.u32(&rank));
   if (rank > static_cast<uint32_t>(kMaxRank)) return r.corrupt("a rank exceeds the maximum");
   *d = Dims();
   for (uint32_t i = 0; i < rank; ++i) {
-    int64_t v;
+    int64_t v = 0;
     KILN_RETURN_IF_ERROR(r.i64(&v));
     d->push_back(v);
   }
@@ -48,7 +48,7 @@ void writeStrings(BinaryWriter& w, const std::vector<std::string>& v) {
   for (const auto& s : v) w.str(s);
 }
 Status readStrings(BinaryReader& r, std::vector<std::string>* v) {
-  uint64_t n;
+  uint64_t n = 0;
   KILN_RETURN_IF_ERROR(r.count(&n, 8));
   v->resize(n);
   for (auto& s : *v) KILN_RETURN_IF_ERROR(r.str(&s));
@@ -67,7 +67,7 @@ void writeTensorInline(BinaryWriter& w, const Tensor& t) {
   }
 }
 Status readTensorInline(BinaryReader& r, Tensor* t) {
-  uint8_t dt;
+  uint8_t dt = 0;
   KILN_RETURN_IF_ERROR(r.u8(&dt));
   if (!isValidDType(dt)) return r.corrupt("unknown element type");
   Dims d;
@@ -80,7 +80,7 @@ Status readTensorInline(BinaryReader& r, Tensor* t) {
     for (int64_t i = 0; i < t->numel(); ++i) KILN_RETURN_IF_ERROR(r.str(t->data<std::string>() + i));
     return Status::OK();
   }
-  uint64_t n;
+  uint64_t n = 0;
   KILN_RETURN_IF_ERROR(r.u64(&n));
   if (n != static_cast<uint64_t>(d.numel()) * dtypeSize(dtype)) return r.corrupt("tensor size mismatch");
   *t = Tensor::allocate(dtype, d);
@@ -110,20 +110,20 @@ void writeAttrs(BinaryWriter& w, const AttrMap& a) {
   }
 }
 Status readAttrs(BinaryReader& r, AttrMap* a) {
-  uint64_t n;
+  uint64_t n = 0;
   KILN_RETURN_IF_ERROR(r.count(&n, 9));
   for (uint64_t i = 0; i < n; ++i) {
     std::string name;
-    uint8_t kind;
+    uint8_t kind = 0;
     KILN_RETURN_IF_ERROR(r.str(&name));
     KILN_RETURN_IF_ERROR(r.u8(&kind));
     switch (static_cast<AttrKind>(kind)) {
-      case AttrKind::kFloat: { float f; KILN_RETURN_IF_ERROR(r.f32(&f)); a->set(name, AttrValue(f)); break; }
-      case AttrKind::kInt: { int64_t v; KILN_RETURN_IF_ERROR(r.i64(&v)); a->set(name, AttrValue(v)); break; }
+      case AttrKind::kFloat: { float f = 0; KILN_RETURN_IF_ERROR(r.f32(&f)); a->set(name, AttrValue(f)); break; }
+      case AttrKind::kInt: { int64_t v = 0; KILN_RETURN_IF_ERROR(r.i64(&v)); a->set(name, AttrValue(v)); break; }
       case AttrKind::kString: { std::string s; KILN_RETURN_IF_ERROR(r.str(&s)); a->set(name, AttrValue(s)); break; }
       case AttrKind::kTensor: { Tensor t; KILN_RETURN_IF_ERROR(readTensorInline(r, &t)); a->set(name, AttrValue(t)); break; }
       case AttrKind::kFloats: {
-        uint64_t m;
+        uint64_t m = 0;
         KILN_RETURN_IF_ERROR(r.count(&m, 4));
         std::vector<float> v(m);
         for (auto& f : v) KILN_RETURN_IF_ERROR(r.f32(&f));
@@ -131,7 +131,7 @@ Status readAttrs(BinaryReader& r, AttrMap* a) {
         break;
       }
       case AttrKind::kInts: {
-        uint64_t m;
+        uint64_t m = 0;
         KILN_RETURN_IF_ERROR(r.count(&m, 8));
         std::vector<int64_t> v(m);
         for (auto& x : v) KILN_RETURN_IF_ERROR(r.i64(&x));
@@ -155,7 +155,7 @@ void writeI32s(BinaryWriter& w, const std::vector<int32_t>& v) {
   for (int32_t x : v) w.i32(x);
 }
 Status readI32s(BinaryReader& r, std::vector<int32_t>* v) {
-  uint64_t n;
+  uint64_t n = 0;
   KILN_RETURN_IF_ERROR(r.count(&n, 4));
   v->resize(n);
   for (auto& x : *v) KILN_RETURN_IF_ERROR(r.i32(&x));
@@ -246,7 +246,7 @@ Status readMeta(BinaryReader& r, Plan* p) {
   KILN_RETURN_IF_ERROR(r.str(&p->target.arch));
   KILN_RETURN_IF_ERROR(r.str(&p->target.device));
   KILN_RETURN_IF_ERROR(r.str(&p->target.features));
-  uint64_t n;
+  uint64_t n = 0;
   KILN_RETURN_IF_ERROR(r.count(&n, 16));
   for (uint64_t i = 0; i < n; ++i) {
     std::string k, v;
@@ -265,7 +265,7 @@ Status readMeta(BinaryReader& r, Plan* p) {
   KILN_RETURN_IF_ERROR(r.count(&n, 8));
   p->profiles.resize(n);
   for (auto& prof : p->profiles) {
-    uint64_t m;
+    uint64_t m = 0;
     KILN_RETURN_IF_ERROR(r.count(&m, 20));
     prof.inputs.resize(m);
     for (auto& in : prof.inputs) {
@@ -281,7 +281,7 @@ Status readMeta(BinaryReader& r, Plan* p) {
   p->program.instrs.resize(n);
   for (size_t i = 0; i < n; ++i) {
     auto& ins = p->program.instrs[i];
-    uint8_t op;
+    uint8_t op = 0;
     KILN_RETURN_IF_ERROR(r.u8(&op));
     if (op > ShapeInstr::kMin) return r.corrupt("unknown shape instruction");
     ins.op = static_cast<ShapeInstr::Op>(op);
@@ -295,7 +295,7 @@ Status readMeta(BinaryReader& r, Plan* p) {
   KILN_RETURN_IF_ERROR(r.count(&n, 40));
   p->tensors.resize(n);
   for (auto& t : p->tensors) {
-    uint8_t dt, kind;
+    uint8_t dt = 0, kind = 0;
     KILN_RETURN_IF_ERROR(r.str(&t.name));
     KILN_RETURN_IF_ERROR(r.u8(&dt));
     KILN_RETURN_IF_ERROR(r.u8(&kind));
@@ -303,7 +303,7 @@ Status readMeta(BinaryReader& r, Plan* p) {
     if (kind > static_cast<uint8_t>(TensorKind::kConstant)) return r.corrupt("unknown tensor kind");
     t.dtype = static_cast<DType>(dt);
     t.kind = static_cast<TensorKind>(kind);
-    uint64_t rank;
+    uint64_t rank = 0;
     KILN_RETURN_IF_ERROR(r.count(&rank, 12));
     if (rank > static_cast<uint64_t>(kMaxRank)) return r.corrupt("a rank exceeds the maximum");
     t.dims.resize(rank);
@@ -436,8 +436,8 @@ Result<std::unique_ptr<Plan>> deserializePlan(const char* data, size_t size, std
   if (std::memcmp(data, kMagic, 8) != 0)
     return InvalidArgument("{} is not a Kiln engine file (wrong magic bytes)", what);
   BinaryReader hr(data + 8, kHeaderSize - 8, what);
-  uint32_t version, headerSize;
-  uint64_t metaOffset, metaSize, weightsOffset, weightsSize, checksum;
+  uint32_t version = 0, headerSize = 0;
+  uint64_t metaOffset = 0, metaSize = 0, weightsOffset = 0, weightsSize = 0, checksum = 0;
   KILN_RETURN_IF_ERROR(hr.u32(&version));
   KILN_RETURN_IF_ERROR(hr.u32(&headerSize));
   KILN_RETURN_IF_ERROR(hr.u64(&metaOffset));

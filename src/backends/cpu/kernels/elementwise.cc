@@ -180,6 +180,16 @@ Status binaryMap(const KernelContext& ctx, std::string_view op, F f) {
   });
 }
 
+// Compares in the compute type (strings as they are).
+template <typename C, typename F, typename T>
+bool compareValues(F& f, const T& x, const T& z) {
+  return f(static_cast<C>(x), static_cast<C>(z));
+}
+template <typename C, typename F>
+bool compareValues(F& f, const std::string& x, const std::string& z) {
+  return f(x, z);
+}
+
 template <typename List, typename F>
 Status compareMap(const KernelContext& ctx, std::string_view op, F f) {
   const Tensor &a = ctx.in(0), &b = ctx.in(1);
@@ -189,10 +199,7 @@ Status compareMap(const KernelContext& ctx, std::string_view op, F f) {
     using T = KILN_TYPE(tag);
     using C = compute_t<T>;
     broadcastBinary(a.data<T>(), a.dims(), b.data<T>(), b.dims(), y.data<bool>(), y.dims(),
-                    [&](const T& x, const T& z) -> bool {
-                      if constexpr (std::is_same_v<T, std::string>) return f(x, z);
-                      else return f(static_cast<C>(x), static_cast<C>(z));
-                    });
+                    [&](const T& x, const T& z) -> bool { return compareValues<C>(f, x, z); });
   });
 }
 

@@ -62,12 +62,13 @@ Status ConstantOfShapeK(const KernelContext& c) {
 
 Status RangeK(const KernelContext& c) {
   Tensor& y = c.out(0);
-  return dispatchOr<TypeList<float, double, int16_t, int32_t, int64_t>>("Range", y.dtype(), [&](auto tag) {
+  return dispatchOr<TypeList<float, double, Float16, BFloat16, int16_t, int32_t, int64_t>>("Range", y.dtype(), [&](auto tag) {
     using T = KILN_TYPE(tag);
-    T start = c.in(0).data<T>()[0], delta = c.in(2).data<T>()[0];
+    using C = compute_t<T>;
+    C start = static_cast<C>(c.in(0).data<T>()[0]), delta = static_cast<C>(c.in(2).data<T>()[0]);
     T* out = y.data<T>();
     // Each element from the start (not by repeated addition) to avoid float drift.
-    for (int64_t i = 0; i < y.numel(); ++i) out[i] = static_cast<T>(start + static_cast<T>(i) * delta);
+    for (int64_t i = 0; i < y.numel(); ++i) out[i] = convertValue<T>(static_cast<C>(start + static_cast<C>(i) * delta));
   });
 }
 
