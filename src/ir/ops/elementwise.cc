@@ -1,6 +1,7 @@
 // Element-wise ops: unary math and activations, binary arithmetic/logic/comparison with
 // broadcasting, variadic Sum/Mean/Min/Max, Where, Clip, PRelu.
 #include <limits>
+#include <optional>
 
 #include "ir/graph.h"
 #include "ir/infer_util.h"
@@ -106,11 +107,33 @@ void RegisterElementwiseOps(OpRegistry& r) {
          .traits = kTraitElementwise, .infer = inferSameShapeAs(0, DType::kBool)});
 
   // Binary arithmetic. Pre-opset-7 broadcasting attributes are refused (no exporter writes them).
+  // Opset < 7 binary ops broadcast only B, and only with broadcast=1; `axis` aligns B's dims at
+  // that axis of A instead of at the end. Rewritten to numpy broadcasting by appending size-1
+  // axes to B.
   auto legacyBroadcast = [](ImportContext& ctx) -> Status {
-    if (ctx.node().attrs().has("broadcast") || ctx.node().attrs().has("axis"))
-      return Unsupported("the legacy 'broadcast'/'axis' attributes (opset < 7) are not supported");
-    if (ctx.node().attrs().has("consumed_inputs"))
-      return Unsupported("the legacy 'consumed_inputs' attribute (opset < 6) is not supported");
+    AttrMap& a = ctx.node().attrs();
+    a.erase("consumed_inputs");  // opset < 6 memory-planning hint
+    bool broadcast = a.getInt("broadcast", 0) != 0;
+    std::optional<int64_t> axis;
+    if (a.has("axis")) axis = a.getInt("axis");
+    a.erase("broadcast");
+    a.erase("axis");
+    if (!broadcast || !axis) return Status::OK();
+    Value* A = ctx.node().input(0);
+    Value* B = ctx.node().input(1);
+    if (!A || !B || !A->shape().rankKnown() || !B->shape().rankKnown())
+      return Unsupported("legacy broadcasting with 'axis' needs inputs of known rank");
+    int ra = A->shape().rank(), rb = B->shape().rank();
+    int64_t ax = *axis < 0 ? *axis + ra : *axis;
+    if (ax < 0 || ax + rb > ra) return InvalidArgument("legacy broadcast axis {} does not fit ranks {} and {}", *axis, ra, rb);
+    int trailing = static_cast<int>(ra - ax - rb);
+    if (trailing == 0) return Status::OK();
+    std::vector<int64_t> axes;
+    for (int i = 0; i < trailing; ++i) axes.push_back(rb + i);
+    Value* axesV = ctx.graph().addConstant(ctx.node().name() + "_axes",
+                                           Tensor::fromVector<int64_t>(axes, Dims{static_cast<int64_t>(axes.size())}));
+    KILN_ASSIGN_OR_RETURN(Node * unsq, ctx.addNode("Unsqueeze", {B, axesV}, {}));
+    ctx.node().setInput(1, unsq->output(0));
     return Status::OK();
   };
   const std::pair<const char*, char> arith[] = {{"Add", '+'}, {"Sub", '-'}, {"Mul", '*'}, {"Div", '/'}};

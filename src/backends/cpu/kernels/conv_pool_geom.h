@@ -40,10 +40,12 @@ inline Status makeGeom(const AttrMap& a, const Dims& x, const Dims& kernel, cons
   g->in = Dims(x.begin() + 2, x.end());
   g->out = Dims(y.begin() + 2, y.end());
   g->kernel = kernel;
+  // Reads an ints attribute without copying it (kernels allocate nothing per run).
   auto ints = [&](const char* name, int count, int64_t dflt) {
-    auto v = a.getInts(name, std::vector<int64_t>(count, dflt));
+    const AttrValue* v = a.find(name);
+    const std::vector<int64_t>* vals = v && v->kind() == AttrKind::kInts ? &v->ints() : nullptr;
     Dims d;
-    for (int i = 0; i < count; ++i) d.push_back(i < static_cast<int>(v.size()) ? v[i] : dflt);
+    for (int i = 0; i < count; ++i) d.push_back(vals && i < static_cast<int>(vals->size()) ? (*vals)[i] : dflt);
     return d;
   };
   g->strides = ints("strides", n, 1);
