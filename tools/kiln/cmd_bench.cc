@@ -56,7 +56,9 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
       }
       given = *s;
     }
+    auto loadStart = std::chrono::steady_clock::now();
     auto engine = loadOrBuild(o->model, BuildConfig{}, o->shapes, {}, o->verbose);
+    double loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loadStart).count();
     if (!engine.ok()) {
       exitCode = fail("bench", engine.status());
       return;
@@ -128,6 +130,7 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
     double qps = all.size() / wall;
     const auto& p = e.plan();
     fmt::print("model: {}\ntarget: {} {} ({})\n", p.modelName, p.target.kind, p.target.arch, p.target.device);
+    fmt::print("{}: {:.3f} s\n", isEngineFile(o->model) ? "engine load" : "build (in memory)", loadSeconds);
     for (const auto& in : inputs) fmt::print("input: {} {}{}\n", in.name, dtypeName(in.tensor.dtype()), in.tensor.dims().toString());
     int threadsUsed = o->threads > 0 ? o->threads : cpu::cpuInfo().cores;
     fmt::print("threads = {}, streams = {}, iterations = {} in {:.2f} s\n", threadsUsed, streams, all.size(), wall);
@@ -143,6 +146,7 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
       j["streams"] = streams;
       j["iterations"] = all.size();
       j["seconds"] = wall;
+      j[isEngineFile(o->model) ? "load_seconds" : "build_seconds"] = loadSeconds;
       j["batch"] = batch;
       j["latency_ms"] = {{"min", percentile(all, 0)}, {"median", percentile(all, 0.5)}, {"mean", mean},
                          {"p90", percentile(all, 0.9)}, {"p99", percentile(all, 0.99)}, {"max", percentile(all, 1)}};

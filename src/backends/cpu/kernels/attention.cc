@@ -250,7 +250,7 @@ template <typename C>
 }
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define KILN_ATTN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define KILN_ATTN_CLONES KILN_CPU_CLONES
 #else
 #define KILN_ATTN_CLONES
 #endif

@@ -20,6 +20,14 @@ Status dispatchOr(std::string_view op, DType t, F&& fn) {
 
 #define KILN_TYPE(tag) typename decltype(tag)::type
 
+// Function multiversioning for hot loops (AVX-512 / AVX2 / baseline chosen at load time). ifunc
+// resolvers run before sanitizer runtimes initialize, so sanitizer builds use the baseline only.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define KILN_CPU_CLONES
+#else
+#define KILN_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+
 // y[i] = f(x[i]) computed in compute_t<T>, converted back to T.
 template <typename List, typename F>
 Status unaryMap(const KernelContext& ctx, std::string_view op, F f) {

@@ -2,6 +2,7 @@
 // walked in KC slices whose A and B parts are packed into MR-row / NR-column panels, and an
 // MR x NR register-tile micro-kernel (GCC vector extensions) accumulates over the slice. The
 // macro-kernel is compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time.
+#include "backends/cpu/kernels/kernel_util.h"
 #include "backends/cpu/kernels/matmul_gemm.h"
 
 #include <algorithm>
@@ -122,7 +123,7 @@ template <typename T>
 }
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define KILN_GEMM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define KILN_GEMM_CLONES KILN_CPU_CLONES
 #else
 #define KILN_GEMM_CLONES
 #endif
