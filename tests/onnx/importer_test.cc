@@ -75,7 +75,7 @@ TEST(Importer, GarbageBytesAreRefused) {
 }
 
 TEST(Importer, TruncatedFileIsRefused) {
-  std::ifstream f(KILN_TEST_DATA_DIR "/../../models/tiny_cnn.onnx", std::ios::binary);
+  std::ifstream f(KILN_SOURCE_DIR_STRING "/models/tiny_cnn.onnx", std::ios::binary);
   ASSERT_TRUE(f.good());
   std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   ASSERT_TRUE(importModelBytes(bytes, "").ok());
