@@ -52,10 +52,27 @@ struct BuildConfig {
   // A timing cache file: loaded (if it exists) before the build and saved, merged, after it.
   std::string timingCachePath;
   std::function<void(const BuildProgress&)> progress;
+  // Graph optimization: the standard pass pipeline, or only the passes named here ({"none"}: no
+  // optimization), minus `disabledPasses`. `dumpGraphAfter` names a pass after which the graph is
+  // printed to `dumpGraph` (stderr when unset).
+  std::vector<std::string> passes;
+  std::vector<std::string> disabledPasses;
+  std::string dumpGraphAfter;
+  std::function<void(const std::string&)> dumpGraph;
+};
+
+// What one optimization pass did.
+struct PassStat {
+  std::string pass;
+  size_t nodesBefore = 0, nodesAfter = 0;
+  int changes = 0;
+  std::string detail;
+  double milliseconds = 0;
 };
 
 // What a build produced, for `kiln build --verbose` and tests.
 struct BuildReport {
+  std::vector<PassStat> passes;
   int nodesImported = 0;
   int layers = 0;
   int tacticsTimed = 0;       // layers whose candidates were timed on the target
@@ -74,6 +91,9 @@ Result<std::string> buildEngineFromFile(const std::string& onnxPath, const Build
 Result<std::string> buildEngineFromBytes(const std::string& onnxBytes, const std::string& baseDir,
                                          const std::string& modelName, const BuildConfig& config,
                                          BuildReport* report = nullptr);
+
+// Names of the optimization passes of the standard pipeline, in order.
+std::vector<std::string> standardPassNames();
 
 // Parses "name:1x3x224x224,other:1x128" into per-input dims (the --shapes syntax).
 Result<std::map<std::string, Dims>> parseShapeList(const std::string& text);

@@ -96,6 +96,16 @@ class ExecutionContext {
 
   int profile() const { return profile_; }
 
+  // Per-layer timing of subsequent runs (host wall time around each layer), for `kiln bench
+  // --profile`. Off by default: it costs two clock reads per layer.
+  struct LayerTime {
+    std::string name, op, tactic;
+    double totalMs = 0;
+    int64_t runs = 0;
+  };
+  void enableLayerProfiling(bool on);
+  std::vector<LayerTime> layerTimes() const;
+
  private:
   friend class Engine;
   friend class Stream;

@@ -8,6 +8,7 @@
 #include "build/builder_internal.h"
 #include "kiln/builder.h"
 #include "onnx/importer.h"
+#include "passes/pass_manager.h"
 #include "plan/checksum.h"
 
 namespace kiln {
@@ -23,6 +24,8 @@ Status OptimizationProfile::set(const std::string& input, const Dims& min, const
   inputs[input] = Range{min, opt, max};
   return Status::OK();
 }
+
+std::vector<std::string> standardPassNames() { return passes::PassManager::standardNames(); }
 
 Result<std::map<std::string, Dims>> parseShapeList(const std::string& text) {
   std::map<std::string, Dims> out;

@@ -13,6 +13,7 @@
 
 #include "backends/cpu/cpu_info.h"
 #include "backends/cpu/kernel.h"
+#include "build/graph_optimizer.h"
 #include "build/memory_planner.h"
 #include "build/shape_compiler.h"
 #include "build/tactic_timer.h"
@@ -182,6 +183,17 @@ Result<std::unique_ptr<plan::Plan>> buildPlan(ir::Graph& g, const BuildConfig& c
     if (cfg.progress) cfg.progress(BuildProgress{phase, done, total, detail});
   };
   KILN_RETURN_IF_ERROR(checkConfig(cfg));
+  // Engines hold tensors only; sequences and optionals run in the reference interpreter.
+  for (const ir::Value* v : g.inputs())
+    if (!v->isTensor())
+      return Unsupported("input '{}' is {}: engines support tensors only (sequences and optionals run only in "
+                         "the reference interpreter)", v->name(), valueTypeName(v->kind(), v->dtype()));
+  for (const ir::Node* n : g.nodes())
+    for (const ir::Value* v : n->outputs())
+      if (!v->isTensor())
+        return Unsupported("'{}' ({} of {}) is {}: engines support tensors only (sequences and optionals run "
+                           "only in the reference interpreter)", v->name(), n->opType(), n->name(),
+                           valueTypeName(v->kind(), v->dtype()));
   auto p = std::make_unique<plan::Plan>();
   p->kilnVersion = KILN_VERSION_STRING;
   p->modelName = modelName;
@@ -194,6 +206,7 @@ Result<std::unique_ptr<plan::Plan>> buildPlan(ir::Graph& g, const BuildConfig& c
 
   KILN_ASSIGN_OR_RETURN(p->profiles, resolveProfiles(g, cfg));
   KILN_RETURN_IF_ERROR(ir::inferGraph(g));
+  KILN_RETURN_IF_ERROR(optimizeGraph(g, cfg, report));
 
   // ---- tensors and layers ------------------------------------------------------------------
   std::vector<const ir::Value*> inputs(g.inputs().begin(), g.inputs().end());

@@ -22,6 +22,12 @@ constexpr DTypeInfo kInfo[] = {
     {DType::kFloat8E4M3FNUZ, "float8e4m3fnuz", 1},
     {DType::kFloat8E5M2, "float8e5m2", 1},
     {DType::kFloat8E5M2FNUZ, "float8e5m2fnuz", 1},
+    {DType::kFloat4E2M1, "float4e2m1", 1},
+    {DType::kFloat8E8M0, "float8e8m0", 1},
+    {DType::kInt4, "int4", 1},
+    {DType::kUInt4, "uint4", 1},
+    {DType::kInt2, "int2", 1},
+    {DType::kUInt2, "uint2", 1},
     {DType::kInt8, "int8", 1},
     {DType::kUInt8, "uint8", 1},
     {DType::kInt16, "int16", 2},
@@ -62,24 +68,34 @@ bool parseDType(std::string_view name, DType* out) {
 
 bool isFloat8(DType t) {
   return t == DType::kFloat8E4M3FN || t == DType::kFloat8E4M3FNUZ || t == DType::kFloat8E5M2 ||
-         t == DType::kFloat8E5M2FNUZ;
+         t == DType::kFloat8E5M2FNUZ || t == DType::kFloat8E8M0;
 }
 bool isFloat(DType t) {
   return t == DType::kFloat32 || t == DType::kFloat64 || t == DType::kFloat16 ||
-         t == DType::kBFloat16 || isFloat8(t);
+         t == DType::kBFloat16 || isFloat8(t) || t == DType::kFloat4E2M1;
 }
 bool isInteger(DType t) {
   switch (t) {
     case DType::kInt8: case DType::kUInt8: case DType::kInt16: case DType::kUInt16:
     case DType::kInt32: case DType::kUInt32: case DType::kInt64: case DType::kUInt64:
+    case DType::kInt4: case DType::kUInt4: case DType::kInt2: case DType::kUInt2:
       return true;
     default:
       return false;
   }
 }
 bool isSigned(DType t) {
-  return isFloat(t) || t == DType::kInt8 || t == DType::kInt16 || t == DType::kInt32 ||
-         t == DType::kInt64;
+  return (isFloat(t) && t != DType::kFloat8E8M0) || t == DType::kInt8 || t == DType::kInt16 ||
+         t == DType::kInt32 || t == DType::kInt64 || t == DType::kInt4 || t == DType::kInt2;
+}
+bool isSubByte(DType t) {
+  return t == DType::kInt4 || t == DType::kUInt4 || t == DType::kFloat4E2M1 || t == DType::kInt2 ||
+         t == DType::kUInt2;
+}
+int dtypeBits(DType t) {
+  if (t == DType::kInt4 || t == DType::kUInt4 || t == DType::kFloat4E2M1) return 4;
+  if (t == DType::kInt2 || t == DType::kUInt2) return 2;
+  return static_cast<int>(8 * dtypeSize(t));
 }
 
 namespace fp {
@@ -201,6 +217,52 @@ uint8_t floatToF8E5M2(float f, bool s) { return encodeF8(f, s, kE5M2); }
 float f8E5M2ToFloat(uint8_t v) { return decodeF8(v, kE5M2); }
 uint8_t floatToF8E5M2FNUZ(float f, bool s) { return encodeF8(f, s, kE5M2FNUZ); }
 float f8E5M2FNUZToFloat(uint8_t v) { return decodeF8(v, kE5M2FNUZ); }
+
+uint8_t floatToF4E2M1(float f) {
+  const uint8_t sign = std::signbit(f) ? 0x8 : 0x0;
+  if (std::isnan(f)) return sign ^ 0x8;  // no NaN: ml_dtypes' quiet_NaN() is -0, negated for -NaN
+  const float a = std::fabs(f);
+  // Magnitude codes 0..7 are 0, 0.5, 1, 1.5, 2, 3, 4, 6. Midpoints between neighbours decide;
+  // a tie goes to the even code.
+  static constexpr float kMid[7] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
+  uint8_t code = 0;
+  while (code < 7 && (a > kMid[code] || (a == kMid[code] && (code & 1)))) ++code;
+  return sign | code;  // above 5 (inf included) is 6: saturation
+}
+
+float f4E2M1ToFloat(uint8_t v) {
+  static constexpr float kMag[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+  const float m = kMag[v & 0x7];
+  return (v & 0x8) ? -m : m;
+}
+
+uint8_t floatToF8E8M0(float f, bool saturate, E8M0Rounding mode) {
+  const uint32_t u = bitsOf(f);
+  uint32_t exp = (u >> 23) & 0xFF;
+  if (exp == 0xFF) return 0xFF;  // NaN and inf
+  const uint32_t mant = u & 0x7FFFFF;
+  bool up = false;
+  switch (mode) {
+    case E8M0Rounding::kUp:
+      up = mant != 0;
+      break;
+    case E8M0Rounding::kDown:
+      break;
+    case E8M0Rounding::kNearest:
+      // Ties (mantissa exactly 1.5) round up; the reference treats a zero exponent field as an
+      // even "lsb", so a subnormal tie rounds down.
+      up = (mant & 0x400000) && ((mant & 0x3FFFFF) || exp > 0);
+      break;
+  }
+  if (up && !(saturate && exp == 0xFE)) ++exp;
+  return static_cast<uint8_t>(exp);
+}
+
+float f8E8M0ToFloat(uint8_t v) {
+  if (v == 0xFF) return std::nanf("");
+  if (v == 0) return floatOf(0x00400000u);  // 2^-127 is a float32 subnormal
+  return floatOf(static_cast<uint32_t>(v) << 23);
+}
 
 }  // namespace fp
 }  // namespace kiln

@@ -23,7 +23,9 @@ std::string descrOf(DType t) {
   switch (t) {
     case DType::kBFloat16: return "<u2";
     case DType::kFloat8E4M3FN: case DType::kFloat8E4M3FNUZ:
-    case DType::kFloat8E5M2: case DType::kFloat8E5M2FNUZ: return "|u1";
+    case DType::kFloat8E5M2: case DType::kFloat8E5M2FNUZ:
+    case DType::kFloat4E2M1: case DType::kFloat8E8M0: case DType::kUInt4: case DType::kUInt2: return "|u1";
+    case DType::kInt4: case DType::kInt2: return "|i1";  // unpacked, sign-extended
     default: break;
   }
   for (const auto& k : kTypes)

@@ -11,6 +11,7 @@
 namespace kiln::ir {
 
 void Value::setConstant(Tensor t) {
+  kind_ = ValueKind::kTensor;
   dtype_ = t.dtype();
   shape_ = Shape(t.dims());
   if (t.dtype() == DType::kInt64 && t.rank() <= 1 && t.numel() <= kMaxRank * 4) {
@@ -67,8 +68,9 @@ std::string Graph::uniqueName(const std::string& hint) {
   }
 }
 
-Value* Graph::addInput(const std::string& name, DType dtype, Shape shape) {
+Value* Graph::addInput(const std::string& name, DType dtype, Shape shape, ValueKind kind) {
   Value* v = createValue(name);
+  v->kind_ = kind;
   v->dtype_ = dtype;
   v->shape_ = std::move(shape);
   v->isInput_ = true;
@@ -125,6 +127,44 @@ void Graph::removeNode(Node* n) {
     o->producer_ = nullptr;
   }
   n->dead_ = true;
+}
+
+void Graph::makeConstant(Value* v, Tensor t) {
+  if (Node* p = v->producer_) {
+    Value* dummy = newValue(v->name_ + "_folded");
+    dummy->producer_ = p;
+    dummy->producerOutput_ = v->producerOutput_;
+    dummy->kind_ = v->kind_;
+    dummy->dtype_ = v->dtype_;
+    dummy->shape_ = v->shape_;
+    p->outputs_[v->producerOutput_] = dummy;
+    v->producer_ = nullptr;
+    v->producerOutput_ = -1;
+  }
+  v->setConstant(std::move(t));
+}
+
+void Graph::takeOver(Value* v, Node* n, int i) {
+  Value* fresh = n->outputs_[i];
+  KILN_CHECK(fresh->uses_.empty() && !isGraphOutput(fresh) && fresh != v);
+  if (Node* p = v->producer_) {
+    Value* dummy = newValue(v->name_ + "_replaced");
+    dummy->producer_ = p;
+    dummy->producerOutput_ = v->producerOutput_;
+    dummy->kind_ = v->kind_;
+    dummy->dtype_ = v->dtype_;
+    dummy->shape_ = v->shape_;
+    p->outputs_[v->producerOutput_] = dummy;
+  }
+  fresh->producer_ = nullptr;
+  fresh->producerOutput_ = -1;
+  n->outputs_[i] = v;
+  v->producer_ = n;
+  v->producerOutput_ = i;
+  v->kind_ = fresh->kind_;
+  v->dtype_ = fresh->dtype_;
+  v->shape_ = fresh->shape_;
+  v->symbolicValue_ = fresh->symbolicValue_;
 }
 
 void Graph::replaceAllUses(Value* from, Value* to) {

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "core/attributes.h"
+#include "core/value.h"
 #include "kiln/shape.h"
 #include "kiln/status.h"
 #include "kiln/tensor.h"
@@ -31,8 +32,14 @@ struct Use {
 class Value {
  public:
   const std::string& name() const { return name_; }
+  // A tensor (almost always), a sequence of tensors, or an optional tensor or sequence. For
+  // sequences and optionals, dtype() and shape() describe the elements: the element type, and the
+  // shape every element has where known (dims that differ between elements are unknown).
+  ValueKind kind() const { return kind_; }
+  bool isTensor() const { return kind_ == ValueKind::kTensor; }
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
+  void setKind(ValueKind k) { kind_ = k; }
   void setType(DType t) { dtype_ = t; }
   void setShape(Shape s) { shape_ = std::move(s); }
 
@@ -54,6 +61,7 @@ class Value {
   friend class Graph;
   friend class Node;
   std::string name_;
+  ValueKind kind_ = ValueKind::kTensor;
   DType dtype_ = DType::kUndefined;
   Shape shape_ = Shape::unknownRank();
   Node* producer_ = nullptr;
@@ -120,7 +128,7 @@ class Graph {
 
   // Values. Names are unique; nullptr when absent.
   Value* findValue(const std::string& name) const;
-  Value* addInput(const std::string& name, DType dtype, Shape shape);
+  Value* addInput(const std::string& name, DType dtype, Shape shape, ValueKind kind = ValueKind::kTensor);
   Value* addConstant(const std::string& name, Tensor t);
   // Frees the name of a value that nothing produces or uses (so a constant can take it).
   void eraseValueName(Value* v);
@@ -141,6 +149,13 @@ class Graph {
   void setNodeDef(Node* n, const OpDef* def) { n->def_ = def; }
   // Marks the node dead and detaches its inputs; its outputs must have no remaining uses.
   void removeNode(Node* n);
+  // Turns a node output into a constant in place: the value keeps its name, uses and graph-output
+  // status; its producer gets a fresh, unused value in that output slot.
+  void makeConstant(Value* v, Tensor t);
+  // Makes output `i` of node `n` (a fresh value nothing uses yet) be `v` instead: `v` keeps its name,
+  // uses and graph-output status, and its old producer gets an unused value in that slot. This is
+  // how a rewrite replaces a computation without renaming what the model calls its outputs.
+  void takeOver(Value* v, Node* n, int i);
   // Redirects every use of `from` (and graph outputs) to `to`.
   void replaceAllUses(Value* from, Value* to);
 

@@ -18,6 +18,7 @@ class GraphInferContext final : public InferContext {
   GraphInferContext(Graph& g, Node& n) : g_(g), n_(n) {}
   int numInputs() const override { return n_.numInputs(); }
   bool hasInput(int i) const override { return i < n_.numInputs() && n_.input(i) != nullptr; }
+  ValueKind inputKind(int i) const override { return hasInput(i) ? n_.input(i)->kind() : ValueKind::kTensor; }
   DType inputType(int i) const override { return n_.input(i)->dtype(); }
   const Shape& inputShape(int i) const override { return n_.input(i)->shape(); }
   const Tensor* inputValue(int i) const override {
@@ -38,6 +39,9 @@ class GraphInferContext final : public InferContext {
     n_.output(i)->setType(t);
     n_.output(i)->setShape(std::move(s));
   }
+  void setOutputKind(int i, ValueKind k) override {
+    if (i < n_.numOutputs()) n_.output(i)->setKind(k);
+  }
   void setOutputSymbolicValue(int i, std::vector<Dim> v) override {
     if (i < n_.numOutputs()) n_.output(i)->setSymbolicValue(std::move(v));
   }
@@ -52,12 +56,19 @@ class GraphInferContext final : public InferContext {
 
 Status inferNode(Graph& g, Node& n) {
   KILN_CHECK(n.def() != nullptr);
+  const bool nonTensor = n.def()->has(kTraitNonTensor);
   for (int i = 0; i < n.numInputs(); ++i) {
     const Value* v = n.input(i);
     if (v && v->dtype() == DType::kUndefined)
       return InvalidArgument("{}: input {} ('{}') has no known type", n.describe(), i, v->name());
+    if (v && !nonTensor && !v->isTensor())
+      return InvalidArgument("{}: input {} ('{}') is {}; this op takes tensors only", n.describe(), i,
+                             v->name(), valueTypeName(v->kind(), v->dtype()));
   }
-  for (Value* o : n.outputs()) o->setSymbolicValue(std::nullopt);
+  for (Value* o : n.outputs()) {
+    o->setSymbolicValue(std::nullopt);
+    o->setKind(ValueKind::kTensor);
+  }
   GraphInferContext ctx(g, n);
   KILN_RETURN_IF_ERROR_CTX(n.def()->infer(ctx), n.describe());
   for (int i = 0; i < n.numOutputs(); ++i) {

@@ -27,6 +27,15 @@ OpDef& OpRegistry::add(OpDef def) {
   return ref;
 }
 
+OpDef& OpRegistry::mutableDef(const std::string& domain, const std::string& name) {
+  auto it = defs_.find({canonicalDomain(domain), name});
+  if (it == defs_.end()) {
+    fmt::print(stderr, "kiln: op {} is extended before it is registered\n", name);
+    KILN_CHECK(false && "extending an unregistered op");
+  }
+  return *it->second;
+}
+
 const OpDef* OpRegistry::find(const std::string& domain, const std::string& name) const {
   auto it = defs_.find({canonicalDomain(domain), name});
   return it == defs_.end() ? nullptr : it->second.get();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/attributes.h"
+#include "core/value.h"
 #include "kiln/shape.h"
 #include "kiln/status.h"
 #include "kiln/tensor.h"
@@ -33,6 +34,9 @@ enum Trait : uint32_t {
   kTraitCommutative = 1u << 5,
   kTraitDataDependentShape = 1u << 6,  // output shape depends on input values (NonZero...)
   kTraitRandom = 1u << 7,        // not deterministic: never constant-folded
+  // Inputs or outputs may be sequences or optionals (core/value.h): `infer` reads inputKind() and
+  // sets output kinds. Ops without it take and produce tensors only (inferNode enforces this).
+  kTraitNonTensor = 1u << 8,
 };
 
 struct AttrDef {
@@ -50,6 +54,9 @@ class InferContext {
   virtual ~InferContext() = default;
   virtual int numInputs() const = 0;
   virtual bool hasInput(int i) const = 0;  // present and not an omitted optional input
+  // Tensor, sequence or optional; for the latter two, inputType/inputShape describe the elements.
+  // Only ops with kTraitNonTensor ever see a kind other than kTensor.
+  virtual ValueKind inputKind(int i) const { (void)i; return ValueKind::kTensor; }
   virtual DType inputType(int i) const = 0;
   virtual const Shape& inputShape(int i) const = 0;
   // The full value when known (constant at build time; always at run time for shape inputs).
@@ -61,6 +68,9 @@ class InferContext {
 
   virtual int numOutputs() const = 0;
   virtual void setOutput(int i, DType t, Shape s) = 0;
+  // Outputs are tensors unless an op (with kTraitNonTensor) sets another kind; setOutput then
+  // gives the element type and shape.
+  virtual void setOutputKind(int i, ValueKind k) { (void)i; (void)k; }
   virtual void setOutputSymbolicValue(int i, std::vector<Dim> v) { (void)i; (void)v; }
   // A fresh symbol for a dimension that only the data determines.
   virtual Dim newSymbol(const std::string& hint) = 0;
@@ -131,6 +141,10 @@ class OpRegistry {
  public:
   // Registers a definition; aborts on a duplicate (a programming error).
   OpDef& add(OpDef def);
+  // A registered definition, for a family that extends an op declared by another family (the
+  // sequence family gives Identity its sequence/optional form). Aborts when absent, so the
+  // extending family must register after the declaring one.
+  OpDef& mutableDef(const std::string& domain, const std::string& name);
   const OpDef* find(const std::string& domain, const std::string& name) const;
   std::vector<const OpDef*> all() const;
 

@@ -6,7 +6,8 @@
 namespace kiln::ir {
 
 std::string describeValue(const Value& v) {
-  return fmt::format("%{}: {}{}", v.name(), dtypeName(v.dtype()), v.shape().toString());
+  return fmt::format("%{}: {}", v.name(),
+                     wrapValueKind(v.kind(), fmt::format("{}{}", dtypeName(v.dtype()), v.shape().toString())));
 }
 
 std::string printNode(const Node& n, const PrintOptions& opts) {

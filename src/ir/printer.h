@@ -15,6 +15,6 @@ struct PrintOptions {
 std::string printGraph(const Graph& g, const PrintOptions& opts = {});
 // One node: "%y: float32[1,64] = Gemm(%x, %w) {transB=1}  # name".
 std::string printNode(const Node& n, const PrintOptions& opts = {});
-std::string describeValue(const Value& v);  // "%x: float32[N,3]"
+std::string describeValue(const Value& v);  // "%x: float32[N,3]", "%s: seq(float32[N,3])"
 
 }  // namespace kiln::ir

@@ -25,6 +25,9 @@ Status verifyGraph(const Graph& g) {
       if (!v) continue;
       if (!defined.count(v))
         return InternalError("{}: input '{}' is used before it is defined", ctx, v->name());
+      if (!v->isTensor() && !d.has(kTraitNonTensor))
+        return InternalError("{}: input '{}' is {} but the op takes tensors only", ctx, v->name(),
+                             valueTypeName(v->kind(), v->dtype()));
       const auto& uses = v->uses();
       if (std::find(uses.begin(), uses.end(), Use{const_cast<Node*>(n), i}) == uses.end())
         return InternalError("{}: use list of '{}' misses this node", ctx, v->name());

@@ -42,6 +42,56 @@ namespace {
 
 std::string shortDomain(const std::string& d) { return d.empty() ? "ai.onnx" : d; }
 
+// The kind, element type and element shape a TypeProto declares. Unnamed dynamic dims of a tensor
+// get the symbol `<symbolPrefix>_dim<i>`; in a sequence's elements (which may differ in shape)
+// they are unknown.
+struct DeclaredType {
+  ValueKind kind = ValueKind::kTensor;
+  DType dtype = DType::kUndefined;
+  Shape shape = Shape::unknownRank();
+};
+
+Result<DeclaredType> declaredType(const ::onnx::TypeProto& tp, const std::string& symbolPrefix) {
+  using TP = ::onnx::TypeProto;
+  DeclaredType out;
+  const TP* t = &tp;
+  if (t->value_case() == TP::kOptionalType) {
+    if (!t->optional_type().has_elem_type()) return InvalidArgument("the optional type has no element type");
+    out.kind = ValueKind::kOptionalTensor;
+    t = &t->optional_type().elem_type();
+  }
+  if (t->value_case() == TP::kSequenceType) {
+    if (!t->sequence_type().has_elem_type()) return InvalidArgument("the sequence type has no element type");
+    out.kind = out.kind == ValueKind::kOptionalTensor ? ValueKind::kOptionalSequence : ValueKind::kSequence;
+    t = &t->sequence_type().elem_type();
+  }
+  switch (t->value_case()) {
+    case TP::kTensorType: break;
+    case TP::kSequenceType: return Unsupported("sequences of sequences are not supported");
+    case TP::kOptionalType: return Unsupported("optionals inside sequences or optionals are not supported");
+    case TP::kMapType: return Unsupported("maps are not supported");
+    case TP::kSparseTensorType: return Unsupported("sparse tensors are not supported");
+    default: return InvalidArgument("the type is not set");
+  }
+  const auto& tt = t->tensor_type();
+  KILN_ASSIGN_OR_RETURN(out.dtype, dtypeFromOnnx(tt.elem_type()));
+  if (tt.has_shape()) {
+    if (tt.shape().dim_size() > kMaxRank)
+      return Unsupported("rank {} exceeds Kiln's maximum {}", tt.shape().dim_size(), kMaxRank);
+    const bool perElement = out.kind == ValueKind::kSequence || out.kind == ValueKind::kOptionalSequence;
+    std::vector<Dim> dims;
+    for (int i = 0; i < tt.shape().dim_size(); ++i) {
+      const auto& d = tt.shape().dim(i);
+      if (d.has_dim_value() && d.dim_value() >= 0) dims.emplace_back(d.dim_value());
+      else if (d.has_dim_param() && !d.dim_param().empty()) dims.push_back(Dim::symbol(d.dim_param()));
+      else if (perElement) dims.emplace_back();
+      else dims.push_back(Dim::symbol(fmt::format("{}_dim{}", symbolPrefix, i)));
+    }
+    out.shape = Shape(std::move(dims));
+  }
+  return out;
+}
+
 // Topological order of node protos by name dependencies (ONNX requires sorted graphs; some
 // exporters write them unsorted). `known` are names available before any node runs.
 Result<std::vector<int>> dependencyOrder(
@@ -169,25 +219,9 @@ Status Importer::importInputs(const ::onnx::GraphProto& gp) {
     }
     std::string ctx = fmt::format("graph input '{}'", in.name());
     if (in.name().empty()) return InvalidArgument("a graph input has no name");
-    if (!in.type().has_tensor_type())
-      return Unsupported("{}: only tensor inputs are supported (not sequences, maps or optionals)", ctx);
-    const auto& tt = in.type().tensor_type();
-    auto dt = dtypeFromOnnx(tt.elem_type());
-    if (!dt.ok()) return std::move(dt).takeStatus().withContext(ctx);
-    Shape shape = Shape::unknownRank();
-    if (tt.has_shape()) {
-      if (tt.shape().dim_size() > kMaxRank)
-        return Unsupported("{}: rank {} exceeds Kiln's maximum {}", ctx, tt.shape().dim_size(), kMaxRank);
-      std::vector<Dim> dims;
-      for (int i = 0; i < tt.shape().dim_size(); ++i) {
-        const auto& d = tt.shape().dim(i);
-        if (d.has_dim_value() && d.dim_value() >= 0) dims.emplace_back(d.dim_value());
-        else if (d.has_dim_param() && !d.dim_param().empty()) dims.push_back(Dim::symbol(d.dim_param()));
-        else dims.push_back(Dim::symbol(fmt::format("{}_dim{}", in.name(), i)));
-      }
-      shape = Shape(std::move(dims));
-    }
-    names_[in.name()] = g_.addInput(in.name(), *dt, std::move(shape));
+    auto type = declaredType(in.type(), in.name());
+    if (!type.ok()) return std::move(type).takeStatus().withContext(ctx);
+    names_[in.name()] = g_.addInput(in.name(), type->dtype, std::move(type->shape), type->kind);
   }
   return Status::OK();
 }
@@ -211,6 +245,7 @@ Result<AttrValue> Importer::convertAttribute(const ::onnx::AttributeProto& a) {
     else if (a.has_s()) type = AP::STRING;
     else if (a.has_t()) type = AP::TENSOR;
     else if (a.has_g()) type = AP::GRAPH;
+    else if (a.has_tp()) type = AP::TYPE_PROTO;
     else if (a.floats_size()) type = AP::FLOATS;
     else if (a.ints_size()) type = AP::INTS;
     else if (a.strings_size()) type = AP::STRINGS;
@@ -230,12 +265,17 @@ Result<AttrValue> Importer::convertAttribute(const ::onnx::AttributeProto& a) {
     case AP::STRINGS: return AttrValue(std::vector<std::string>(a.strings().begin(), a.strings().end()));
     case AP::GRAPH:
     case AP::GRAPHS:
-      return Unsupported("attribute '{}' holds a subgraph; control flow (If/Loop/Scan) is not supported yet",
-                         a.name());
+      return Unsupported("attribute '{}' holds a subgraph; ops with subgraphs (If, Loop, Scan, SequenceMap) are "
+                         "not supported yet", a.name());
     case AP::SPARSE_TENSOR:
     case AP::SPARSE_TENSORS: return Unsupported("attribute '{}' holds a sparse tensor", a.name());
-    case AP::TYPE_PROTO:
-    case AP::TYPE_PROTOS: return Unsupported("attribute '{}' holds a type proto", a.name());
+    case AP::TYPE_PROTO: {
+      // Kept as its type name ("float32", "seq(int64)"; core/value.h), without the element shape.
+      auto t = declaredType(a.tp(), a.name());
+      if (!t.ok()) return std::move(t).takeStatus().withContext(fmt::format("attribute '{}'", a.name()));
+      return AttrValue(valueTypeName(t->kind, t->dtype));
+    }
+    case AP::TYPE_PROTOS: return Unsupported("attribute '{}' holds a list of type protos", a.name());
     case AP::TENSORS: return Unsupported("attribute '{}' holds a list of tensors", a.name());
     default: return InvalidArgument("attribute '{}' has unknown type {}", a.name(), static_cast<int>(type));
   }
@@ -416,9 +456,16 @@ Status Importer::importOutputs(const ::onnx::GraphProto& gp) {
     if (it == names_.end())
       return InvalidArgument("graph output '{}' is not produced by any node, input or initializer", out.name());
     ir::Value* v = it->second;
-    if (v->dtype() == DType::kUndefined && out.type().has_tensor_type()) {
-      auto dt = dtypeFromOnnx(out.type().tensor_type().elem_type());
-      if (dt.ok()) v->setType(*dt);
+    // The declared type fills in what inference left open (it is not required to be complete or
+    // even valid: such declarations are ignored); a declared kind must match the computed one.
+    if (auto declared = declaredType(out.type(), out.name()); declared.ok()) {
+      if (v->dtype() == DType::kUndefined) {
+        v->setKind(declared->kind);
+        v->setType(declared->dtype);
+      } else if (declared->kind != v->kind()) {
+        return InvalidArgument("graph output '{}' is declared as {} but the graph computes {}", out.name(),
+                               valueTypeName(declared->kind, declared->dtype), valueTypeName(v->kind(), v->dtype()));
+      }
     }
     g_.addOutput(v);
   }

@@ -36,6 +36,39 @@ Result<DType> dtypeFromOnnx(int32_t t) {
 
 namespace {
 
+// Bytes of the packed ONNX encoding of n elements of a sub-byte type (2 or 4 per byte).
+int64_t packedBytes(DType t, int64_t n) {
+  const int64_t perByte = 8 / dtypeBits(t);
+  return (n + perByte - 1) / perByte;
+}
+
+// Unpacks n element codes (low bits first) into Kiln's one-per-byte form (signed integers
+// sign-extended).
+void unpackSubByte(DType t, const uint8_t* src, int64_t n, uint8_t* dst) {
+  const int bits = dtypeBits(t);
+  const int perByte = 8 / bits;
+  const uint8_t mask = static_cast<uint8_t>((1u << bits) - 1);
+  const int signShift = 8 - bits;
+  const bool isSignedInt = t == DType::kInt4 || t == DType::kInt2;
+  for (int64_t i = 0; i < n; ++i) {
+    uint8_t code = static_cast<uint8_t>(src[i / perByte] >> ((i % perByte) * bits)) & mask;
+    dst[i] = isSignedInt ? static_cast<uint8_t>(static_cast<int8_t>(static_cast<uint8_t>(code << signShift)) >> signShift)
+                         : code;
+  }
+}
+
+// The inverse: packs elements (low bits of each byte) 2 or 4 per byte, low bits first; the unused
+// bits of a last partial byte are zero.
+std::string packSubByte(DType t, const uint8_t* src, int64_t n) {
+  const int bits = dtypeBits(t);
+  const int perByte = 8 / bits;
+  const uint8_t mask = static_cast<uint8_t>((1u << bits) - 1);
+  std::string out(static_cast<size_t>(packedBytes(t, n)), '\0');
+  for (int64_t i = 0; i < n; ++i)
+    out[static_cast<size_t>(i / perByte)] |= static_cast<char>((src[i] & mask) << ((i % perByte) * bits));
+  return out;
+}
+
 // Keeps a read-only mapping of an external data file alive for the tensors that view it.
 struct MappedFile {
   void* addr = nullptr;
@@ -69,7 +102,8 @@ Result<Tensor> readExternal(const ::onnx::TensorProto& p, DType dtype, const Dim
   }
   if (dtype == DType::kString) return Unsupported("string tensors in external data");
   KILN_ASSIGN_OR_RETURN(fs::path path, resolveExternal(baseDir, location));
-  int64_t want = dims.numel() * static_cast<int64_t>(dtypeSize(dtype));
+  const bool packed = isSubByte(dtype);
+  int64_t want = packed ? packedBytes(dtype, dims.numel()) : dims.numel() * static_cast<int64_t>(dtypeSize(dtype));
   if (length >= 0 && length != want)
     return DataLoss("external data '{}' has length {} but the tensor needs {} bytes", location, length, want);
   int fd = ::open(path.c_str(), O_RDONLY);
@@ -96,6 +130,11 @@ Result<Tensor> readExternal(const ::onnx::TensorProto& p, DType dtype, const Dim
   ::close(fd);
   if (m->addr == MAP_FAILED) return InternalError("mmap of '{}' failed", path.string());
   void* data = static_cast<char*>(m->addr) + offset;
+  if (packed) {
+    Tensor t = Tensor::allocate(dtype, dims);
+    unpackSubByte(dtype, static_cast<const uint8_t*>(data), dims.numel(), t.data<uint8_t>());
+    return t;
+  }
   if (reinterpret_cast<uintptr_t>(data) % dtypeSize(dtype) != 0) {
     Tensor t = Tensor::allocate(dtype, dims);
     std::memcpy(t.raw(), data, static_cast<size_t>(want));
@@ -131,6 +170,24 @@ Result<Tensor> tensorFromProto(const ::onnx::TensorProto& p, const std::string& 
   if (dtype == DType::kString) {
     KILN_RETURN_IF_ERROR(checkCount(p.string_data(), n, "string_data", name));
     for (int64_t i = 0; i < n; ++i) t.data<std::string>()[i] = p.string_data(static_cast<int>(i));
+    return t;
+  }
+  if (isSubByte(dtype)) {
+    // Packed 2 (4-bit) or 4 (2-bit) elements per byte, in raw_data or one byte per int32_data.
+    const int64_t want = packedBytes(dtype, n);
+    std::string fromInts;
+    const std::string* bytes = &p.raw_data();
+    if (p.has_raw_data()) {
+      if (static_cast<int64_t>(bytes->size()) != want)
+        return DataLoss("tensor '{}' has {} bytes of raw_data but {}{} packs into {}", name, bytes->size(),
+                        dtypeName(dtype), dims.toString(), want);
+    } else {
+      KILN_RETURN_IF_ERROR(checkCount(p.int32_data(), want, "int32_data (packed bytes)", name));
+      fromInts.resize(static_cast<size_t>(want));
+      for (int64_t i = 0; i < want; ++i) fromInts[static_cast<size_t>(i)] = static_cast<char>(p.int32_data(static_cast<int>(i)));
+      bytes = &fromInts;
+    }
+    unpackSubByte(dtype, reinterpret_cast<const uint8_t*>(bytes->data()), n, t.data<uint8_t>());
     return t;
   }
   if (p.has_raw_data()) {
@@ -194,6 +251,8 @@ void tensorToProto(const Tensor& t, const std::string& name, ::onnx::TensorProto
   for (int64_t d : t.dims()) p->add_dims(d);
   if (t.dtype() == DType::kString) {
     for (int64_t i = 0; i < t.numel(); ++i) p->add_string_data(t.data<std::string>()[i]);
+  } else if (isSubByte(t.dtype())) {
+    p->set_raw_data(packSubByte(t.dtype(), t.data<uint8_t>(), t.numel()));
   } else {
     p->set_raw_data(t.raw(), t.nbytes());
   }

@@ -2,6 +2,7 @@
 // created (the arena sized by the memory plan, tensor views, per-layer pointer arrays, shape
 // registers); a run only evaluates the shape program when input shapes changed, points the views
 // at the arena/user buffers, and calls the kernels.
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -25,6 +26,9 @@ struct ExecutionContext::State {
   std::vector<std::vector<Tensor*>> layerOuts;
   std::vector<const Dims*> inputDimPtrs;
   std::vector<std::unique_ptr<cpu::KernelState>> kernelStates;  // per layer
+  bool profiling = false;
+  std::vector<double> layerMs;      // per layer, when profiling
+  std::vector<int64_t> layerRuns;
   bool shapesDirty = true;
   bool shapesReady = false;
 };
@@ -199,10 +203,30 @@ Status ExecutionContext::execute() {
   for (size_t l = 0; l < p.layers.size(); ++l) {
     const plan::LayerInfo& layer = p.layers[l];
     cpu::KernelContext kctx{layer.attrs, s.layerIns[l], s.layerOuts[l], s.kernelStates[l].get()};
+    std::chrono::steady_clock::time_point t0;
+    if (s.profiling) t0 = std::chrono::steady_clock::now();
     Status st = kernels[l]->run(kctx);
+    if (s.profiling) {
+      s.layerMs[l] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      s.layerRuns[l]++;
+    }
     if (!st.ok()) return std::move(st).withContext(fmt::format("layer '{}' ({}, tactic {})", layer.name, layer.op, layer.tactic));
   }
   return Status::OK();
+}
+
+void ExecutionContext::enableLayerProfiling(bool on) {
+  s_->profiling = on;
+  s_->layerMs.assign(s_->plan->layers.size(), 0.0);
+  s_->layerRuns.assign(s_->plan->layers.size(), 0);
+}
+
+std::vector<ExecutionContext::LayerTime> ExecutionContext::layerTimes() const {
+  std::vector<LayerTime> out;
+  const plan::Plan& p = *s_->plan;
+  for (size_t l = 0; l < s_->layerMs.size(); ++l)
+    out.push_back({p.layers[l].name, p.layers[l].op, p.layers[l].tactic, s_->layerMs[l], s_->layerRuns[l]});
+  return out;
 }
 
 Status ExecutionContext::run(const std::vector<Named>& inputs, std::vector<Named>* outputs) {

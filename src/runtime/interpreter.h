@@ -1,6 +1,8 @@
 // The reference executor: runs an ir::Graph node by node on the CPU, computing shapes from the
 // actual inputs and allocating every intermediate. It is the semantic baseline that engines are
-// compared against (and what `kiln run model.onnx` used before engines existed).
+// compared against (and what `kiln run model.onnx` used before engines existed). It also runs
+// graphs with sequence and optional values (core/value.h), which engines refuse: nodes that touch
+// them run value kernels (backends/cpu/value_kernel.h) instead of tensor kernels.
 #pragma once
 
 #include <map>
@@ -11,6 +13,8 @@
 #include <vector>
 
 #include "backends/cpu/kernel.h"
+#include "backends/cpu/value_kernel.h"
+#include "core/value.h"
 #include "ir/graph.h"
 
 namespace kiln::runtime {
@@ -20,8 +24,16 @@ struct NamedTensor {
   Tensor tensor;
 };
 
+// A tensor, a sequence or an optional, by name (for graphs with sequence/optional inputs or
+// outputs).
+struct NamedValue {
+  std::string name;
+  RuntimeValue value;
+};
+
 struct InterpreterOptions {
   // Op type -> tactic name to use instead of the default choice (tests compare tactics this way).
+  // Nodes that run value kernels (sequences, optionals) have one implementation and ignore it.
   std::map<std::string, std::string> tacticOverrides;
   // Fill outputs with garbage (0xFF bytes: NaN for floats) before each kernel runs, so a kernel
   // that leaves elements unwritten fails its test instead of passing on zeroed memory.
@@ -37,7 +49,11 @@ class Interpreter {
 
   // Runs the graph. Inputs are matched by name; each must be given exactly once with the graph
   // input's dtype and a shape compatible with its declared dims. Outputs come in graph order.
+  // Fails when a graph input or output is a sequence or an optional: those need runValues().
   Status run(const std::vector<NamedTensor>& inputs, std::vector<NamedTensor>* outputs) const;
+  // Runs a graph whose inputs and outputs may be sequences or optionals (tensors too). Outputs
+  // never share memory with inputs or constants.
+  Status runValues(const std::vector<NamedValue>& inputs, std::vector<NamedValue>* outputs) const;
 
   const ir::Graph& graph() const { return *graph_; }
   // The tactic chosen for each node, in execution order.
@@ -46,7 +62,8 @@ class Interpreter {
  private:
   struct Step {
     const ir::Node* node;
-    const cpu::KernelDef* def;
+    const cpu::KernelDef* def;                  // a tensor kernel, or
+    const cpu::ValueKernelDef* valueDef;        // a value kernel (sequences, optionals)
     std::unique_ptr<cpu::Kernel> kernel;
     std::vector<const ir::Value*> freeAfter;
     std::unique_ptr<cpu::KernelState> state;  // the interpreter runs one thread: one state
@@ -59,5 +76,7 @@ class Interpreter {
 
 // Checks a tensor against a declared input (dtype, rank, static dims); error names the input.
 Status checkInputAgainst(const ir::Value& declared, const Tensor& t);
+// The same for any value: kind, element type, and every element's shape.
+Status checkInputAgainst(const ir::Value& declared, const RuntimeValue& v);
 
 }  // namespace kiln::runtime

@@ -1,6 +1,6 @@
 // ONNX conformance runner: imports each test model, feeds test_data_set_0 inputs, runs the CPU
 // interpreter and compares with the stored outputs (integers/bool exactly, floats with the ONNX
-// runner's rtol/atol). Tests not listed in the expected-unsupported file must pass; listed tests
+// runner's rtol/atol; sequences and optionals element by element). Tests not listed in the expected-unsupported file must pass; listed tests
 // that now pass are reported as stale so the list only shrinks.
 #include <algorithm>
 #include <chrono>
@@ -17,6 +17,7 @@
 
 #include "onnx/importer.h"
 #include "onnx/tensor_proto.h"
+#include "onnx/value_proto.h"
 #include "runtime/interpreter.h"
 
 namespace fs = std::filesystem;
@@ -96,6 +97,28 @@ std::string compareTensors(const Tensor& got, const Tensor& want, double rtol, d
   return "";
 }
 
+// Sequences and optionals: same kind, both empty or both holding a value, same length, and every
+// element equal under compareTensors.
+std::string compareValues(const RuntimeValue& got, const RuntimeValue& want, double rtol, double atol) {
+  if (got.kind() != want.kind())
+    return fmt::format("{} != expected {}", valueTypeName(got.kind(), got.elemType()),
+                       valueTypeName(want.kind(), want.elemType()));
+  if (got.isTensor()) return compareTensors(got.tensor(), want.tensor(), rtol, atol);
+  if (got.elemType() != want.elemType())
+    return fmt::format("element type {} != expected {}", dtypeName(got.elemType()), dtypeName(want.elemType()));
+  if (got.hasValue() != want.hasValue())
+    return fmt::format("optional is {} but expected {}", got.hasValue() ? "set" : "empty", want.hasValue() ? "set" : "empty");
+  if (!got.hasValue()) return "";
+  if (!got.holdsSequence()) return compareTensors(got.tensor(), want.tensor(), rtol, atol);
+  if (got.elements().size() != want.elements().size())
+    return fmt::format("sequence of {} tensors != expected {}", got.elements().size(), want.elements().size());
+  for (size_t i = 0; i < got.elements().size(); ++i) {
+    std::string d = compareTensors(got.elements()[i], want.elements()[i], rtol, atol);
+    if (!d.empty()) return fmt::format("element {}: {}", i, d);
+  }
+  return "";
+}
+
 TestResult runTest(const fs::path& dir, const std::string& id, const Options& opt) {
   TestResult r{id, Outcome::kFail, "", modelOps((dir / "model.onnx").string())};
   auto fail = [&](Outcome o, std::string d) {
@@ -111,20 +134,21 @@ TestResult runTest(const fs::path& dir, const std::string& id, const Options& op
   }
   std::shared_ptr<const ir::Graph> g(std::move(graph).value());
   fs::path data = dir / "test_data_set_0";
-  std::vector<runtime::NamedTensor> inputs;
+  std::vector<runtime::NamedValue> inputs;
   for (size_t i = 0; i < g->inputs().size(); ++i) {
+    const ir::Value& decl = *g->inputs()[i];
     fs::path p = data / fmt::format("input_{}.pb", i);
-    std::string name;
-    auto t = onnx_import::readTensorProtoFile(p.string(), &name);
+    auto t = decl.isTensor() ? onnx_import::readValueProtoFile(p.string(), ValueKind::kTensor, DType::kUndefined)
+                             : onnx_import::readValueProtoFile(p.string(), decl.kind(), decl.dtype());
     if (!t.ok()) {
       return fail(t.status().code() == StatusCode::kUnsupported ? Outcome::kUnsupported : Outcome::kFail,
                   "input data: " + t.status().toString());
     }
-    Tensor in = std::move(t).value();
+    RuntimeValue in = std::move(t).value();
     // onnx <= 1.12 stored bfloat16 test data as uint16 bit patterns.
-    if (in.dtype() == DType::kUInt16 && g->inputs()[i]->dtype() == DType::kBFloat16)
-      in = in.viewAs(DType::kBFloat16);
-    inputs.push_back({g->inputs()[i]->name(), std::move(in)});
+    if (in.isTensor() && in.elemType() == DType::kUInt16 && decl.dtype() == DType::kBFloat16)
+      in = RuntimeValue(in.tensor().viewAs(DType::kBFloat16));
+    inputs.push_back({decl.name(), std::move(in)});
   }
   runtime::InterpreterOptions iopts;
   iopts.poisonOutputs = true;  // kernels must write every output element
@@ -134,22 +158,23 @@ TestResult runTest(const fs::path& dir, const std::string& id, const Options& op
     return fail(st.code() == StatusCode::kUnsupported ? Outcome::kUnsupported : Outcome::kFail,
                 "prepare: " + st.toString());
   }
-  std::vector<runtime::NamedTensor> outputs;
-  Status st = (*interp)->run(inputs, &outputs);
+  std::vector<runtime::NamedValue> outputs;
+  Status st = (*interp)->runValues(inputs, &outputs);
   if (!st.ok())
     return fail(st.code() == StatusCode::kUnsupported ? Outcome::kUnsupported : Outcome::kFail,
                 "run: " + st.toString());
   for (size_t i = 0; i < outputs.size(); ++i) {
     fs::path p = data / fmt::format("output_{}.pb", i);
-    auto want = onnx_import::readTensorProtoFile(p.string());
+    const RuntimeValue& got = outputs[i].value;
+    auto want = onnx_import::readValueProtoFile(p.string(), got.kind(), got.isTensor() ? DType::kUndefined : got.elemType());
     if (!want.ok()) {
       return fail(want.status().code() == StatusCode::kUnsupported ? Outcome::kUnsupported : Outcome::kFail,
                   "expected data: " + want.status().toString());
     }
-    Tensor expect = std::move(want).value();
-    if (expect.dtype() == DType::kUInt16 && outputs[i].tensor.dtype() == DType::kBFloat16)
-      expect = expect.viewAs(DType::kBFloat16);
-    std::string diff = compareTensors(outputs[i].tensor, expect, opt.rtol, opt.atol);
+    RuntimeValue expect = std::move(want).value();
+    if (expect.isTensor() && expect.elemType() == DType::kUInt16 && got.elemType() == DType::kBFloat16)
+      expect = RuntimeValue(expect.tensor().viewAs(DType::kBFloat16));
+    std::string diff = compareValues(got, expect, opt.rtol, opt.atol);
     if (!diff.empty()) return fail(Outcome::kFail, fmt::format("output {} ('{}'): {}", i, outputs[i].name, diff));
   }
   r.outcome = Outcome::kPass;

@@ -1,6 +1,6 @@
 // Quantization kernels against naive references: per-tensor, per-axis and blocked scales, every
-// integer quantized type and fp8 (saturating or not), output_dtype, DynamicQuantizeLinear, and
-// the shape errors.
+// integer quantized type (4/2-bit included), fp8 (saturating or not), fp4 with float and e8m0
+// scales, output_dtype, DynamicQuantizeLinear, and the shape errors.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -76,6 +76,86 @@ TEST(Quantization, QuantizeAndDequantizeEveryGranularity) {
   checkQuantize<uint8_t>(DType::kUInt8, rng);
   checkQuantize<int16_t>(DType::kInt16, rng);
   checkQuantize<uint16_t>(DType::kUInt16, rng);
+}
+
+// 4- and 2-bit integers: saturate to their ranges, every granularity, and back.
+template <typename Q>
+void checkQuantizeSubByte(DType qt, std::mt19937& rng) {
+  int saturated = 0;
+  for (const Case& c : kCases) {
+    Tensor x = randomTensor(DType::kFloat32, c.x, rng, -12, 12);
+    Tensor s = randomTensor(DType::kFloat32, c.s, rng, 0.5, 3);
+    Tensor z = randomTensor(qt, c.s, rng, Q::kMin, Q::kMax + 1);
+    auto r = runOp({.op = "QuantizeLinear", .attrs = attrs({{"axis", int64_t{c.axis}}, {"block_size", c.block}}),
+                    .inputs = {x, s, z}, .opset = 25});
+    ASSERT_TRUE(r.ok()) << dtypeName(qt) << " " << c.s.toString() << ": " << r.status().toString();
+    ASSERT_EQ((*r)[0].dtype(), qt);
+    const int axis = c.axis < 0 ? c.axis + c.x.rank() : c.axis;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const int64_t si = scaleIndex(i, c.x, c.s, axis, c.block);
+      const double raw = std::nearbyint(x.data<float>()[i] / s.data<float>()[si]) + z.intAt(si);
+      const double q = std::clamp(raw, static_cast<double>(Q::kMin), static_cast<double>(Q::kMax));
+      saturated += raw != q;
+      ASSERT_EQ((*r)[0].intAt(i), q) << dtypeName(qt) << " " << c.s.toString() << " at " << i;
+      ASSERT_EQ((*r)[0].data<int8_t>()[i], static_cast<int8_t>(q));  // canonical one-byte storage
+    }
+    auto d = runOp({.op = "DequantizeLinear", .attrs = attrs({{"axis", int64_t{c.axis}}, {"block_size", c.block}}),
+                    .inputs = {(*r)[0], s, z}, .opset = 25});
+    ASSERT_TRUE(d.ok()) << d.status().toString();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const int64_t si = scaleIndex(i, c.x, c.s, axis, c.block);
+      const float want = (static_cast<float>((*r)[0].intAt(i)) - static_cast<float>(z.intAt(si))) * s.data<float>()[si];
+      ASSERT_EQ((*d)[0].data<float>()[i], want);
+    }
+  }
+  EXPECT_GT(saturated, 20) << dtypeName(qt);  // the range limits are exercised
+}
+
+TEST(Quantization, SubByteIntegerTypes) {
+  std::mt19937 rng(54);
+  checkQuantizeSubByte<Int4>(DType::kInt4, rng);
+  checkQuantizeSubByte<UInt4>(DType::kUInt4, rng);
+  checkQuantizeSubByte<Int2>(DType::kInt2, rng);
+  checkQuantizeSubByte<UInt2>(DType::kUInt2, rng);
+  // output_dtype alone selects the type (no zero point).
+  auto r = runOp({.op = "QuantizeLinear", .attrs = attrs({{"output_dtype", int64_t{static_cast<int>(DType::kInt4)}}}),
+                  .inputs = {Tensor::fromVector<float>({-20.f, 2.5f, 3.5f, 20.f}, {4}), Tensor::scalar<float>(1.0f)}, .opset = 25});
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  ASSERT_EQ((*r)[0].dtype(), DType::kInt4);
+  const int want[] = {-8, 2, 4, 7};
+  for (int i = 0; i < 4; ++i) EXPECT_EQ((*r)[0].intAt(i), want[i]) << i;
+}
+
+TEST(Quantization, Float4E2M1WithFloatAndE8M0Scales) {
+  std::mt19937 rng(55);
+  Tensor x = randomTensor(DType::kFloat32, {5, 9}, rng, -20, 20);
+  Tensor s = randomTensor(DType::kFloat32, {5}, rng, 0.5, 3);
+  Tensor zp = Tensor::allocate(DType::kFloat4E2M1, {5});  // zeros
+  auto r = runOp({.op = "QuantizeLinear", .attrs = attrs({{"axis", int64_t{0}}}), .inputs = {x, s, zp}, .opset = 25});
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  ASSERT_EQ((*r)[0].dtype(), DType::kFloat4E2M1);
+  for (int64_t i = 0; i < x.numel(); ++i)
+    ASSERT_EQ((*r)[0].data<Float4E2M1>()[i].bits, Float4E2M1(x.data<float>()[i] / s.data<float>()[i / 9]).bits) << i;
+  auto d = runOp({.op = "DequantizeLinear", .attrs = attrs({{"axis", int64_t{0}}}), .inputs = {(*r)[0], s, zp}, .opset = 25});
+  ASSERT_TRUE(d.ok()) << d.status().toString();
+  for (int64_t i = 0; i < x.numel(); ++i)
+    ASSERT_EQ((*d)[0].data<float>()[i], static_cast<float>((*r)[0].data<Float4E2M1>()[i]) * s.data<float>()[i / 9]);
+  // MX style: fp4 blocks of 4 along the last axis with power-of-two (e8m0) scales.
+  Tensor es = Tensor::allocate(DType::kFloat8E8M0, {5, 3});
+  for (int64_t i = 0; i < es.numel(); ++i) es.data<Float8E8M0>()[i] = Float8E8M0::fromBits(static_cast<uint8_t>(125 + i % 5));
+  auto blocked = runOp({.op = "DequantizeLinear", .attrs = attrs({{"axis", int64_t{1}}, {"block_size", int64_t{4}},
+                                                                   {"output_dtype", int64_t{1}}}),
+                        .inputs = {(*r)[0], es}, .opset = 25});
+  ASSERT_TRUE(blocked.ok()) << blocked.status().toString();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const float sc = static_cast<float>(es.data<Float8E8M0>()[(i / 9) * 3 + (i % 9) / 4]);
+    ASSERT_EQ((*blocked)[0].data<float>()[i], static_cast<float>((*r)[0].data<Float4E2M1>()[i]) * sc) << i;
+  }
+  // Without output_dtype the output would be e8m0: refused.
+  auto bad = runOp({.op = "DequantizeLinear", .attrs = attrs({{"axis", int64_t{1}}, {"block_size", int64_t{4}}}),
+                    .inputs = {(*r)[0], es}, .opset = 25});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(Quantization, RoundsHalfToEvenAndDefaultsToUint8) {

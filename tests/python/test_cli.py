@@ -31,7 +31,7 @@ def test_build_inspect_run_bench(kiln, workdir):
     assert info["target"]["kind"] == "cpu"
     assert [i["name"] for i in info["inputs"]] == ["image"]
     assert all(l["tactic"] for l in info["layers"])
-    assert any(l["op"] == "Conv" for l in info["layers"])
+    assert any(l["op"] == "FusedConv" and "bn1" in l["fused_from"] for l in info["layers"])  # conv1+bn1+relu1
     assert "tactic=" in kiln("inspect", engine).stdout
 
     x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)

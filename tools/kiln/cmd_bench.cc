@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include <fmt/format.h>
@@ -33,7 +34,7 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
     ShapeOptions shapes;
     int iterations = 50, warmup = 5, threads = 0, streams = 1;
     double duration = 2.0;
-    bool verbose = false;
+    bool verbose = false, profile = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "Engine file, or ONNX model (built in memory)")->required();
@@ -44,6 +45,7 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
   cmd->add_option("--threads", o->threads, "CPU threads for kernels (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--streams", o->streams, "Concurrent execution contexts, each on its own thread")->check(CLI::PositiveNumber);
   cmd->add_option("--json", o->json, "Write the results as JSON to this file");
+  cmd->add_flag("--profile", o->profile, "After timing, run profiled iterations and print the slowest layers");
   cmd->add_flag("-v,--verbose", o->verbose, "Show build progress");
   cmd->callback([o, &exitCode] {
     if (o->threads > 0) cpu::setNumThreads(o->threads);
@@ -137,8 +139,44 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
     fmt::print("latency: min = {:.3f} ms, median = {:.3f} ms, mean = {:.3f} ms, p90 = {:.3f} ms, p99 = {:.3f} ms, max = {:.3f} ms\n",
                percentile(all, 0), percentile(all, 0.5), mean, percentile(all, 0.9), percentile(all, 0.99), percentile(all, 1));
     fmt::print("throughput: {:.1f} inferences/s ({:.1f} samples/s at batch {})\n", qps, qps * batch, batch);
+    nlohmann::json profileJson = nlohmann::json::array();
+    if (o->profile) {
+      auto ctx = e.createExecutionContext();
+      std::vector<ExecutionContext::Named> outs;
+      Status st = ctx.ok() ? (*ctx)->run(inputs, &outs) : ctx.status();
+      if (st.ok()) {
+        (*ctx)->enableLayerProfiling(true);
+        const int runs = std::max(5, o->iterations / 2);
+        for (int i = 0; i < runs && st.ok(); ++i) st = (*ctx)->execute();
+      }
+      if (!st.ok()) {
+        exitCode = fail("bench", st);
+        return;
+      }
+      auto times = (*ctx)->layerTimes();
+      double total = 0;
+      std::map<std::string, double> byOp;
+      for (const auto& t : times) {
+        total += t.totalMs;
+        byOp[t.op] += t.totalMs;
+      }
+      std::sort(times.begin(), times.end(), [](const auto& a, const auto& b) { return a.totalMs > b.totalMs; });
+      const double runs = times.empty() ? 1 : std::max<double>(1, times[0].runs);
+      fmt::print("profile ({} runs, {:.3f} ms per run in layers):\n", runs, total / runs);
+      std::vector<std::pair<double, std::string>> ops;
+      for (const auto& [op, ms] : byOp) ops.emplace_back(ms, op);
+      std::sort(ops.rbegin(), ops.rend());
+      for (const auto& [ms, op] : ops) fmt::print("  {:24} {:8.3f} ms  {:5.1f}%\n", op, ms / runs, 100 * ms / total);
+      fmt::print("slowest layers:\n");
+      for (size_t i = 0; i < times.size() && i < 12; ++i)
+        fmt::print("  {:8.3f} ms  {:5.1f}%  {} ({}, {})\n", times[i].totalMs / runs, 100 * times[i].totalMs / total,
+                   times[i].name, times[i].op, times[i].tactic);
+      for (const auto& t : times)
+        profileJson.push_back({{"layer", t.name}, {"op", t.op}, {"tactic", t.tactic}, {"ms_per_run", t.totalMs / runs}});
+    }
     if (!o->json.empty()) {
       nlohmann::json j;
+      if (o->profile) j["profile"] = profileJson;
       j["model"] = p.modelName;
       j["target"] = {{"kind", p.target.kind}, {"arch", p.target.arch}, {"device", p.target.device}};
       for (const auto& in : inputs) j["inputs"][in.name] = in.tensor.dims().vec();

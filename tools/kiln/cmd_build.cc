@@ -1,6 +1,9 @@
 // `kiln build model.onnx -o model.engine`: builds and saves an engine.
 #include <fstream>
 #include <iostream>
+#include <map>
+
+#include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
 
@@ -14,7 +17,9 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
   struct Opts {
     std::string model, output, timingCache;
     ShapeOptions shapes;
-    bool fp16 = false, bf16 = false, int8 = false, fp8 = false, noTf32 = false, verbose = false;
+    bool fp16 = false, bf16 = false, int8 = false, fp8 = false, noTf32 = false, verbose = false, report = false;
+    std::string passes, dumpAfter, reportJson;
+    std::vector<std::string> disabled;
     int level = 3;
     uint64_t memoryLimit = 0;
   };
@@ -34,6 +39,17 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
   cmd->add_option("--builder-optimization-level", o->level, "0-5: 0-2 choose tactics by heuristics, 3+ time them")
       ->check(CLI::Range(0, 5));
   cmd->add_option("--memory-limit", o->memoryLimit, "Most bytes the engine may use for intermediates (0: no limit)");
+  cmd->add_option("--passes", o->passes,
+                  "Optimization passes to run, comma-separated, in pipeline order ('none': no optimization). "
+                  "Default: all of " + [] {
+                    std::string s;
+                    for (const auto& n : standardPassNames()) s += (s.empty() ? "" : ",") + n;
+                    return s;
+                  }());
+  cmd->add_option("--disable-pass", o->disabled, "Skip this optimization pass (repeatable)");
+  cmd->add_option("--dump-graph-after", o->dumpAfter, "Print the graph after this pass (to stderr)");
+  cmd->add_flag("--report", o->report, "Print node counts before and after each optimization pass");
+  cmd->add_option("--report-json", o->reportJson, "Write the build report (passes, layer counts per op) as JSON");
   cmd->add_flag("-v,--verbose", o->verbose, "Show progress and the build report");
   cmd->callback([o, &exitCode] {
     BuildConfig cfg;
@@ -45,6 +61,18 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
     cfg.optimizationLevel = o->level;
     cfg.memoryLimit = o->memoryLimit;
     cfg.timingCachePath = o->timingCache;
+    if (!o->passes.empty()) {
+      size_t pos = 0;
+      while (pos <= o->passes.size()) {
+        size_t c = o->passes.find(',', pos);
+        std::string name = o->passes.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
+        if (!name.empty()) cfg.passes.push_back(name);
+        if (c == std::string::npos) break;
+        pos = c + 1;
+      }
+    }
+    cfg.disabledPasses = o->disabled;
+    cfg.dumpGraphAfter = o->dumpAfter;
     Status st = o->shapes.apply(cfg);
     if (!st.ok()) {
       exitCode = fail("build", st);
@@ -69,6 +97,31 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
     fmt::print("memory: arena {} for intermediates (peak live {}, {} without reuse); weights {}\n",
                formatBytes(rep.arenaBytes), formatBytes(rep.peakLiveBytes), formatBytes(rep.naiveBytes),
                formatBytes(rep.weightBytes));
+    if (o->report || o->verbose) {
+      fmt::print("optimization passes (nodes before -> after):\n");
+      for (const auto& ps : rep.passes)
+        fmt::print("  {:20} {:5} -> {:5}  {:7.1f} ms  {}\n", ps.pass, ps.nodesBefore, ps.nodesAfter, ps.milliseconds, ps.detail);
+    }
+    if (!o->reportJson.empty()) {
+      nlohmann::json j;
+      j["model"] = o->model;
+      j["nodes_imported"] = rep.nodesImported;
+      j["layers"] = rep.layers;
+      j["arena_bytes"] = rep.arenaBytes;
+      j["peak_live_bytes"] = rep.peakLiveBytes;
+      j["naive_bytes"] = rep.naiveBytes;
+      j["build_seconds"] = rep.seconds;
+      for (const auto& ps : rep.passes)
+        j["passes"].push_back({{"pass", ps.pass}, {"nodes_before", ps.nodesBefore}, {"nodes_after", ps.nodesAfter},
+                               {"changes", ps.changes}, {"detail", ps.detail}, {"ms", ps.milliseconds}});
+      auto engine = Engine::loadBytes(*bytes);
+      if (engine.ok()) {
+        std::map<std::string, int> ops;
+        for (const auto& l : (*engine)->layers()) ops[l.op]++;
+        j["layer_ops"] = ops;
+      }
+      std::ofstream(o->reportJson) << j.dump(1) << "\n";
+    }
     if (rep.tacticsTimed || rep.timingCacheHits)
       fmt::print("tactics: {} layers timed, {} from the timing cache\n", rep.tacticsTimed, rep.timingCacheHits);
   });

@@ -82,7 +82,7 @@ void addCompareCommand(CLI::App& app, int& exitCode) {
     std::string model, python;
     std::vector<std::string> inputs;
     ShapeOptions shapes;
-    double rtol = 1e-4, atol = 1e-5;
+    double rtol = 1e-3, atol = 1e-4, relL2 = 1e-5;
     int threads = 0;
     uint32_t seed = 1;
     bool verbose = false;
@@ -91,8 +91,9 @@ void addCompareCommand(CLI::App& app, int& exitCode) {
   cmd->add_option("model", o->model, "ONNX model")->required();
   cmd->add_option("-i,--input", o->inputs, "name=file.npy (others get deterministic random data)");
   cmd->add_option("--shapes", o->shapes.shapes, "Input shapes for random inputs");
-  cmd->add_option("--rtol", o->rtol, "Relative tolerance (pass: |kiln-ort| <= atol + rtol*|ort| everywhere)");
-  cmd->add_option("--atol", o->atol, "Absolute tolerance");
+  cmd->add_option("--rtol", o->rtol, "Relative tolerance per element (pass needs |kiln-ort| <= atol + rtol*|ort| everywhere)");
+  cmd->add_option("--atol", o->atol, "Absolute tolerance per element");
+  cmd->add_option("--rel-l2", o->relL2, "Largest relative L2 error ||kiln-ort|| / ||ort|| of an output that passes");
   cmd->add_option("--seed", o->seed, "Seed of the random inputs");
   cmd->add_option("--threads", o->threads, "ONNX Runtime intra-op threads (default: all cores)");
   cmd->add_option("--python", o->python, "Python with onnxruntime (default: $KILN_PYTHON, the project venv, python3)");
@@ -194,12 +195,13 @@ void addCompareCommand(CLI::App& app, int& exitCode) {
         if (!(d <= o->atol + o->rtol * std::fabs(y))) pass = false;
       }
       double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+      pass = pass && rel <= o->relL2;
       allPass &= pass;
       fmt::print("{:30} {:>14} {:>12.3e} {:>12.3e}  {}\n", ours[i].name, a.dims().toString(), maxAbs, rel, pass ? "PASS" : "FAIL");
     }
     fs::remove_all(dir);
-    fmt::print("{} (rtol {}, atol {})\n", allPass ? "PASS: Kiln matches ONNX Runtime" : "FAIL: outputs differ beyond tolerance",
-               o->rtol, o->atol);
+    fmt::print("{} (rtol {}, atol {}, relative L2 {})\n",
+               allPass ? "PASS: Kiln matches ONNX Runtime" : "FAIL: outputs differ beyond tolerance", o->rtol, o->atol, o->relL2);
     exitCode = allPass ? 0 : 1;
   });
 }

@@ -66,9 +66,9 @@ int inspectModel(const std::string& path, bool json) {
     j["model"] = path;
     for (const auto& [d, v] : graph.opsets()) j["opsets"][d.empty() ? "ai.onnx" : d] = v;
     for (const ir::Value* v : graph.inputs())
-      j["inputs"].push_back({{"name", v->name()}, {"dtype", dtypeName(v->dtype())}, {"shape", v->shape().toString()}});
+      j["inputs"].push_back({{"name", v->name()}, {"dtype", valueTypeName(v->kind(), v->dtype())}, {"shape", v->shape().toString()}});
     for (const ir::Value* v : graph.outputs())
-      j["outputs"].push_back({{"name", v->name()}, {"dtype", dtypeName(v->dtype())}, {"shape", v->shape().toString()}});
+      j["outputs"].push_back({{"name", v->name()}, {"dtype", valueTypeName(v->kind(), v->dtype())}, {"shape", v->shape().toString()}});
     j["op_counts"] = opCounts;
     for (const ir::Node* n : graph.nodes()) {
       nlohmann::json node = {{"name", n->name()}, {"op", n->opType()}};

@@ -38,5 +38,7 @@ void RegisterQuantizationOps(OpRegistry& r);
 void RegisterLayoutOps(OpRegistry& r);
 void RegisterAttentionOps(OpRegistry& r);
 void RegisterMiscOps(OpRegistry& r);
+void RegisterSequenceOps(OpRegistry& r);  // after the tensor ops (it extends Identity)
+void RegisterFusedOps(OpRegistry& r);  // after the ops it fuses
 
 }  // namespace kiln::ir

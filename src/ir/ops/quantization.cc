@@ -1,5 +1,5 @@
 // Quantization ops: QuantizeLinear and DequantizeLinear (per-tensor, per-axis and blocked scales;
-// integer and fp8 quantized types) and DynamicQuantizeLinear.
+// 16/8/4/2-bit integer, fp8 and fp4 quantized types) and DynamicQuantizeLinear.
 #include <string>
 
 #include "ir/infer_util.h"
@@ -13,6 +13,7 @@ bool isQuantType(DType t) {
   switch (t) {
     case DType::kInt8: case DType::kUInt8: case DType::kInt16: case DType::kUInt16:
     case DType::kFloat8E4M3FN: case DType::kFloat8E4M3FNUZ: case DType::kFloat8E5M2: case DType::kFloat8E5M2FNUZ:
+    case DType::kInt4: case DType::kUInt4: case DType::kInt2: case DType::kUInt2: case DType::kFloat4E2M1:
       return true;
     default:
       return false;
@@ -64,7 +65,8 @@ Status checkQuantShapes(const InferContext& ctx, std::string_view op) {
 Status inferQuantize(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(expectType(ctx, 0, {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kInt32},
                                   "QuantizeLinear x"));
-  KILN_RETURN_IF_ERROR(expectType(ctx, 1, {DType::kFloat32, DType::kFloat16, DType::kBFloat16}, "QuantizeLinear y_scale"));
+  KILN_RETURN_IF_ERROR(expectType(ctx, 1, {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat8E8M0},
+                                  "QuantizeLinear y_scale"));
   const int64_t od = ctx.attrs().getInt("output_dtype");
   DType out = DType::kUInt8;
   if (od != 0) {
@@ -78,7 +80,8 @@ Status inferQuantize(InferContext& ctx) {
     out = ctx.inputType(2);
   }
   if (!isQuantType(out))
-    return Unsupported("QuantizeLinear to {} is not supported (int8, uint8, int16, uint16 and the fp8 types are)", dtypeName(out));
+    return Unsupported("QuantizeLinear to {} is not supported (int16/8/4/2, uint16/8/4/2, the fp8 types and float4e2m1 are)",
+                       dtypeName(out));
   const int64_t prec = ctx.attrs().getInt("precision");
   if (prec != 0 && prec != static_cast<int64_t>(DType::kFloat32) && prec != static_cast<int64_t>(DType::kFloat16) &&
       prec != static_cast<int64_t>(DType::kBFloat16))
@@ -91,9 +94,10 @@ Status inferQuantize(InferContext& ctx) {
 Status inferDequantize(InferContext& ctx) {
   const DType x = ctx.inputType(0);
   if (!isQuantType(x) && x != DType::kInt32)
-    return Unsupported("DequantizeLinear of {} is not supported (int8, uint8, int16, uint16, int32 and the fp8 types are)",
+    return Unsupported("DequantizeLinear of {} is not supported (int32/16/8/4/2, uint16/8/4/2, the fp8 types and float4e2m1 are)",
                        dtypeName(x));
-  KILN_RETURN_IF_ERROR(expectType(ctx, 1, {DType::kFloat32, DType::kFloat16, DType::kBFloat16}, "DequantizeLinear x_scale"));
+  KILN_RETURN_IF_ERROR(expectType(ctx, 1, {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat8E8M0},
+                                  "DequantizeLinear x_scale"));
   if (ctx.hasInput(2) && ctx.inputType(2) != x)
     return InvalidArgument("DequantizeLinear zero point type {} must equal the input type {}", dtypeName(ctx.inputType(2)),
                            dtypeName(x));
@@ -103,6 +107,8 @@ Status inferDequantize(InferContext& ctx) {
     out = static_cast<DType>(od);
     if (out != DType::kFloat32 && out != DType::kFloat16 && out != DType::kBFloat16)
       return InvalidArgument("DequantizeLinear output_dtype {} must be float32, float16 or bfloat16", od);
+  } else if (out == DType::kFloat8E8M0) {
+    return InvalidArgument("DequantizeLinear with a float8e8m0 scale needs output_dtype (float32, float16 or bfloat16)");
   }
   KILN_RETURN_IF_ERROR(checkQuantShapes(ctx, "DequantizeLinear"));
   ctx.setOutput(0, out, ctx.inputShape(0));

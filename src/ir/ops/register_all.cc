@@ -16,6 +16,8 @@ void RegisterAllOps(OpRegistry& r) {
   RegisterQuantizationOps(r);
   RegisterAttentionOps(r);
   RegisterMiscOps(r);
+  RegisterSequenceOps(r);
+  RegisterFusedOps(r);
 }
 
 }  // namespace kiln::ir

@@ -412,12 +412,20 @@ Status checkCastTarget(int64_t to) {
   return Status::OK();
 }
 
+Status checkRoundMode(const InferContext& ctx) {
+  const std::string& m = ctx.attrs().getString("round_mode");
+  if (m != "up" && m != "down" && m != "nearest")
+    return InvalidArgument("Cast round_mode must be 'up', 'down' or 'nearest', not '{}'", m);
+  return Status::OK();
+}
+
 Status inferCast(InferContext& ctx) {
   int64_t to = ctx.attrs().getInt("to");
   KILN_RETURN_IF_ERROR(checkCastTarget(to));
+  KILN_RETURN_IF_ERROR(checkRoundMode(ctx));
   DType t = static_cast<DType>(to);
   ctx.setOutput(0, t, ctx.inputShape(0));
-  if (isInteger(t)) forwardSymbolicValue(ctx);
+  if (isInteger(t) && !isSubByte(t)) forwardSymbolicValue(ctx);  // 4/2-bit casts wrap dims
   return Status::OK();
 }
 
@@ -487,7 +495,13 @@ void RegisterTensorOps(OpRegistry& r) {
          }});
   r.add({.name = "Dropout", .minInputs = 1, .maxInputs = 3, .minOutputs = 1, .maxOutputs = 2,
          .attrs = {attrOpt("seed", AttrKind::kInt)},
-         .infer = [](InferContext& ctx) {
+         .infer = [](InferContext& ctx) -> Status {
+           // ratio (input 1) must be a scalar in [0, 1) where training mode (input 2) uses it.
+           auto ratio = ctx.hasInput(1) ? inputDoubles(ctx, 1) : std::nullopt;
+           auto training = ctx.hasInput(2) ? inputInts(ctx, 2) : std::nullopt;
+           if (ratio && ratio->size() != 1) return InvalidArgument("Dropout ratio must be a scalar, has {} values", ratio->size());
+           if (ratio && training && training->size() == 1 && (*training)[0] && !((*ratio)[0] >= 0 && (*ratio)[0] < 1))
+             return InvalidArgument("Dropout ratio must be in [0, 1) in training mode, got {}", (*ratio)[0]);
            ctx.setOutput(0, ctx.inputType(0), ctx.inputShape(0));
            ctx.setOutput(1, DType::kBool, ctx.inputShape(0));
            return Status::OK();
@@ -501,7 +515,8 @@ void RegisterTensorOps(OpRegistry& r) {
            return Status::OK();
          }});
   r.add({.name = "Cast", .minInputs = 1, .maxInputs = 1,
-         .attrs = {attrRequired("to", AttrKind::kInt), attrI("saturate", 1)}, .infer = inferCast,
+         .attrs = {attrRequired("to", AttrKind::kInt), attrI("saturate", 1), attrS("round_mode", "up")},
+         .infer = inferCast,
          .import = [](ImportContext& ctx) -> Status {
            AttrMap& a = ctx.node().attrs();
            if (const AttrValue* to = a.find("to"); to && to->kind() == AttrKind::kString) {
@@ -528,14 +543,16 @@ void RegisterTensorOps(OpRegistry& r) {
            DType t = static_cast<DType>(to), from = ctx.inputType(0);
            if (t == DType::kString || from == DType::kString)
              return InvalidArgument("BitCast does not apply to strings");
-           if (dtypeSize(t) != dtypeSize(from))
-             return InvalidArgument("BitCast from {} to {} changes the element size ({} vs {} bytes)",
-                                    dtypeName(from), dtypeName(t), dtypeSize(from), dtypeSize(t));
+           if (dtypeBits(t) != dtypeBits(from))
+             return InvalidArgument("BitCast from {} to {} changes the element size ({} vs {} bits)",
+                                    dtypeName(from), dtypeName(t), dtypeBits(from), dtypeBits(t));
            ctx.setOutput(0, t, ctx.inputShape(0));
            return Status::OK();
          }});
-  r.add({.name = "CastLike", .minInputs = 2, .maxInputs = 2, .attrs = {attrI("saturate", 1)},
-         .infer = [](InferContext& ctx) {
+  r.add({.name = "CastLike", .minInputs = 2, .maxInputs = 2,
+         .attrs = {attrI("saturate", 1), attrS("round_mode", "up")},
+         .infer = [](InferContext& ctx) -> Status {
+           KILN_RETURN_IF_ERROR(checkRoundMode(ctx));
            ctx.setOutput(0, ctx.inputType(1), ctx.inputShape(0));
            return Status::OK();
          }});

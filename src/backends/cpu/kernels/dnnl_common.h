@@ -19,6 +19,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "backends/cpu/kernel.h"
+#include "backends/cpu/kernels/fused.h"
 
 namespace kiln::cpu::dnnl_util {
 
@@ -40,6 +41,10 @@ inline dnnl::primitive_attr userScratchpad() {
   a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return a;
 }
+
+// Attributes with a fused epilogue: a sum post-op (the residual, already in dst) then an eltwise
+// activation. False if oneDNN has no eltwise for the activation.
+bool epilogueAttr(const EpilogueSpec& ep, bool sum, dnnl::primitive_attr* out);
 
 // A primitive with its scratchpad descriptor (empty prim: nothing to run).
 struct Prim {
@@ -179,6 +184,8 @@ namespace kiln::cpu {
 // Kernel factories (dnnl_conv.cc, dnnl_matmul.cc, dnnl_pool.cc).
 Result<std::unique_ptr<Kernel>> createDnnlConv(const LayerDesc& d, bool transpose);
 Result<std::unique_ptr<Kernel>> createDnnlMatMul(const LayerDesc& d, bool gemm);
+Result<std::unique_ptr<Kernel>> createDnnlFusedConv(const LayerDesc& d);
+Result<std::unique_ptr<Kernel>> createDnnlFusedMatMul(const LayerDesc& d);
 enum class DnnlPoolKind { kMax, kAverage, kGlobalAverage };
 Result<std::unique_ptr<Kernel>> createDnnlPool(const LayerDesc& d, DnnlPoolKind kind);
 

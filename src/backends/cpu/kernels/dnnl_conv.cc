@@ -3,6 +3,8 @@
 // (except pointwise convs over large planes, which keep the plain layout); src and dst are
 // reordered from/to the plain NC... tensors when oneDNN picks a blocked layout, and constant
 // weights are reordered once. Shapes a primitive refuses run the reference kernel.
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "backends/cpu/kernels/conv_pool_geom.h"
@@ -20,6 +22,7 @@ using namespace dnnl_util;
 struct Entry {
   Prim conv;  // empty: oneDNN refused the shape, run the reference kernel
   Prim srcR, wR, dstR;
+  Prim zR;    // residual (plain) into the primitive's dst layout, for the sum post-op
   memory::desc srcUser, srcPrim, wUser, wPrim, biasMd, dstUser, dstPrim;
   memory wPacked;  // constant weights in the primitive's layout
 };
@@ -28,9 +31,9 @@ struct Entry {
 struct Bound {
   ShapeKey key;
   std::shared_ptr<const Entry> e;
-  UserMemory x, w, b, y;
+  UserMemory x, w, b, y, z;
   memory srcBuf, wBuf, dstBuf;  // reorder targets, owned by the context
-  BoundPrim conv, srcR, wR, dstR;
+  BoundPrim conv, srcR, wR, dstR, zR;
 
   Bound(const ShapeKey& k, std::shared_ptr<const Entry> entry) : key(k), e(std::move(entry)) {
     if (!e->conv) return;
@@ -42,14 +45,18 @@ struct Bound {
     if (e->srcR) srcR = BoundPrim(e->srcR), srcBuf = memory(e->srcPrim, engine());
     if (e->wR) wR = BoundPrim(e->wR), wBuf = memory(e->wPrim, engine());
     if (e->dstR) dstR = BoundPrim(e->dstR), dstBuf = memory(e->dstPrim, engine());
+    if (e->zR) zR = BoundPrim(e->zR), z = UserMemory(e->dstUser);
   }
 };
 using State = ContextState<Bound>;
 
 class DnnlConvKernel final : public Kernel {
  public:
-  DnnlConvKernel(const LayerDesc& d, bool transpose)
-      : transpose_(transpose), group_(d.attrs->getInt("group")), attrs_(*d.attrs) {
+  // `fused`: a kiln:FusedConv layer (epilogue attributes, optional residual input 3).
+  DnnlConvKernel(const LayerDesc& d, bool transpose, bool fused)
+      : transpose_(transpose), fused_(fused), group_(d.attrs->getInt("group")), attrs_(*d.attrs),
+        ep_(fused ? EpilogueSpec::fromAttrs(*d.attrs) : EpilogueSpec{}),
+        residual_(fused && d.inputTypes.size() > 3 && d.inputTypes[3] != DType::kUndefined) {
     if (d.constInputs.size() > 1 && d.constInputs[1]) weights_ = PackedWeights(*d.constInputs[1]);
   }
 
@@ -58,8 +65,11 @@ class DnnlConvKernel final : public Kernel {
   Status run(const KernelContext& ctx) const override {
     const Tensor &x = ctx.in(0), &w = ctx.in(1);
     const Tensor* b = ctx.hasInput(2) ? &ctx.in(2) : nullptr;
+    const Tensor* z = residual_ ? &ctx.in(3) : nullptr;
     Tensor& y = ctx.out(0);
-    const char* op = transpose_ ? "ConvTranspose" : "Conv";
+    const char* op = fused_ ? "FusedConv" : transpose_ ? "ConvTranspose" : "Conv";
+    if (z && z->dims() != y.dims())
+      return InvalidArgument("{}: residual {} does not match the output {}", op, z->dims().toString(), y.dims().toString());
     if (x.dtype() != DType::kFloat32 || w.dtype() != DType::kFloat32 || (b && b->dtype() != DType::kFloat32))
       return Unsupported("{} (oneDNN): only float32 is supported", op);
     if (x.rank() < 3 || x.rank() > 5 || w.rank() != x.rank() || y.rank() != x.rank() || group_ < 1)
@@ -98,6 +108,12 @@ class DnnlConvKernel final : public Kernel {
               execute(st->stream, bd->wR, Args().add(DNNL_ARG_FROM, bd->w.at(w.raw())).add(DNNL_ARG_TO, *wts), op));
       }
       const memory& dst = bd->dstR ? bd->dstBuf : bd->y.at(y.raw());
+      if (z) {  // the sum post-op adds what dst holds: put the residual there first
+        if (bd->dstR)
+          KILN_RETURN_IF_ERROR(execute(st->stream, bd->zR, Args().add(DNNL_ARG_FROM, bd->z.at(z->raw())).add(DNNL_ARG_TO, dst), op));
+        else
+          std::memcpy(y.raw(), z->raw(), y.nbytes());
+      }
       Args args;
       args.add(DNNL_ARG_SRC, src).add(DNNL_ARG_WEIGHTS, *wts).add(DNNL_ARG_DST, dst);
       if (b) args.add(DNNL_ARG_BIAS, bd->b.at(b->raw()));
@@ -113,7 +129,9 @@ class DnnlConvKernel final : public Kernel {
   }
 
  private:
-  Status fallback(const KernelContext& ctx) const { return transpose_ ? refConvTranspose(ctx) : refConv(ctx); }
+  Status fallback(const KernelContext& ctx) const {
+    return fused_ ? refFusedConv(ctx) : transpose_ ? refConvTranspose(ctx) : refConv(ctx);
+  }
 
   Result<std::shared_ptr<Entry>> makeEntry(const Tensor& x, const Tensor& w, bool bias, const Tensor& y) const {
     auto e = std::make_shared<Entry>();
@@ -151,12 +169,17 @@ class DnnlConvKernel final : public Kernel {
     bool pointwise = !transpose_ && G == 1 && g.inSize() >= 128;
     for (int i = 0; i < n; ++i)
       if (g.kernel[i] != 1 || g.strides[i] != 1 || g.padBegin[i] != 0 || g.padEnd[i] != 0) pointwise = false;
+    dnnl::primitive_attr attr;
+    if (!epilogueAttr(ep_, residual_, &attr)) {
+      e->conv = Prim{};  // an activation oneDNN lacks: the reference kernel runs
+      return e;
+    }
     try {
       if (!transpose_) {
         dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                           pointwise ? e->srcUser : any(e->srcUser), any(e->wUser), e->biasMd,
                                           pointwise ? e->dstUser : any(e->dstUser), strides, dil, pl, pr);
-        dnnl::convolution_forward::primitive_desc pd(d, userScratchpad(), engine());
+        dnnl::convolution_forward::primitive_desc pd(d, attr, engine());
         e->conv = Prim{dnnl::convolution_forward(pd), pd.scratchpad_desc()};
         e->srcPrim = pd.src_desc();
         e->wPrim = pd.weights_desc();
@@ -177,6 +200,7 @@ class DnnlConvKernel final : public Kernel {
     }
     e->srcR = makeReorder(e->srcUser, e->srcPrim);
     e->dstR = makeReorder(e->dstPrim, e->dstUser);
+    if (residual_ && e->dstR) e->zR = makeReorder(e->dstUser, e->dstPrim);
     if (weights_.constant()) {
       KILN_ASSIGN_OR_RETURN(e->wPacked, weights_.get(e->wUser, e->wPrim));
     } else {
@@ -186,8 +210,11 @@ class DnnlConvKernel final : public Kernel {
   }
 
   bool transpose_;
+  bool fused_;
   int64_t group_;
   AttrMap attrs_;
+  EpilogueSpec ep_;
+  bool residual_;
   mutable PackedWeights weights_;  // used under cache_'s lock
   mutable EntryCache<Entry> cache_;
 };
@@ -195,7 +222,11 @@ class DnnlConvKernel final : public Kernel {
 }  // namespace
 
 Result<std::unique_ptr<Kernel>> createDnnlConv(const LayerDesc& d, bool transpose) {
-  return std::unique_ptr<Kernel>(std::make_unique<DnnlConvKernel>(d, transpose));
+  return std::unique_ptr<Kernel>(std::make_unique<DnnlConvKernel>(d, transpose, false));
+}
+
+Result<std::unique_ptr<Kernel>> createDnnlFusedConv(const LayerDesc& d) {
+  return std::unique_ptr<Kernel>(std::make_unique<DnnlConvKernel>(d, false, true));
 }
 
 }  // namespace kiln::cpu

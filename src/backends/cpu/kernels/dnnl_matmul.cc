@@ -44,7 +44,9 @@ using State = ContextState<Bound>;
 
 class DnnlMatMulKernel final : public Kernel {
  public:
-  DnnlMatMulKernel(const LayerDesc& d, bool gemm) : gemm_(gemm) {
+  // `fused`: a kiln:FusedMatMul layer (MatMul batching, bias input 2, activation epilogue).
+  DnnlMatMulKernel(const LayerDesc& d, bool gemm, bool fused)
+      : gemm_(gemm), fused_(fused), ep_(fused ? EpilogueSpec::fromAttrs(*d.attrs) : EpilogueSpec{}) {
     if (gemm_) {
       transA_ = d.attrs->getInt("transA") != 0;
       transB_ = d.attrs->getInt("transB") != 0;
@@ -58,9 +60,9 @@ class DnnlMatMulKernel final : public Kernel {
 
   Status run(const KernelContext& ctx) const override {
     const Tensor &a = ctx.in(0), &b = ctx.in(1);
-    const Tensor* c = gemm_ && ctx.hasInput(2) ? &ctx.in(2) : nullptr;
+    const Tensor* c = (gemm_ || fused_) && ctx.hasInput(2) ? &ctx.in(2) : nullptr;
     Tensor& y = ctx.out(0);
-    const char* op = gemm_ ? "Gemm" : "MatMul";
+    const char* op = fused_ ? "FusedMatMul" : gemm_ ? "Gemm" : "MatMul";
     if (a.dtype() != DType::kFloat32 || b.dtype() != DType::kFloat32 || (c && c->dtype() != DType::kFloat32))
       return Unsupported("{} (oneDNN): only float32 is supported", op);
     if (y.numel() == 0 || a.numel() == 0 || b.numel() == 0) return fallback(ctx);
@@ -100,7 +102,9 @@ class DnnlMatMulKernel final : public Kernel {
   }
 
  private:
-  Status fallback(const KernelContext& ctx) const { return gemm_ ? refGemm(ctx) : refMatMul(ctx); }
+  Status fallback(const KernelContext& ctx) const {
+    return fused_ ? refFusedMatMul(ctx) : gemm_ ? refGemm(ctx) : refMatMul(ctx);
+  }
 
   // Y = alpha*Y + beta*C (c: null when absent or folded into the primitive as bias).
   void epilogue(Tensor& y, const Tensor* c) const {
@@ -132,6 +136,23 @@ class DnnlMatMulKernel final : public Kernel {
       KILN_RETURN_IF_ERROR(describeGemm(a, b, c, y, e.get()));
     } else {
       KILN_RETURN_IF_ERROR(describeMatMul(a, b, y, e.get()));
+      if (fused_ && c) {
+        // A per-column bias broadcast over the rows and batches; other shapes: reference kernel.
+        const int64_t n = y.rank() ? y.dims().back() : 1;
+        if (c->numel() != n) {
+          e->mm = Prim{};
+          return e;
+        }
+        memory::dims bd(e->yMd.dims().size(), 1);
+        bd.back() = n;
+        e->useBias = true;
+        e->biasMd = plainF32(bd);
+      }
+    }
+    dnnl::primitive_attr attr;
+    if (!epilogueAttr(ep_, false, &attr)) {
+      e->mm = Prim{};
+      return e;
     }
     const bool constB = weights_.constant();
     try {
@@ -139,7 +160,7 @@ class DnnlMatMulKernel final : public Kernel {
                                   : e->bUser;
       dnnl::matmul::desc d = e->useBias ? dnnl::matmul::desc(e->aMd, bWant, e->biasMd, e->yMd)
                                         : dnnl::matmul::desc(e->aMd, bWant, e->yMd);
-      dnnl::matmul::primitive_desc pd(d, userScratchpad(), engine());
+      dnnl::matmul::primitive_desc pd(d, attr, engine());
       e->mm = Prim{dnnl::matmul(pd), pd.scratchpad_desc()};
       e->bPrim = pd.weights_desc();
     } catch (const dnnl::error&) {
@@ -205,6 +226,8 @@ class DnnlMatMulKernel final : public Kernel {
   }
 
   bool gemm_;
+  bool fused_;
+  EpilogueSpec ep_;
   bool transA_ = false, transB_ = false;
   float alpha_ = 1.0f, beta_ = 1.0f;
   mutable PackedWeights weights_;  // used under cache_'s lock
@@ -214,7 +237,11 @@ class DnnlMatMulKernel final : public Kernel {
 }  // namespace
 
 Result<std::unique_ptr<Kernel>> createDnnlMatMul(const LayerDesc& d, bool gemm) {
-  return std::unique_ptr<Kernel>(std::make_unique<DnnlMatMulKernel>(d, gemm));
+  return std::unique_ptr<Kernel>(std::make_unique<DnnlMatMulKernel>(d, gemm, false));
+}
+
+Result<std::unique_ptr<Kernel>> createDnnlFusedMatMul(const LayerDesc& d) {
+  return std::unique_ptr<Kernel>(std::make_unique<DnnlMatMulKernel>(d, false, true));
 }
 
 }  // namespace kiln::cpu

@@ -6,6 +6,33 @@
 namespace kiln::cpu {
 
 namespace dnnl_util {
+bool epilogueAttr(const EpilogueSpec& ep, bool sum, dnnl::primitive_attr* out) {
+  *out = userScratchpad();
+  dnnl::post_ops po;
+  if (sum) po.append_sum(1.0f);
+  dnnl::algorithm alg;
+  float alpha = 0, beta = 0;
+  switch (ep.act) {
+    case Activation::kNone: alg = dnnl::algorithm::undef; break;
+    case Activation::kRelu: alg = dnnl::algorithm::eltwise_relu; break;
+    case Activation::kLeakyRelu: alg = dnnl::algorithm::eltwise_relu, alpha = ep.alpha; break;
+    case Activation::kClip: alg = dnnl::algorithm::eltwise_clip_v2, alpha = ep.alpha, beta = ep.beta; break;
+    case Activation::kSigmoid: alg = dnnl::algorithm::eltwise_logistic; break;
+    case Activation::kTanh: alg = dnnl::algorithm::eltwise_tanh; break;
+    case Activation::kHardSwish: alg = dnnl::algorithm::eltwise_hardswish; break;
+    case Activation::kSilu: alg = dnnl::algorithm::eltwise_swish, alpha = 1.0f; break;
+    case Activation::kGeluErf: alg = dnnl::algorithm::eltwise_gelu_erf; break;
+    case Activation::kGeluTanh: alg = dnnl::algorithm::eltwise_gelu_tanh; break;
+    default: return false;
+  }
+  if (alg != dnnl::algorithm::undef) po.append_eltwise(1.0f, alg, alpha, beta);
+  out->set_post_ops(po);
+  return true;
+}
+}  // namespace dnnl_util
+
+
+namespace dnnl_util {
 
 dnnl::engine& engine() {
   static dnnl::engine* e = new dnnl::engine(dnnl::engine::kind::cpu, 0);
@@ -75,8 +102,9 @@ bool poolSupports(const LayerDesc& d) {
 void RegisterDnnlKernels(KernelRegistry& r) {
   constexpr int kPriority = 10;
   auto add = [&](const char* op, const char* tactic, std::function<bool(const LayerDesc&)> supports,
-                 std::function<Result<std::unique_ptr<Kernel>>(const LayerDesc&)> create) {
+                 std::function<Result<std::unique_ptr<Kernel>>(const LayerDesc&)> create, const char* domain = "") {
     KernelDef k;
+    k.domain = domain;
     k.op = op;
     k.tactic = tactic;
     k.priority = kPriority;
@@ -97,6 +125,10 @@ void RegisterDnnlKernels(KernelRegistry& r) {
       [](const LayerDesc& d) { return createDnnlPool(d, DnnlPoolKind::kAverage); });
   add("GlobalAveragePool", "cpu_dnnl_global_avgpool", poolSupports,
       [](const LayerDesc& d) { return createDnnlPool(d, DnnlPoolKind::kGlobalAverage); });
+  add("FusedConv", "cpu_dnnl_fused_conv", convSupports, createDnnlFusedConv, "kiln");
+  add("FusedMatMul", "cpu_dnnl_fused_matmul",
+      [](const LayerDesc& d) { return allF32(d) && rankIn(d, 0, 1, 12) && rankIn(d, 1, 1, 12); }, createDnnlFusedMatMul,
+      "kiln");
 }
 
 }  // namespace kiln::cpu

@@ -17,6 +17,7 @@ void RegisterQuantizationKernels(KernelRegistry& r);
 void RegisterLayoutKernels(KernelRegistry& r);
 void RegisterAttentionKernels(KernelRegistry& r);
 void RegisterMiscKernels(KernelRegistry& r);
+void RegisterFusedKernels(KernelRegistry& r);
 void RegisterDnnlKernels(KernelRegistry& r);
 
 }  // namespace kiln::cpu

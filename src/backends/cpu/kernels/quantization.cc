@@ -1,5 +1,5 @@
 // CPU reference kernels for QuantizeLinear, DequantizeLinear (per-tensor, per-axis and blocked
-// scales; integer and fp8 quantized types) and DynamicQuantizeLinear.
+// scales; 16/8/4/2-bit integer, fp8 and fp4 quantized types) and DynamicQuantizeLinear.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -85,9 +85,22 @@ float roundTo(float v, DType precision) {
   return v;
 }
 
-using QuantTypes = TypeList<int8_t, uint8_t, int16_t, uint16_t, Float8E4M3FN, Float8E4M3FNUZ, Float8E5M2, Float8E5M2FNUZ>;
+// The integer range of a quantized type.
+template <typename Q>
+constexpr double quantLowest() {
+  if constexpr (isSubByteInt<Q>) return Q::kMin;
+  else return static_cast<double>(std::numeric_limits<Q>::lowest());
+}
+template <typename Q>
+constexpr double quantMax() {
+  if constexpr (isSubByteInt<Q>) return Q::kMax;
+  else return static_cast<double>(std::numeric_limits<Q>::max());
+}
+
+using QuantTypes = TypeList<int8_t, uint8_t, int16_t, uint16_t, Int4, UInt4, Int2, UInt2, Float8E4M3FN, Float8E4M3FNUZ,
+                            Float8E5M2, Float8E5M2FNUZ, Float4E2M1>;
 using QuantInTypes = TypeList<float, Float16, BFloat16, int32_t>;
-using ScaleTypes = TypeList<float, Float16, BFloat16>;
+using ScaleTypes = TypeList<float, Float16, BFloat16, Float8E8M0>;
 
 Status QuantizeLinear(const KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
@@ -129,14 +142,18 @@ Status QuantizeLinear(const KernelContext& ctx) {
             const float q = roundTo(xval(px[i]) / sc, precision);
             py[i] = Q(q, saturate);
           }
+        } else if constexpr (std::is_same_v<Q, Float4E2M1>) {
+          // The zero point is added in float (usually 0); fp4 always saturates.
+          const float z = pz ? static_cast<float>(pz[si]) : 0.0f;
+          for (int64_t i = b; i < e; ++i) py[i] = Q(roundTo(xval(px[i]) / sc, precision) + z);
         } else {
           const double z = pz ? static_cast<double>(pz[si]) : 0.0;
-          const double lo = std::numeric_limits<Q>::lowest(), hi = std::numeric_limits<Q>::max();
+          constexpr double lo = quantLowest<Q>(), hi = quantMax<Q>();
           for (int64_t i = b; i < e; ++i) {
             const float q = roundTo(xval(px[i]) / sc, precision);
             double v = static_cast<double>(std::nearbyint(q)) + z;
             if (std::isnan(v)) v = 0;
-            py[i] = static_cast<Q>(std::clamp(v, lo, hi));
+            py[i] = Q(static_cast<int64_t>(std::clamp(v, lo, hi)));
           }
         }
       });
@@ -146,8 +163,9 @@ Status QuantizeLinear(const KernelContext& ctx) {
   return inner;
 }
 
-using DequantInTypes = TypeList<int8_t, uint8_t, int16_t, uint16_t, int32_t, Float8E4M3FN, Float8E4M3FNUZ,
-                                Float8E5M2, Float8E5M2FNUZ>;
+using DequantInTypes = TypeList<int8_t, uint8_t, int16_t, uint16_t, int32_t, Int4, UInt4, Int2, UInt2, Float8E4M3FN,
+                                Float8E4M3FNUZ, Float8E5M2, Float8E5M2FNUZ, Float4E2M1>;
+using DequantOutTypes = TypeList<float, Float16, BFloat16>;
 
 Status DequantizeLinear(const KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
@@ -175,7 +193,7 @@ Status DequantizeLinear(const KernelContext& ctx) {
       }
       if (!inner.ok()) return;
     }
-    inner = dispatchOr<ScaleTypes>("DequantizeLinear", y.dtype(), [&](auto ytag) {
+    inner = dispatchOr<DequantOutTypes>("DequantizeLinear", y.dtype(), [&](auto ytag) {
       using Y = KILN_TYPE(ytag);
       const X* px = x.data<X>();
       Y* py = y.data<Y>();

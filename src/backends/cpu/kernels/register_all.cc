@@ -16,6 +16,7 @@ void RegisterAllCpuKernels(KernelRegistry& r) {
   RegisterQuantizationKernels(r);
   RegisterAttentionKernels(r);
   RegisterMiscKernels(r);
+  RegisterFusedKernels(r);
   RegisterDnnlKernels(r);
 }
 

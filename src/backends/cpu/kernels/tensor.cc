@@ -1,6 +1,6 @@
 // CPU kernels for data movement: Reshape/Flatten/Squeeze/Unsqueeze/Identity (copies), Transpose,
-// Concat, Split, Slice, Expand, Tile, Dropout (inference), Cast, CastLike. Movement kernels work on
-// element bytes (1/2/4/8-byte words, or std::string), so one instantiation serves many dtypes.
+// Concat, Split, Slice, Expand, Tile, Dropout, Cast, CastLike. Movement kernels work on element
+// bytes (1/2/4/8-byte words, or std::string), so one instantiation serves many dtypes.
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -8,6 +8,7 @@
 #include "backends/cpu/kernels/broadcast.h"
 #include "backends/cpu/kernels/families.h"
 #include "backends/cpu/kernels/kernel_util.h"
+#include "backends/cpu/kernels/tensor_random.h"
 #include "core/slice_util.h"
 
 namespace kiln::cpu {
@@ -36,6 +37,11 @@ Status BitCastK(const KernelContext& c) {
   if (y.nbytes()) std::memcpy(y.raw(), c.in(0).raw(), y.nbytes());
   if (y.dtype() == DType::kBool)  // only 0/1 are valid bools
     for (int64_t i = 0; i < y.numel(); ++i) y.data<uint8_t>()[i] = y.data<uint8_t>()[i] != 0;
+  // 4/2-bit types share their code bits: re-read each byte's low bits in the target type.
+  dispatchType<TypeList<Int4, UInt4, Int2, UInt2, Float4E2M1>>(y.dtype(), [&](auto tag) {
+    using T = KILN_TYPE(tag);
+    for (int64_t i = 0; i < y.numel(); ++i) y.data<T>()[i] = T::fromBits(y.data<uint8_t>()[i]);
+  });
   return Status::OK();
 }
 
@@ -222,29 +228,64 @@ Status TileK(const KernelContext& c) {
   return Status::OK();
 }
 
+// Training mode draws the mask like the ONNX reference: numpy's legacy RandomState(seed) (MT19937
+// seeded by init_genrand, which std::mt19937 implements), uniform(0, 1) per element in order, and
+// keeps elements with u >= ratio; kept ones are scaled by 1 / (1 - ratio). Without a `seed`
+// attribute every run draws a fresh seed. Seeds outside [0, 2^32) use their low 32 bits.
 Status DropoutK(const KernelContext& c) {
-  bool training = c.hasInput(2) && c.in(2).numel() && c.in(2).data<bool>()[0];
-  double ratio = c.hasInput(1) && c.in(1).numel() ? c.in(1).doubleAt(0) : 0.5;
-  if (training && ratio != 0)
-    return Unsupported("Dropout in training mode (random masks) is not supported; Kiln runs inference");
-  copyTensorData(c.in(0), c.out(0));
-  if (c.hasOutput(1)) {
-    bool* m = c.out(1).data<bool>();
-    std::fill(m, m + c.out(1).numel(), true);
+  if (c.hasInput(1) && c.in(1).numel() != 1)
+    return InvalidArgument("Dropout ratio must be a scalar, got {}", c.in(1).describe());
+  if (c.hasInput(2) && c.in(2).numel() != 1)
+    return InvalidArgument("Dropout training_mode must be a scalar, got {}", c.in(2).describe());
+  const bool training = c.hasInput(2) && c.in(2).intAt(0) != 0;
+  const double ratio = c.hasInput(1) ? c.in(1).doubleAt(0) : 0.5;
+  const Tensor& x = c.in(0);
+  bool* mask = c.hasOutput(1) ? c.out(1).data<bool>() : nullptr;
+  if (!training || ratio == 0) {
+    copyTensorData(x, c.out(0));
+    if (mask) std::fill(mask, mask + c.out(1).numel(), true);
+    return Status::OK();
   }
-  return Status::OK();
+  if (!(ratio >= 0 && ratio < 1)) return InvalidArgument("Dropout ratio must be in [0, 1), got {}", ratio);
+  const uint32_t seed = c.attrs.has("seed") ? static_cast<uint32_t>(c.attrs.getInt("seed")) : std::random_device{}();
+  std::mt19937 gen(seed);
+  return dispatchOr<FloatTypes>("Dropout (training mode)", x.dtype(), [&](auto tag) {
+    using T = KILN_TYPE(tag);
+    using C = compute_t<T>;
+    const T* px = x.data<T>();
+    T* py = c.out(0).data<T>();
+    const C scale = C(1) / (C(1) - static_cast<C>(ratio));
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const bool keep = numpyUniform(gen) >= ratio;
+      if (mask) mask[i] = keep;
+      // (mask * x) * scale, as the reference computes it: a dropped NaN or inf stays NaN.
+      py[i] = convertValue<T>(static_cast<C>(keep) * static_cast<C>(px[i]) * scale);
+    }
+  });
 }
 
 // ---- Cast ------------------------------------------------------------------------------------
 
-using CastTypes = TypeList<float, double, Float16, BFloat16, int8_t, uint8_t, int16_t, uint16_t,
-                           int32_t, uint32_t, int64_t, uint64_t, bool, Float8E4M3FN, Float8E4M3FNUZ,
-                           Float8E5M2, Float8E5M2FNUZ>;
+using CastTypes = AllPodTypes;
 
+template <typename T>
+constexpr bool isSaturatingF8 = std::is_same_v<T, Float8E4M3FN> || std::is_same_v<T, Float8E4M3FNUZ> ||
+                                std::is_same_v<T, Float8E5M2> || std::is_same_v<T, Float8E5M2FNUZ>;
+
+// Cast's attributes that shape a conversion: `saturate` (fp8, e8m0) and `round_mode` (e8m0).
+struct CastMode {
+  bool saturate = true;
+  fp::E8M0Rounding round = fp::E8M0Rounding::kUp;
+};
+
+// One element. Floats become 4/2-bit integers by truncation and wrapping (see convertValue);
+// fp4 always saturates.
 template <typename To, typename From>
-To castOne(From v, bool saturate) {
-  if constexpr (isSmallFloat<To> && !std::is_same_v<To, Float16> && !std::is_same_v<To, BFloat16>) {
-    return To(convertValue<float>(v), saturate);  // fp8: saturation is per the attribute
+To castOne(From v, const CastMode& m) {
+  if constexpr (std::is_same_v<To, Float8E8M0>) {
+    return To(convertValue<float>(v), m.saturate, m.round);
+  } else if constexpr (isSaturatingF8<To>) {
+    return To(convertValue<float>(v), m.saturate);
   } else if constexpr (std::is_integral_v<To> && !std::is_same_v<To, bool> && isFloatLike<From>) {
     // Float -> integer truncates toward zero; NaN and out-of-range values are undefined in ONNX:
     // give 0 / the saturated bound instead of undefined behaviour.
@@ -271,6 +312,8 @@ std::string formatValue(T v) {
     if (std::isinf(f)) return f > 0 ? "INF" : "-INF";
     auto res = std::to_chars(buf, buf + sizeof(buf), f);
     return std::string(buf, res.ptr);
+  } else if constexpr (isSubByteInt<T>) {
+    return std::to_string(v.value());
   } else {
     return std::to_string(v);
   }
@@ -288,10 +331,10 @@ Status parseValue(const std::string& s, T* out) {
       double d = std::strtod(s.c_str(), &end);  // also reads inf/INF/nan/NaN
       if (end == s.c_str()) return InvalidArgument("Cast cannot read '{}' as a number", s);
       *out = convertValue<T>(d);
-    } else if constexpr (std::is_signed_v<T>) {
+    } else if constexpr (std::is_signed_v<T> || isSubByteInt<T>) {
       long long v = std::strtoll(s.c_str(), &end, 10);
       if (end == s.c_str()) return InvalidArgument("Cast cannot read '{}' as an integer", s);
-      *out = static_cast<T>(v);
+      *out = convertValue<T>(static_cast<int64_t>(v));
     } else {
       unsigned long long v = std::strtoull(s.c_str(), &end, 10);
       if (end == s.c_str()) return InvalidArgument("Cast cannot read '{}' as an integer", s);
@@ -301,7 +344,7 @@ Status parseValue(const std::string& s, T* out) {
   }
 }
 
-Status castTensor(const Tensor& x, Tensor& y, bool saturate) {
+Status castTensor(const Tensor& x, Tensor& y, const CastMode& mode) {
   const int64_t n = x.numel();
   if (x.dtype() == y.dtype()) {
     copyTensorData(x, y);
@@ -330,7 +373,7 @@ Status castTensor(const Tensor& x, Tensor& y, bool saturate) {
       const From* px = x.data<From>();
       To* py = y.data<To>();
       parallelFor(n, 32768, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) py[i] = castOne<To>(px[i], saturate);
+        for (int64_t i = b; i < e; ++i) py[i] = castOne<To>(px[i], mode);
       });
     });
   });
@@ -338,7 +381,15 @@ Status castTensor(const Tensor& x, Tensor& y, bool saturate) {
   return inner;
 }
 
-Status CastK(const KernelContext& c) { return castTensor(c.in(0), c.out(0), c.attrs.getInt("saturate") != 0); }
+Status CastK(const KernelContext& c) {
+  CastMode mode;
+  mode.saturate = c.attrs.getInt("saturate") != 0;
+  const std::string& rm = c.attrs.getString("round_mode");
+  if (rm == "down") mode.round = fp::E8M0Rounding::kDown;
+  else if (rm == "nearest") mode.round = fp::E8M0Rounding::kNearest;
+  else if (rm != "up") return InvalidArgument("Cast round_mode must be 'up', 'down' or 'nearest', not '{}'", rm);
+  return castTensor(c.in(0), c.out(0), mode);
+}
 
 }  // namespace
 

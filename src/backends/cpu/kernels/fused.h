@@ -1,0 +1,22 @@
+// Epilogues of fused layers on the CPU, shared by the reference and oneDNN tactics.
+#pragma once
+
+#include "backends/cpu/kernel.h"
+#include "core/activation.h"
+
+namespace kiln::cpu {
+
+struct EpilogueSpec {
+  Activation act = Activation::kNone;
+  float alpha = 0, beta = 0;
+  static EpilogueSpec fromAttrs(const AttrMap& a);  // activation / activation_alpha / activation_beta
+};
+
+// y = act(y + residual + bias) in place, float32. `residual` has y's shape; `bias` has y's last
+// dimension. Either may be null.
+void applyEpilogue(Tensor& y, const Tensor* residual, const Tensor* bias, const EpilogueSpec& ep);
+
+Status refFusedConv(const KernelContext& ctx);
+Status refFusedMatMul(const KernelContext& ctx);
+
+}  // namespace kiln::cpu

@@ -1,0 +1,39 @@
+// The optimizer's pass interface. A pass rewrites an ir::Graph in place and reports what it
+// changed. Passes are target-aware through PassContext: a fusion runs only where the target has a
+// kernel for the fused layer.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kiln/status.h"
+#include "kiln/tensor.h"
+
+namespace kiln::passes {
+
+struct PassContext {
+  // True if the target backend can execute a layer of this op (domain "" = ai.onnx).
+  std::function<bool(const std::string& domain, const std::string& op)> supportsOp;
+  // Evaluates a node on constant inputs (constant folding); outputs in node output order.
+  std::function<Result<std::vector<Tensor>>(const ir::Node& node, const std::vector<const Tensor*>& inputs)> evaluate;
+  // Largest tensor constant folding may create (bytes).
+  uint64_t maxFoldedBytes = 64ull << 20;
+};
+
+struct PassResult {
+  int changes = 0;           // rewrites made (fused patterns, removed nodes, folded nodes...)
+  std::string detail;        // short human summary ("folded 12 nodes")
+};
+
+class Pass {
+ public:
+  virtual ~Pass() = default;
+  // Stable name used by --passes/--disable-pass/--dump-graph-after.
+  virtual const char* name() const = 0;
+  virtual const char* description() const = 0;
+  virtual Result<PassResult> run(ir::Graph& g, const PassContext& ctx) = 0;
+};
+
+}  // namespace kiln::passes

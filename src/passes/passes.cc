@@ -1,0 +1,26 @@
+// The standard pipeline: clean up first (so patterns see canonical graphs), fold what can be
+// folded, then fuse from small patterns (GELU inside MLPs) to large ones (attention, epilogues).
+#include "passes/passes.h"
+
+namespace kiln::passes {
+
+std::vector<std::unique_ptr<Pass>> makeStandardPasses() {
+  std::vector<std::unique_ptr<Pass>> p;
+  p.push_back(makeEliminateNoOps());
+  p.push_back(makeConstantFolding());
+  p.push_back(makeCommonSubexpressions());
+  p.push_back(makeSimplifyChains());
+  p.push_back(makeFoldBatchNorm());
+  p.push_back(makeFoldConvMulAdd());
+  p.push_back(makeFuseGelu());
+  p.push_back(makeFuseSilu());
+  p.push_back(makeFuseLayerNorm());
+  p.push_back(makeFuseAttention());
+  p.push_back(makeFuseMatMulEpilogue());
+  p.push_back(makeFuseConvActivation());
+  p.push_back(makeFuseElementwise());
+  p.push_back(makeDeadNodeElimination());
+  return p;
+}
+
+}  // namespace kiln::passes

@@ -1,0 +1,356 @@
+// Each optimization pass: a before/after graph check (what it rewrote) and an output-equality
+// check (optimized engine vs the unoptimized engine vs the reference interpreter) on random
+// inputs.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "ir/printer.h"
+#include "kiln/builder.h"
+#include "kiln/engine.h"
+#include <onnx/onnx_pb.h>
+
+#include "model_builder.h"
+#include "onnx/importer.h"
+#include "op_test_util.h"
+#include "passes/pass_manager.h"
+#include "runtime/interpreter.h"
+
+namespace kiln {
+namespace {
+
+using testing::ModelBuilder;
+
+struct Built {
+  std::shared_ptr<Engine> engine;
+  BuildReport report;
+};
+
+Built build(const std::string& model, std::vector<std::string> passes, const std::map<std::string, Dims>& shapes) {
+  BuildConfig cfg;
+  cfg.passes = std::move(passes);
+  cfg.optimizationLevel = 0;
+  if (!shapes.empty()) {
+    OptimizationProfile p;
+    for (const auto& [n, d] : shapes) EXPECT_TRUE(p.set(n, d, d, d).ok());
+    cfg.profiles = {p};
+  }
+  Built b;
+  auto bytes = buildEngineFromBytes(model, "", "test", cfg, &b.report);
+  EXPECT_TRUE(bytes.ok()) << bytes.status().toString();
+  if (!bytes.ok()) return b;
+  auto e = Engine::loadBytes(*bytes);
+  EXPECT_TRUE(e.ok()) << e.status().toString();
+  if (e.ok()) b.engine = *e;
+  return b;
+}
+
+std::vector<Tensor> runEngine(const Engine& e, const std::vector<ExecutionContext::Named>& in) {
+  auto ctx = e.createExecutionContext();
+  std::vector<ExecutionContext::Named> out;
+  Status st = (*ctx)->run(in, &out);
+  EXPECT_TRUE(st.ok()) << st.toString();
+  std::vector<Tensor> t;
+  for (auto& o : out) t.push_back(o.tensor);
+  return t;
+}
+
+// Builds with `passes` and with none, runs both and the interpreter, compares; returns the
+// optimized engine's layer ops.
+std::vector<std::string> checkPass(const std::string& model, std::vector<std::string> passes,
+                                   const std::vector<ExecutionContext::Named>& inputs, double tol = 1e-5) {
+  std::map<std::string, Dims> shapes;
+  for (const auto& in : inputs) shapes[in.name] = in.tensor.dims();
+  Built opt = build(model, passes, shapes), ref = build(model, {"none"}, shapes);
+  if (!opt.engine || !ref.engine) return {};
+  auto a = runEngine(*opt.engine, inputs), b = runEngine(*ref.engine, inputs);
+  auto g = onnx_import::importModelBytes(model, "");
+  auto interp = runtime::Interpreter::create(std::shared_ptr<const ir::Graph>(std::move(g).value()));
+  std::vector<runtime::NamedTensor> feeds, outs;
+  for (const auto& in : inputs) feeds.push_back({in.name, in.tensor});
+  Status st = (*interp)->run(feeds, &outs);
+  if (!st.ok()) {
+    ADD_FAILURE() << "interpreter: " << st.toString();
+    return {};
+  }
+  EXPECT_EQ(a.size(), b.size());
+  EXPECT_EQ(a.size(), outs.size());
+  for (size_t i = 0; i < a.size() && i < b.size() && i < outs.size(); ++i) {
+    EXPECT_EQ(a[i].dims(), b[i].dims());
+    EXPECT_LE(testing::relativeL2(a[i], b[i]), tol) << "output " << i << " optimized vs unoptimized";
+    EXPECT_LE(testing::relativeL2(a[i], outs[i].tensor), tol) << "output " << i << " optimized vs interpreter";
+  }
+  std::vector<std::string> ops;
+  for (const auto& l : opt.engine->layers()) ops.push_back(l.op);
+  return ops;
+}
+
+int count(const std::vector<std::string>& v, const std::string& x) { return static_cast<int>(std::count(v.begin(), v.end(), x)); }
+
+TEST(Passes, EliminateNoOps) {
+  ModelBuilder mb;
+  mb.input("x", {"2", "3"});
+  mb.initializer("one", Tensor::scalar<float>(1.0f));
+  mb.initializer("same", Tensor::fromVector<int64_t>({2, 3}, {2}));
+  mb.node("Identity", {"x"}, {"a"});
+  mb.node("Mul", {"a", "one"}, {"b"});
+  mb.node("Reshape", {"b", "same"}, {"c"});
+  auto& cast = mb.node("Cast", {"c"}, {"d"});
+  ModelBuilder::attr(cast, "to", int64_t{1});
+  mb.node("Relu", {"d"}, {"y"});
+  mb.output("y");
+  std::mt19937 rng(1);
+  auto ops = checkPass(mb.bytes(), {"eliminate-noops"}, {{"x", testing::randomTensor(DType::kFloat32, {2, 3}, rng)}});
+  EXPECT_EQ(ops, (std::vector<std::string>{"Relu"}));
+}
+
+TEST(Passes, ConstantFoldingIncludingShapeArithmetic) {
+  ModelBuilder mb;
+  mb.input("x", {"4", "6"});
+  mb.initializer("c1", Tensor::fromVector<float>({1, 2, 3, 4, 5, 6}, {6}));
+  mb.initializer("c2", Tensor::fromVector<float>({2, 2, 2, 2, 2, 2}, {6}));
+  mb.node("Mul", {"c1", "c2"}, {"c"});      // constant subgraph
+  mb.node("Exp", {"c"}, {"ec"});
+  mb.node("Add", {"x", "ec"}, {"s"});
+  mb.node("Shape", {"x"}, {"shp"});          // shape arithmetic on a static shape
+  auto& rp = mb.node("ReduceProd", {"shp"}, {"n"});
+  ModelBuilder::attr(rp, "keepdims", int64_t{0});
+  mb.node("Unsqueeze", {"n", "ax"}, {"n1"});
+  mb.initializer("ax", Tensor::fromVector<int64_t>({0}, {1}));
+  mb.node("Reshape", {"s", "n1"}, {"y"});
+  mb.output("y");
+  std::mt19937 rng(2);
+  auto ops = checkPass(mb.bytes(), {"fold-constants"}, {{"x", testing::randomTensor(DType::kFloat32, {4, 6}, rng)}});
+  EXPECT_EQ(ops, (std::vector<std::string>{"Add", "Reshape"}));
+}
+
+TEST(Passes, CommonSubexpressions) {
+  ModelBuilder mb;
+  mb.input("x", {"3", "5"});
+  mb.node("Sigmoid", {"x"}, {"a"});
+  mb.node("Sigmoid", {"x"}, {"b"});
+  mb.node("Add", {"a", "b"}, {"y"});
+  mb.output("y");
+  std::mt19937 rng(3);
+  auto ops = checkPass(mb.bytes(), {"cse"}, {{"x", testing::randomTensor(DType::kFloat32, {3, 5}, rng)}});
+  EXPECT_EQ(count(ops, "Sigmoid"), 1);
+}
+
+TEST(Passes, TransposeAndReshapeChains) {
+  ModelBuilder mb;
+  mb.input("x", {"2", "3", "4"});
+  auto& t1 = mb.node("Transpose", {"x"}, {"t1"});
+  ModelBuilder::attr(t1, "perm", std::vector<int64_t>{1, 2, 0});
+  auto& t2 = mb.node("Transpose", {"t1"}, {"t2"});
+  ModelBuilder::attr(t2, "perm", std::vector<int64_t>{2, 0, 1});  // composes to the identity
+  mb.initializer("s1", Tensor::fromVector<int64_t>({6, 4}, {2}));
+  mb.initializer("ax", Tensor::fromVector<int64_t>({0}, {1}));
+  mb.node("Reshape", {"t2", "s1"}, {"r1"});
+  mb.node("Unsqueeze", {"r1", "ax"}, {"r2"});
+  mb.node("Relu", {"r2"}, {"y"});
+  mb.output("y");
+  std::mt19937 rng(4);
+  auto ops = checkPass(mb.bytes(), {"simplify-chains"}, {{"x", testing::randomTensor(DType::kFloat32, {2, 3, 4}, rng)}});
+  EXPECT_EQ(ops, (std::vector<std::string>{"Reshape", "Relu"}));
+}
+
+std::string convBnModel(bool withMulAdd) {
+  ModelBuilder mb;
+  std::mt19937 rng(5);
+  mb.input("x", {"2", "3", "9", "7"});
+  mb.initializer("w", testing::randomTensor(DType::kFloat32, {5, 3, 3, 3}, rng));
+  mb.initializer("b", testing::randomTensor(DType::kFloat32, {5}, rng));
+  mb.initializer("scale", testing::randomTensor(DType::kFloat32, {5}, rng, 0.5, 1.5));
+  mb.initializer("bias", testing::randomTensor(DType::kFloat32, {5}, rng));
+  mb.initializer("mean", testing::randomTensor(DType::kFloat32, {5}, rng));
+  mb.initializer("var", testing::randomTensor(DType::kFloat32, {5}, rng, 0.5, 2.0));
+  mb.initializer("m", testing::randomTensor(DType::kFloat32, {5, 1, 1}, rng, 0.5, 2.0));
+  mb.initializer("a", testing::randomTensor(DType::kFloat32, {1, 5, 1, 1}, rng));
+  auto& c = mb.node("Conv", {"x", "w", "b"}, {"c"});
+  ModelBuilder::attr(c, "pads", std::vector<int64_t>{1, 1, 1, 1});
+  mb.node("BatchNormalization", {"c", "scale", "bias", "mean", "var"}, {withMulAdd ? "bn" : "y"});
+  if (withMulAdd) {
+    mb.node("Mul", {"bn", "m"}, {"mm"});
+    mb.node("Add", {"mm", "a"}, {"y"});
+  }
+  mb.output("y");
+  return mb.bytes();
+}
+
+TEST(Passes, BatchNormAndMulAddFoldIntoConv) {
+  std::mt19937 rng(6);
+  auto x = testing::randomTensor(DType::kFloat32, {2, 3, 9, 7}, rng);
+  EXPECT_EQ(checkPass(convBnModel(false), {"fold-batchnorm"}, {{"x", x}}), (std::vector<std::string>{"Conv"}));
+  EXPECT_EQ(checkPass(convBnModel(true), {"fold-batchnorm", "fold-conv-mul-add"}, {{"x", x}}),
+            (std::vector<std::string>{"Conv"}));
+}
+
+TEST(Passes, ConvResidualActivationFusion) {
+  ModelBuilder mb;
+  std::mt19937 rng(7);
+  mb.input("x", {"1", "4", "7", "5"});
+  mb.initializer("w", testing::randomTensor(DType::kFloat32, {4, 4, 3, 3}, rng));
+  mb.initializer("b", testing::randomTensor(DType::kFloat32, {4}, rng));
+  auto& c = mb.node("Conv", {"x", "w", "b"}, {"c"});
+  ModelBuilder::attr(c, "pads", std::vector<int64_t>{1, 1, 1, 1});
+  mb.node("Add", {"c", "x"}, {"s"});  // ResNet's shortcut
+  mb.node("Relu", {"s"}, {"r"});
+  auto& c2 = mb.node("Conv", {"r", "w"}, {"c2"});
+  ModelBuilder::attr(c2, "pads", std::vector<int64_t>{1, 1, 1, 1});
+  mb.node("HardSwish", {"c2"}, {"y"});
+  mb.output("y");
+  auto ops = checkPass(mb.bytes(), {"fuse-conv"}, {{"x", testing::randomTensor(DType::kFloat32, {1, 4, 7, 5}, rng)}});
+  EXPECT_EQ(ops, (std::vector<std::string>{"FusedConv", "FusedConv"}));
+}
+
+TEST(Passes, GeluSiluAndMatMulEpilogue) {
+  ModelBuilder mb;
+  std::mt19937 rng(8);
+  mb.input("x", {"3", "5", "16"});
+  mb.initializer("w", testing::randomTensor(DType::kFloat32, {16, 24}, rng));
+  mb.initializer("bias", testing::randomTensor(DType::kFloat32, {24}, rng));
+  mb.initializer("sqrt2", Tensor::scalar<float>(1.4142135f));
+  mb.initializer("one", Tensor::scalar<float>(1.0f));
+  mb.initializer("half", Tensor::scalar<float>(0.5f));
+  mb.node("MatMul", {"x", "w"}, {"h0"});
+  mb.node("Add", {"bias", "h0"}, {"h"});
+  mb.node("Div", {"h", "sqrt2"}, {"d"});
+  mb.node("Erf", {"d"}, {"e"});
+  mb.node("Add", {"e", "one"}, {"e1"});
+  mb.node("Mul", {"h", "e1"}, {"he"});
+  mb.node("Mul", {"he", "half"}, {"g"});
+  mb.node("Sigmoid", {"g"}, {"sg"});
+  mb.node("Mul", {"g", "sg"}, {"y"});
+  mb.output("y");
+  auto x = testing::randomTensor(DType::kFloat32, {3, 5, 16}, rng);
+  auto gelu = checkPass(mb.bytes(), {"fuse-gelu", "fuse-silu"}, {{"x", x}});
+  EXPECT_EQ(count(gelu, "Gelu"), 1);
+  EXPECT_EQ(count(gelu, "Swish"), 1);
+  EXPECT_EQ(count(gelu, "Erf"), 0);
+  auto all = checkPass(mb.bytes(), {"fuse-gelu", "fuse-silu", "fuse-matmul"}, {{"x", x}});
+  EXPECT_EQ(all, (std::vector<std::string>{"FusedMatMul", "Swish"}));
+}
+
+TEST(Passes, LayerNormAndRmsNormFusion) {
+  ModelBuilder mb(14);
+  std::mt19937 rng(9);
+  mb.input("x", {"2", "7", "12"});
+  mb.initializer("ax", Tensor::fromVector<int64_t>({-1}, {1}));
+  mb.initializer("two", Tensor::scalar<float>(2.0f));
+  mb.initializer("eps", Tensor::scalar<float>(1e-5f));
+  mb.initializer("gamma", testing::randomTensor(DType::kFloat32, {12}, rng));
+  mb.initializer("beta", testing::randomTensor(DType::kFloat32, {12}, rng));
+  auto mean = [&](const char* in, const char* out) {
+    auto& n = mb.node("ReduceMean", {in}, {out});
+    ModelBuilder::attr(n, "axes", std::vector<int64_t>{-1});
+  };
+  mean("x", "mu");
+  mb.node("Sub", {"x", "mu"}, {"d"});
+  mb.node("Pow", {"d", "two"}, {"d2"});
+  mean("d2", "var");
+  mb.node("Add", {"var", "eps"}, {"ve"});
+  mb.node("Sqrt", {"ve"}, {"sd"});
+  mb.node("Div", {"d", "sd"}, {"n"});
+  mb.node("Mul", {"n", "gamma"}, {"ng"});
+  mb.node("Add", {"ng", "beta"}, {"ln"});
+  // RMSNorm of the LayerNorm output.
+  mb.node("Pow", {"ln", "two"}, {"q2"});
+  mean("q2", "ms");
+  mb.node("Add", {"ms", "eps"}, {"mse"});
+  mb.node("Sqrt", {"mse"}, {"rms"});
+  mb.node("Reciprocal", {"rms"}, {"inv"});
+  mb.node("Mul", {"ln", "inv"}, {"r"});
+  mb.node("Mul", {"r", "gamma"}, {"y"});
+  mb.output("y");
+  auto ops = checkPass(mb.bytes(), {"fuse-layernorm"}, {{"x", testing::randomTensor(DType::kFloat32, {2, 7, 12}, rng)}}, 1e-5);
+  EXPECT_EQ(ops, (std::vector<std::string>{"LayerNormalization", "RMSNormalization"}));
+}
+
+TEST(Passes, AttentionFusionWithMask) {
+  ModelBuilder mb;
+  std::mt19937 rng(10);
+  mb.input("q", {"2", "3", "5", "8"});
+  mb.input("k", {"2", "5", "3", "8"});  // [B, S, H, D] as a projection would give it
+  mb.input("v", {"2", "3", "5", "8"});
+  mb.input("mask", {"2", "1", "1", "5"});
+  auto& kt = mb.node("Transpose", {"k"}, {"kt"});
+  ModelBuilder::attr(kt, "perm", std::vector<int64_t>{0, 2, 3, 1});
+  mb.initializer("scale", Tensor::scalar<float>(2.828427f));
+  mb.node("MatMul", {"q", "kt"}, {"qk"});
+  mb.node("Div", {"qk", "scale"}, {"s"});
+  mb.node("Add", {"s", "mask"}, {"sm"});
+  auto& sm = mb.node("Softmax", {"sm"}, {"p"});
+  ModelBuilder::attr(sm, "axis", int64_t{-1});
+  mb.node("MatMul", {"p", "v"}, {"y"});
+  mb.output("y");
+  auto mask = testing::randomTensor(DType::kFloat32, {2, 1, 1, 5}, rng, -3, 0);
+  auto ops = checkPass(mb.bytes(), {"fuse-attention"},
+                       {{"q", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                        {"k", testing::randomTensor(DType::kFloat32, {2, 5, 3, 8}, rng)},
+                        {"v", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                        {"mask", mask}});
+  EXPECT_EQ(count(ops, "Attention"), 1);
+  EXPECT_EQ(count(ops, "Softmax"), 0);
+  EXPECT_EQ(count(ops, "MatMul"), 0);
+}
+
+TEST(Passes, PipelineOptionsAndReport) {
+  BuildConfig cfg;
+  cfg.passes = {"no-such-pass"};
+  auto e = buildEngineFromBytes(convBnModel(false), "", "t", cfg);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("unknown pass 'no-such-pass'"), std::string::npos) << e.status().toString();
+  BuildConfig full;
+  std::string dumped;
+  full.dumpGraphAfter = "fold-batchnorm";
+  full.dumpGraph = [&](const std::string& s) { dumped += s; };
+  BuildReport rep;
+  ASSERT_TRUE(buildEngineFromBytes(convBnModel(false), "", "t", full, &rep).ok());
+  EXPECT_NE(dumped.find("after pass fold-batchnorm"), std::string::npos);
+  EXPECT_EQ(dumped.find("BatchNormalization("), std::string::npos) << dumped;
+  ASSERT_EQ(rep.passes.size(), standardPassNames().size());
+  EXPECT_EQ(rep.passes.front().nodesBefore, 2u);
+  EXPECT_EQ(rep.passes.back().nodesAfter, 1u);
+  BuildConfig disabled;
+  disabled.disabledPasses = {"fold-batchnorm"};
+  BuildReport rep2;
+  ASSERT_TRUE(buildEngineFromBytes(convBnModel(false), "", "t", disabled, &rep2).ok());
+  EXPECT_EQ(rep2.passes.back().nodesAfter, 2u);
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(Passes, ElementwiseChainFusion) {
+  testing::ModelBuilder mb;
+  std::mt19937 rng(11);
+  mb.input("x", {"3", "4", "9"});
+  mb.input("m", {"3", "4", "9"}, ::onnx::TensorProto::INT64);
+  mb.initializer("row", testing::randomTensor(DType::kFloat32, {9}, rng));
+  mb.initializer("one", Tensor::scalar<float>(1.0f));
+  mb.initializer("neg", Tensor::scalar<float>(-100.0f));
+  // Chain 1 (mask preparation): Cast -> 1 - m -> * -100.
+  auto& cast = mb.node("Cast", {"m"}, {"mf"});
+  testing::ModelBuilder::attr(cast, "to", int64_t{1});
+  mb.node("Sub", {"one", "mf"}, {"inv"});
+  mb.node("Mul", {"inv", "neg"}, {"bias"});
+  // Chain 2: ((x + row) * bias) -> Tanh -> Relu
+  mb.node("Add", {"x", "row"}, {"a"});
+  mb.node("Mul", {"a", "bias"}, {"b"});
+  mb.node("Tanh", {"b"}, {"t"});
+  mb.node("Relu", {"t"}, {"y"});
+  mb.output("y");
+  Tensor m = Tensor::allocate(DType::kInt64, {3, 4, 9});
+  for (int64_t i = 0; i < m.numel(); ++i) m.data<int64_t>()[i] = (i * 7) % 3 == 0;
+  auto ops = checkPass(mb.bytes(), {"fuse-elementwise"},
+                       {{"x", testing::randomTensor(DType::kFloat32, {3, 4, 9}, rng)}, {"m", m}});
+  // Seven element-wise nodes become two layers (the chains may split at either Mul).
+  EXPECT_EQ(ops.size(), 2u);
+  EXPECT_GE(count(ops, "ElementwiseChain"), 1);
+}
+
+}  // namespace
+}  // namespace kiln
