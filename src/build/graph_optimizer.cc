@@ -57,6 +57,7 @@ Status optimizeGraph(ir::Graph& g, const BuildConfig& cfg, BuildReport* report) 
     return !cpu::KernelRegistry::global().candidates(domain, op).empty();
   };
   ctx.evaluate = evaluateNode;
+  ctx.preferChannelsLast = true;  // oneDNN's fp32 convolutions run on NHWC (brgconv) on x86
   passes::PipelineOptions opts;
   opts.only = cfg.passes;
   opts.disabled = std::set<std::string>(cfg.disabledPasses.begin(), cfg.disabledPasses.end());

@@ -18,6 +18,8 @@ struct PassContext {
   std::function<bool(const std::string& domain, const std::string& op)> supportsOp;
   // Evaluates a node on constant inputs (constant folding); outputs in node output order.
   std::function<Result<std::vector<Tensor>>(const ir::Node& node, const std::vector<const Tensor*>& inputs)> evaluate;
+  // True if the target's convolution kernels run fastest on NHWC tensors (channels-last pass).
+  bool preferChannelsLast = false;
   // Largest tensor constant folding may create (bytes).
   uint64_t maxFoldedBytes = 64ull << 20;
 };

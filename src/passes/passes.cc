@@ -18,6 +18,8 @@ std::vector<std::unique_ptr<Pass>> makeStandardPasses() {
   p.push_back(makeFuseAttention());
   p.push_back(makeFuseMatMulEpilogue());
   p.push_back(makeFuseConvActivation());
+  p.push_back(makeChannelsLast());
+  p.push_back(makeSimplifyChains());  // cancels the layout Transposes channels-last leaves in pairs
   p.push_back(makeFuseElementwise());
   p.push_back(makeDeadNodeElimination());
   return p;

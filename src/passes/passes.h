@@ -25,6 +25,8 @@ std::unique_ptr<Pass> makeFuseAttention();
 std::unique_ptr<Pass> makeFuseConvActivation();    // Conv + bias + activation (+ residual Add)
 std::unique_ptr<Pass> makeFuseMatMulEpilogue();    // MatMul/Gemm + bias + activation
 std::unique_ptr<Pass> makeFuseElementwise();       // chains of element-wise ops
+// Layout
+std::unique_ptr<Pass> makeChannelsLast();          // NHWC convolutions and pooling
 
 std::vector<std::unique_ptr<Pass>> makeStandardPasses();
 

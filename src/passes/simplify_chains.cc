@@ -16,6 +16,27 @@ bool isView(const ir::Node* n) {
          (n->opType() == "Reshape" || n->opType() == "Flatten" || n->opType() == "Squeeze" || n->opType() == "Unsqueeze");
 }
 
+// A Transpose that keeps the order of every dim larger than 1 moves no data: it is a Reshape.
+bool transposeIsReshape(ir::Graph& g, ir::Node* t) {
+  const Shape& in = t->input(0)->shape();
+  auto out = t->output(0)->shape().toDims();
+  auto perm = t->attrs().getInts("perm", {});
+  if (!out || !in.rankKnown() || perm.size() != static_cast<size_t>(in.rank())) return false;
+  int last = -1;
+  for (int64_t p : perm) {
+    const Dim& d = in[static_cast<int>(p)];
+    if (!d.isStatic()) return false;
+    if (d.value() == 1) continue;
+    if (p < last) return false;
+    last = static_cast<int>(p);
+  }
+  ir::Value* shape = g.addConstant(t->name() + "_shape", Tensor::fromVector<int64_t>(out->vec(), Dims{out->rank()}));
+  auto r = addOp(g, "Reshape", "", defaultOpset(g), t->name() + "/reshape", {t->input(0), shape}, {}, 1, t->fusedFrom());
+  if (!r.ok()) return false;
+  g.takeOver(t->output(0), *r, 0);
+  return true;
+}
+
 class SimplifyChains final : public Pass {
  public:
   const char* name() const override { return "simplify-chains"; }
@@ -26,8 +47,12 @@ class SimplifyChains final : public Pass {
       ir::Value* mid = outer->input(0);
       if (!mid) continue;
       if (outer->opType() == "Transpose" && outer->domain().empty()) {
+        if (transposeIsReshape(g, outer)) {
+          ++changes;
+          continue;
+        }
         ir::Node* inner = producerOf(mid, "Transpose");
-        if (!inner || !singleUse(g, mid)) continue;
+        if (!inner) continue;
         int r = mid->shape().rankKnown() ? mid->shape().rank() : -1;
         auto p = inner->attrs().getInts("perm", {});
         auto q = outer->attrs().getInts("perm", {});
@@ -44,7 +69,13 @@ class SimplifyChains final : public Pass {
         }
         ir::Value* x = inner->input(0);
         if (identity && !(g.isGraphOutput(outer->output(0)) && (x->isGraphInput() || x->isConstant()))) {
-          replaceAndRemove(g, outer->output(0), x, {outer, inner});
+          // A pair that cancels: consumers read x directly (the inner Transpose may stay for
+          // other consumers).
+          std::vector<ir::Node*> dead = {outer};
+          if (singleUse(g, mid)) dead.push_back(inner);
+          replaceAndRemove(g, outer->output(0), x, dead);
+        } else if (!singleUse(g, mid)) {
+          continue;  // composing would compute the inner transpose twice
         } else {
           outer->setInput(0, x);
           outer->attrs().set("perm", AttrValue(comp));

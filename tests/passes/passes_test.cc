@@ -354,3 +354,36 @@ TEST(Passes, ElementwiseChainFusion) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(Passes, ChannelsLastKeepsNhwcBetweenLayers) {
+  // conv -> relu -> maxpool -> conv (+ residual from the pool) -> global pool: after the pipeline
+  // only the boundary reformats remain (one into NHWC; the pooled [N,1,1,C] back is a Reshape).
+  testing::ModelBuilder mb;
+  std::mt19937 rng(12);
+  mb.input("x", {"2", "3", "13", "11"});
+  mb.initializer("w1", testing::randomTensor(DType::kFloat32, {8, 3, 3, 3}, rng));
+  mb.initializer("w2", testing::randomTensor(DType::kFloat32, {8, 8, 3, 3}, rng));
+  auto& c1 = mb.node("Conv", {"x", "w1"}, {"c1"});
+  testing::ModelBuilder::attr(c1, "pads", std::vector<int64_t>{1, 1, 1, 1});
+  mb.node("Relu", {"c1"}, {"r1"});
+  auto& p = mb.node("MaxPool", {"r1"}, {"p"});
+  testing::ModelBuilder::attr(p, "kernel_shape", std::vector<int64_t>{2, 2});
+  testing::ModelBuilder::attr(p, "strides", std::vector<int64_t>{2, 2});
+  auto& c2 = mb.node("Conv", {"p", "w2"}, {"c2"});
+  testing::ModelBuilder::attr(c2, "pads", std::vector<int64_t>{1, 1, 1, 1});
+  mb.node("Add", {"c2", "p"}, {"s"});
+  mb.node("Relu", {"s"}, {"r2"});
+  mb.node("GlobalAveragePool", {"r2"}, {"y"});
+  mb.output("y");
+  auto ops = checkPass(mb.bytes(), {}, {{"x", testing::randomTensor(DType::kFloat32, {2, 3, 13, 11}, rng)}});
+  EXPECT_EQ(count(ops, "FusedConv"), 2);
+  EXPECT_EQ(count(ops, "NhwcMaxPool"), 1);
+  EXPECT_EQ(count(ops, "NhwcGlobalAveragePool"), 1);
+  EXPECT_EQ(count(ops, "Transpose"), 1) << "only the input reformat should remain";
+}
+
+}  // namespace
+}  // namespace kiln

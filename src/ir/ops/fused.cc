@@ -3,6 +3,7 @@
 //   FusedConv(X, W, B?, Z?):   Y = act(Conv(X, W) + B + Z)   (Z: residual, same shape as Y)
 //   FusedMatMul(A, B, bias?):  Y = act(A @ B + bias)          (numpy MatMul batching; bias [N])
 #include "core/activation.h"
+#include "core/layout.h"
 #include "ir/infer_util.h"
 #include "ir/ops/op_helpers.h"
 
@@ -11,6 +12,34 @@ namespace kiln::ir {
 void RegisterElementwiseChainOp(OpRegistry& r);
 
 namespace {
+
+// Presents a channels-last layer's inputs (the listed indices) to an ONNX op's inference as
+// channels-first, and turns its output 0 back to channels-last.
+class ChannelsLastContext final : public InferContext {
+ public:
+  ChannelsLastContext(InferContext& inner, std::vector<int> clInputs) : in_(inner), cl_(std::move(clInputs)) {
+    shapes_.resize(inner.numInputs());
+    for (int i = 0; i < inner.numInputs(); ++i)
+      if (inner.hasInput(i)) shapes_[i] = isCl(i) ? channelsFirstShape(inner.inputShape(i)) : inner.inputShape(i);
+  }
+  int numInputs() const override { return in_.numInputs(); }
+  bool hasInput(int i) const override { return in_.hasInput(i); }
+  DType inputType(int i) const override { return in_.inputType(i); }
+  const Shape& inputShape(int i) const override { return shapes_[i]; }
+  const Tensor* inputValue(int i) const override { return isCl(i) ? nullptr : in_.inputValue(i); }
+  const AttrMap& attrs() const override { return in_.attrs(); }
+  int opsetVersion() const override { return in_.opsetVersion(); }
+  int numOutputs() const override { return in_.numOutputs(); }
+  void setOutput(int i, DType t, Shape s) override { in_.setOutput(i, t, i == 0 ? channelsLastShape(s) : s); }
+  Dim newSymbol(const std::string& hint) override { return in_.newSymbol(hint); }
+  bool concrete() const override { return in_.concrete(); }
+
+ private:
+  bool isCl(int i) const { return std::find(cl_.begin(), cl_.end(), i) != cl_.end(); }
+  InferContext& in_;
+  std::vector<int> cl_;
+  std::vector<Shape> shapes_;
+};
 
 std::vector<AttrDef> activationAttrs() {
   return {attrS("activation", ""), attrF("activation_alpha", 0.0f), attrF("activation_beta", 0.0f)};
@@ -37,9 +66,16 @@ void RegisterFusedOps(OpRegistry& r) {
   fc.maxInputs = 4;
   fc.attrs = conv->attrs;
   for (auto& a : activationAttrs()) fc.attrs.push_back(a);
+  // channels_last = 1: X, Z and Y are [N, spatial..., C] (W stays [M, C/group, k...]).
+  fc.attrs.push_back(attrI("channels_last", 0));
   fc.infer = [convInfer = conv->infer](InferContext& ctx) -> Status {
     KILN_RETURN_IF_ERROR(checkActivation(ctx.attrs()));
-    KILN_RETURN_IF_ERROR(convInfer(ctx));
+    if (ctx.attrs().getInt("channels_last") != 0) {
+      ChannelsLastContext cl(ctx, {0, 3});
+      KILN_RETURN_IF_ERROR(convInfer(cl));
+    } else {
+      KILN_RETURN_IF_ERROR(convInfer(ctx));
+    }
     if (ctx.hasInput(3)) KILN_RETURN_IF_ERROR(expectSameType(ctx, 0, 3));
     return Status::OK();
   };
@@ -59,6 +95,23 @@ void RegisterFusedOps(OpRegistry& r) {
   };
   r.add(std::move(fm));
   RegisterElementwiseChainOp(r);
+
+  // Channels-last pooling: the ONNX op's attributes and semantics on [N, spatial..., C] tensors.
+  for (const char* name : {"MaxPool", "AveragePool", "GlobalAveragePool"}) {
+    const OpDef* base = r.find("", name);
+    KILN_CHECK(base);
+    OpDef d;
+    d.domain = "kiln";
+    d.name = std::string("Nhwc") + name;
+    d.minInputs = d.maxInputs = 1;
+    d.attrs = base->attrs;
+    d.infer = [inner = base->infer](InferContext& ctx) -> Status {
+      if (ctx.numOutputs() != 1) return InvalidArgument("channels-last pooling has one output");
+      ChannelsLastContext cl(ctx, {0});
+      return inner(cl);
+    };
+    r.add(std::move(d));
+  }
 }
 
 }  // namespace kiln::ir

@@ -35,6 +35,20 @@ inline dnnl::memory::desc plainF32(const dnnl::memory::dims& d) {
   return dnnl::memory::desc(d, dnnl::memory::data_type::f32, strides);
 }
 
+// A channels-last f32 descriptor of logical NC... dims (memory order N, spatial..., C).
+inline dnnl::memory::desc channelsLastF32(const dnnl::memory::dims& d) {
+  const size_t r = d.size();
+  dnnl::memory::dims strides(r);
+  strides[1] = 1;
+  int64_t s = d[1];
+  for (size_t i = r - 1; i >= 2; --i) {
+    strides[i] = s;
+    s *= d[i];
+  }
+  strides[0] = s;
+  return dnnl::memory::desc(d, dnnl::memory::data_type::f32, strides);
+}
+
 // Attributes every Kiln primitive uses: a user-provided scratchpad.
 inline dnnl::primitive_attr userScratchpad() {
   dnnl::primitive_attr a;

@@ -10,6 +10,7 @@
 #include "backends/cpu/kernels/conv_pool_geom.h"
 #include "backends/cpu/kernels/conv_pool_ref.h"
 #include "backends/cpu/kernels/dnnl_common.h"
+#include "core/layout.h"
 
 namespace kiln::cpu {
 
@@ -56,7 +57,8 @@ class DnnlConvKernel final : public Kernel {
   DnnlConvKernel(const LayerDesc& d, bool transpose, bool fused)
       : transpose_(transpose), fused_(fused), group_(d.attrs->getInt("group")), attrs_(*d.attrs),
         ep_(fused ? EpilogueSpec::fromAttrs(*d.attrs) : EpilogueSpec{}),
-        residual_(fused && d.inputTypes.size() > 3 && d.inputTypes[3] != DType::kUndefined) {
+        residual_(fused && d.inputTypes.size() > 3 && d.inputTypes[3] != DType::kUndefined),
+        channelsLast_(fused && d.attrs->getInt("channels_last", 0) != 0) {
     if (d.constInputs.size() > 1 && d.constInputs[1]) weights_ = PackedWeights(*d.constInputs[1]);
   }
 
@@ -74,24 +76,27 @@ class DnnlConvKernel final : public Kernel {
       return Unsupported("{} (oneDNN): only float32 is supported", op);
     if (x.rank() < 3 || x.rank() > 5 || w.rank() != x.rank() || y.rank() != x.rank() || group_ < 1)
       return fallback(ctx);
+    // Channels-last layers compute on the same logical NC... dims; only the strides differ.
+    const Dims xd = channelsLast_ ? channelsFirstDims(x.dims()) : x.dims();
+    const Dims yd = channelsLast_ ? channelsFirstDims(y.dims()) : y.dims();
     const int64_t m = transpose_ ? w.dims()[1] * group_ : w.dims()[0];
-    const bool channelsOk = transpose_ ? (w.dims()[0] == x.dims()[1] && x.dims()[1] % group_ == 0)
-                                       : (w.dims()[1] * group_ == x.dims()[1] && m % group_ == 0);
-    if (!channelsOk || y.dims()[1] != m || (b && b->numel() != m))
+    const bool channelsOk = transpose_ ? (w.dims()[0] == xd[1] && xd[1] % group_ == 0)
+                                       : (w.dims()[1] * group_ == xd[1] && m % group_ == 0);
+    if (!channelsOk || yd[1] != m || (b && b->numel() != m))
       return InvalidArgument("{}: input {} does not match weights {} with group {}", op, x.dims().toString(),
                              w.dims().toString(), group_);
     if (x.numel() == 0 || y.numel() == 0) return fallback(ctx);
     std::unique_ptr<State> local;  // only when the caller has no per-context state
     State* st = ctx.state ? static_cast<State*>(ctx.state) : (local = std::make_unique<State>()).get();
     ShapeKey key;
-    key.add(x.dims());
+    key.add(xd);
     key.add(w.dims());
-    key.add(y.dims());
+    key.add(yd);
     key.push(b != nullptr);
     Bound* bd = st->find(key);
     try {
       if (!bd) {
-        KILN_ASSIGN_OR_RETURN(auto e, cache_.get(key, [&] { return makeEntry(x, w, b != nullptr, y); }));
+        KILN_ASSIGN_OR_RETURN(auto e, cache_.get(key, [&] { return makeEntry(xd, w.dims(), b != nullptr, yd); }));
         st->bound.push_back(std::make_unique<Bound>(key, std::move(e)));
         bd = st->bound.back().get();
       }
@@ -133,13 +138,14 @@ class DnnlConvKernel final : public Kernel {
     return fused_ ? refFusedConv(ctx) : transpose_ ? refConvTranspose(ctx) : refConv(ctx);
   }
 
-  Result<std::shared_ptr<Entry>> makeEntry(const Tensor& x, const Tensor& w, bool bias, const Tensor& y) const {
+  // xd, yd: logical NC... dims (also for channels-last layers).
+  Result<std::shared_ptr<Entry>> makeEntry(const Dims& xd, const Dims& wdims, bool bias, const Dims& yd) const {
     auto e = std::make_shared<Entry>();
     SpatialGeom g;
-    KILN_RETURN_IF_ERROR(makeGeom(attrs_, x.dims(), Dims(w.dims().begin() + 2, w.dims().end()), y.dims(),
+    KILN_RETURN_IF_ERROR(makeGeom(attrs_, xd, Dims(wdims.begin() + 2, wdims.end()), yd,
                                   transpose_ ? PadMode::kConvTranspose : PadMode::kConv, &g));
     const int n = g.n;
-    const int64_t G = group_, M = y.dims()[1], C = x.dims()[1], ks = g.kernelSize();
+    const int64_t G = group_, M = yd[1], C = xd[1], ks = g.kernelSize();
     // Weights as oneDNN sees them: [G,] O, I, k... (ONNX ConvTranspose stores [C, M/G, k...]).
     const memory::dims kd = toDnnl(g.kernel);
     memory::dims kstr(n, 1);
@@ -158,15 +164,17 @@ class DnnlConvKernel final : public Kernel {
       dil[i] = g.dilations[i] - 1;
       if (transpose_) pr[i] = g.padEnd[i] - g.outputPadding[i];
     }
-    e->srcUser = plainF32(toDnnl(x.dims()));
-    e->dstUser = plainF32(toDnnl(y.dims()));
+    e->srcUser = channelsLast_ ? channelsLastF32(toDnnl(xd)) : plainF32(toDnnl(xd));
+    e->dstUser = channelsLast_ ? channelsLastF32(toDnnl(yd)) : plainF32(toDnnl(yd));
     e->biasMd = bias ? plainF32({M}) : memory::desc();
     auto any = [](const memory::desc& md) {
       return memory::desc(md.dims(), memory::data_type::f32, memory::format_tag::any);
     };
     // Pointwise convs over large planes run fastest as a GEMM on the plain NC... tensors (no
     // src/dst reorders); small planes amortize the reorders into oneDNN's blocked kernels.
-    bool pointwise = !transpose_ && G == 1 && g.inSize() >= 128;
+    // With a fused epilogue the GEMM-based implementation applies post-ops in a slow scalar loop,
+    // so fused layers always take the blocked path.
+    bool pointwise = !transpose_ && !fused_ && G == 1 && g.inSize() >= 128;
     for (int i = 0; i < n; ++i)
       if (g.kernel[i] != 1 || g.strides[i] != 1 || g.padBegin[i] != 0 || g.padEnd[i] != 0) pointwise = false;
     dnnl::primitive_attr attr;
@@ -176,9 +184,11 @@ class DnnlConvKernel final : public Kernel {
     }
     try {
       if (!transpose_) {
+        // Channels-last layers pin src/dst to their NHWC memory: no reorders around the conv.
+        const bool pin = pointwise || channelsLast_;
         dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                          pointwise ? e->srcUser : any(e->srcUser), any(e->wUser), e->biasMd,
-                                          pointwise ? e->dstUser : any(e->dstUser), strides, dil, pl, pr);
+                                          pin ? e->srcUser : any(e->srcUser), any(e->wUser), e->biasMd,
+                                          pin ? e->dstUser : any(e->dstUser), strides, dil, pl, pr);
         dnnl::convolution_forward::primitive_desc pd(d, attr, engine());
         e->conv = Prim{dnnl::convolution_forward(pd), pd.scratchpad_desc()};
         e->srcPrim = pd.src_desc();
@@ -215,6 +225,7 @@ class DnnlConvKernel final : public Kernel {
   AttrMap attrs_;
   EpilogueSpec ep_;
   bool residual_;
+  bool channelsLast_;
   mutable PackedWeights weights_;  // used under cache_'s lock
   mutable EntryCache<Entry> cache_;
 };

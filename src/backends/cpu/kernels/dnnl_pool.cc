@@ -7,6 +7,8 @@
 #include "backends/cpu/kernels/conv_pool_geom.h"
 #include "backends/cpu/kernels/conv_pool_ref.h"
 #include "backends/cpu/kernels/dnnl_common.h"
+#include "backends/cpu/kernels/fused.h"
+#include "core/layout.h"
 
 namespace kiln::cpu {
 
@@ -36,7 +38,8 @@ using State = ContextState<Bound>;
 
 class DnnlPoolKernel final : public Kernel {
  public:
-  DnnlPoolKernel(const LayerDesc& d, DnnlPoolKind kind) : kind_(kind), attrs_(*d.attrs) {}
+  DnnlPoolKernel(const LayerDesc& d, DnnlPoolKind kind)
+      : kind_(kind), attrs_(*d.attrs), channelsLast_(d.domain == "kiln") {}
 
   std::unique_ptr<KernelState> createState() const override { return std::make_unique<State>(); }
 
@@ -49,13 +52,15 @@ class DnnlPoolKernel final : public Kernel {
       return fallback(ctx);
     std::unique_ptr<State> local;  // only when the caller has no per-context state
     State* st = ctx.state ? static_cast<State*>(ctx.state) : (local = std::make_unique<State>()).get();
+    const Dims xd = channelsLast_ ? channelsFirstDims(x.dims()) : x.dims();
+    const Dims yd = channelsLast_ ? channelsFirstDims(y.dims()) : y.dims();
     ShapeKey key;
-    key.add(x.dims());
-    key.add(y.dims());
+    key.add(xd);
+    key.add(yd);
     Bound* bd = st->find(key);
     try {
       if (!bd) {
-        KILN_ASSIGN_OR_RETURN(auto e, cache_.get(key, [&] { return makeEntry(x, y); }));
+        KILN_ASSIGN_OR_RETURN(auto e, cache_.get(key, [&] { return makeEntry(xd, yd); }));
         st->bound.push_back(std::make_unique<Bound>(key, std::move(e)));
         bd = st->bound.back().get();
       }
@@ -72,26 +77,23 @@ class DnnlPoolKernel final : public Kernel {
 
  private:
   Status fallback(const KernelContext& ctx) const {
-    switch (kind_) {
-      case DnnlPoolKind::kMax: return refMaxPool(ctx);
-      case DnnlPoolKind::kAverage: return refAveragePool(ctx);
-      default: return refGlobalAveragePool(ctx);
-    }
+    auto ref = kind_ == DnnlPoolKind::kMax ? refMaxPool : kind_ == DnnlPoolKind::kAverage ? refAveragePool : refGlobalAveragePool;
+    return channelsLast_ ? refNhwcPool(ctx, ref) : ref(ctx);
   }
 
-  Result<std::shared_ptr<Entry>> makeEntry(const Tensor& x, const Tensor& y) const {
+  // xd, yd: logical NC... dims.
+  Result<std::shared_ptr<Entry>> makeEntry(const Dims& xd, const Dims& yd) const {
     auto e = std::make_shared<Entry>();
-    const int n = x.rank() - 2;
+    const int n = xd.rank() - 2;
     SpatialGeom g;
     if (kind_ == DnnlPoolKind::kGlobalAverage) {
       AttrMap none;
-      KILN_RETURN_IF_ERROR(makeGeom(none, x.dims(), Dims(x.dims().begin() + 2, x.dims().end()), y.dims(),
-                                    PadMode::kConv, &g));
+      KILN_RETURN_IF_ERROR(makeGeom(none, xd, Dims(xd.begin() + 2, xd.end()), yd, PadMode::kConv, &g));
     } else {
       const auto& k = attrs_.getInts("kernel_shape");
       if (static_cast<int>(k.size()) != n)
         return InvalidArgument("kernel_shape has {} values; the input has {} spatial dims", k.size(), n);
-      KILN_RETURN_IF_ERROR(makeGeom(attrs_, x.dims(), Dims(k), y.dims(), PadMode::kConv, &g));
+      KILN_RETURN_IF_ERROR(makeGeom(attrs_, xd, Dims(k), yd, PadMode::kConv, &g));
     }
     bool ok = true;
     memory::dims strides(n), kernel(n), dil(n), pl(n), pr(n);
@@ -115,8 +117,8 @@ class DnnlPoolKernel final : public Kernel {
         for (int i = 0; i < n; ++i)
           if (pr[i] > g.padEnd[i]) ok = false;  // oneDNN would count taps past the declared padding
     }
-    e->srcMd = plainF32(toDnnl(x.dims()));
-    e->dstMd = plainF32(toDnnl(y.dims()));
+    e->srcMd = channelsLast_ ? channelsLastF32(toDnnl(xd)) : plainF32(toDnnl(xd));
+    e->dstMd = channelsLast_ ? channelsLastF32(toDnnl(yd)) : plainF32(toDnnl(yd));
     if (ok) {
       try {
         dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, algo, e->srcMd, e->dstMd, strides,
@@ -132,6 +134,7 @@ class DnnlPoolKernel final : public Kernel {
 
   DnnlPoolKind kind_;
   AttrMap attrs_;
+  bool channelsLast_;  // the kiln:Nhwc* pooling ops
   mutable EntryCache<Entry> cache_;
 };
 

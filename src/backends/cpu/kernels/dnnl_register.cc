@@ -126,6 +126,12 @@ void RegisterDnnlKernels(KernelRegistry& r) {
   add("GlobalAveragePool", "cpu_dnnl_global_avgpool", poolSupports,
       [](const LayerDesc& d) { return createDnnlPool(d, DnnlPoolKind::kGlobalAverage); });
   add("FusedConv", "cpu_dnnl_fused_conv", convSupports, createDnnlFusedConv, "kiln");
+  add("NhwcMaxPool", "cpu_dnnl_nhwc_maxpool", poolSupports,
+      [](const LayerDesc& d) { return createDnnlPool(d, DnnlPoolKind::kMax); }, "kiln");
+  add("NhwcAveragePool", "cpu_dnnl_nhwc_avgpool", poolSupports,
+      [](const LayerDesc& d) { return createDnnlPool(d, DnnlPoolKind::kAverage); }, "kiln");
+  add("NhwcGlobalAveragePool", "cpu_dnnl_nhwc_global_avgpool", poolSupports,
+      [](const LayerDesc& d) { return createDnnlPool(d, DnnlPoolKind::kGlobalAverage); }, "kiln");
   add("FusedMatMul", "cpu_dnnl_fused_matmul",
       [](const LayerDesc& d) { return allF32(d) && rankIn(d, 0, 1, 12) && rankIn(d, 1, 1, 12); }, createDnnlFusedMatMul,
       "kiln");

@@ -5,6 +5,11 @@
 #include "backends/cpu/kernels/families.h"
 #include "backends/cpu/kernels/kernel_util.h"
 #include "backends/cpu/kernels/matmul_ref.h"
+#include "core/layout.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
 
 namespace kiln::cpu {
 
@@ -41,8 +46,67 @@ Status checkF32(std::string_view op, const KernelContext& ctx) {
 }
 }  // namespace
 
+Tensor permutedTensor(const Tensor& x, const std::vector<int64_t>& perm) {
+  const int r = x.rank();
+  Dims od;
+  for (int i = 0; i < r; ++i) od.push_back(x.dims()[static_cast<int>(perm[i])]);
+  Tensor y = Tensor::allocate(x.dtype(), od);
+  Dims xs = contiguousStrides(x.dims());
+  const size_t sz = dtypeSize(x.dtype());
+  const auto* px = static_cast<const char*>(x.raw());
+  auto* py = static_cast<char*>(y.raw());
+  Dims idx = Dims::filled(r, 0);
+  for (int64_t o = 0; o < y.numel(); ++o) {
+    int64_t off = 0;
+    for (int i = 0; i < r; ++i) off += idx[i] * xs[static_cast<int>(perm[i])];
+    std::memcpy(py + o * sz, px + off * sz, sz);
+    for (int i = r - 1; i >= 0; --i) {
+      if (++idx[i] < od[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return y;
+}
+
+namespace {
+// Runs `fn` on channels-first copies of the listed inputs and output 0, then permutes back.
+Status viaChannelsFirst(const KernelContext& ctx, std::initializer_list<int> clInputs,
+                        const std::function<Status(const KernelContext&)>& fn) {
+  const int r = ctx.in(0).rank();
+  std::vector<Tensor> ins(ctx.numInputs());
+  std::vector<const Tensor*> ptrs(ctx.numInputs());
+  for (int i = 0; i < ctx.numInputs(); ++i) {
+    if (!ctx.hasInput(i)) continue;
+    bool cl = std::find(clInputs.begin(), clInputs.end(), i) != clInputs.end();
+    ins[i] = cl ? permutedTensor(ctx.in(i), fromChannelsLastPerm(r)) : ctx.in(i);
+    ptrs[i] = &ins[i];
+  }
+  Tensor y = Tensor::allocate(ctx.out(0).dtype(), channelsFirstDims(ctx.out(0).dims()));
+  Tensor* outs[1] = {&y};
+  KernelContext inner{ctx.attrs, ptrs, std::span<Tensor* const>(outs, 1), nullptr};
+  KILN_RETURN_IF_ERROR(fn(inner));
+  Tensor back = permutedTensor(y, toChannelsLastPerm(r));
+  copyTensorData(back, ctx.out(0));
+  return Status::OK();
+}
+}  // namespace
+
+Status refNhwcPool(const KernelContext& ctx, Status (*pool)(const KernelContext&)) {
+  if (ctx.in(0).rank() < 3) return InvalidArgument("channels-last pooling needs rank >= 3");
+  return viaChannelsFirst(ctx, {0}, pool);
+}
+
 Status refFusedConv(const KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(checkF32("kiln:FusedConv", ctx));
+  if (ctx.attrs.getInt("channels_last", 0) != 0) {
+    if (ctx.in(0).rank() < 3) return InvalidArgument("FusedConv: channels-last input needs rank >= 3");
+    AttrMap plain = ctx.attrs;
+    plain.set("channels_last", AttrValue(int64_t{0}));
+    return viaChannelsFirst(ctx, {0, 3}, [&](const KernelContext& inner) {
+      KernelContext c{plain, inner.inputs, inner.outputs, nullptr};
+      return refFusedConv(c);
+    });
+  }
   const Tensor* z = ctx.hasInput(3) ? &ctx.in(3) : nullptr;
   if (z && z->dims() != ctx.out(0).dims())
     return InvalidArgument("FusedConv: residual {} does not match the output {}", z->dims().toString(),
@@ -70,6 +134,11 @@ void RegisterFusedElementwiseKernels(KernelRegistry& r);
 
 void RegisterFusedKernels(KernelRegistry& r) {
   RegisterFusedElementwiseKernels(r);
+  r.addFn("NhwcMaxPool", "cpu_ref_NhwcMaxPool", [](const KernelContext& c) { return refNhwcPool(c, refMaxPool); }, 0, "kiln");
+  r.addFn("NhwcAveragePool", "cpu_ref_NhwcAveragePool",
+          [](const KernelContext& c) { return refNhwcPool(c, refAveragePool); }, 0, "kiln");
+  r.addFn("NhwcGlobalAveragePool", "cpu_ref_NhwcGlobalAveragePool",
+          [](const KernelContext& c) { return refNhwcPool(c, refGlobalAveragePool); }, 0, "kiln");
   r.addFn("FusedConv", "cpu_ref_FusedConv", &refFusedConv, 0, "kiln");
   r.addFn("FusedMatMul", "cpu_ref_FusedMatMul", &refFusedMatMul, 0, "kiln");
 }

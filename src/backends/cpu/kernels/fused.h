@@ -17,6 +17,10 @@ struct EpilogueSpec {
 void applyEpilogue(Tensor& y, const Tensor* residual, const Tensor* bias, const EpilogueSpec& ep);
 
 Status refFusedConv(const KernelContext& ctx);
+// Channels-last pooling through the reference pooling kernels (inputs permuted to NC...).
+Status refNhwcPool(const KernelContext& ctx, Status (*pool)(const KernelContext&));
+// x with its dims permuted (a new tensor).
+Tensor permutedTensor(const Tensor& x, const std::vector<int64_t>& perm);
 Status refFusedMatMul(const KernelContext& ctx);
 
 }  // namespace kiln::cpu

@@ -49,13 +49,17 @@ Status TransposeK(const KernelContext& c) {
   const Tensor& x = c.in(0);
   Tensor& y = c.out(0);
   const int r = x.rank();
-  std::vector<int64_t> perm = c.attrs.getInts("perm", {});
-  if (perm.empty())
-    for (int i = r - 1; i >= 0; --i) perm.push_back(i);
+  // perm is read in place (no copy: a run allocates nothing).
+  const AttrValue* permAttr = c.attrs.find("perm");
+  const std::vector<int64_t>* perm = permAttr && permAttr->kind() == AttrKind::kInts && !permAttr->ints().empty()
+                                         ? &permAttr->ints() : nullptr;
   Dims inStrides = contiguousStrides(x.dims());
   // Input stride of each output axis.
   Dims st = Dims::filled(r, 0);
-  for (int i = 0; i < r; ++i) st[i] = inStrides[static_cast<int>(perm[i] < 0 ? perm[i] + r : perm[i])];
+  for (int i = 0; i < r; ++i) {
+    int64_t p = perm ? (*perm)[i] : r - 1 - i;
+    st[i] = inStrides[static_cast<int>(p < 0 ? p + r : p)];
+  }
   const Dims& od = y.dims();
   if (y.numel() == 0) return Status::OK();
   dispatchWord(x.dtype(), [&](auto tag) {
