@@ -51,6 +51,9 @@ struct BuildConfig {
   std::vector<OptimizationProfile> profiles;
   // A timing cache file: loaded (if it exists) before the build and saved, merged, after it.
   std::string timingCachePath;
+  // Tactics whose names start with one of these are never chosen ("cpu_dnnl_": reference kernels
+  // only), for debugging and for comparing implementations.
+  std::vector<std::string> disabledTactics;
   std::function<void(const BuildProgress&)> progress;
   // Graph optimization: the standard pass pipeline, or only the passes named here ({"none"}: no
   // optimization), minus `disabledPasses`. `dumpGraphAfter` names a pass after which the graph is

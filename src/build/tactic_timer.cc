@@ -54,8 +54,11 @@ Result<TacticChoice> TacticTimer::choose(const plan::Plan& p, const plan::LayerI
   const auto& reg = cpu::KernelRegistry::global();
   cpu::LayerDesc desc = runtime::describeLayer(p, l);
   std::vector<const cpu::KernelDef*> cands;
-  for (const cpu::KernelDef* d : reg.candidates(l.domain, l.op))
-    if (!d->supports || d->supports(desc)) cands.push_back(d);
+  for (const cpu::KernelDef* d : reg.candidates(l.domain, l.op)) {
+    bool disabled = false;
+    for (const auto& prefix : cfg_.disabledTactics) disabled |= d->tactic.rfind(prefix, 0) == 0;
+    if (!disabled && (!d->supports || d->supports(desc))) cands.push_back(d);
+  }
   if (cands.empty()) {
     std::vector<std::string> types;
     for (DType t : desc.inputTypes) types.emplace_back(t == DType::kUndefined ? "-" : dtypeName(t));

@@ -127,10 +127,11 @@ std::string cnnModel() {
 
 class Allocations : public ::testing::TestWithParam<int> {};
 
-// Level 0 picks oneDNN kernels by priority; level 3 times them against the reference kernels.
+// 0: oneDNN kernels by priority; 3: timed against the reference kernels; -1: reference kernels only.
 TEST_P(Allocations, ExecuteAllocatesNothingInKiln) {
   BuildConfig cfg;
-  cfg.optimizationLevel = GetParam();
+  cfg.optimizationLevel = std::max(0, GetParam());
+  if (GetParam() < 0) cfg.disabledTactics = {"cpu_dnnl_"};
   OptimizationProfile prof;
   ASSERT_TRUE(prof.set("x", {1, 3, 16, 16}, {2, 3, 16, 16}, {4, 3, 16, 16}).ok());
   cfg.profiles = {prof};
@@ -171,7 +172,7 @@ TEST_P(Allocations, ExecuteAllocatesNothingInKiln) {
   EXPECT_LT(gLibLargest.load(), 4096);
 }
 
-INSTANTIATE_TEST_SUITE_P(Levels, Allocations, ::testing::Values(0, 3));
+INSTANTIATE_TEST_SUITE_P(Levels, Allocations, ::testing::Values(0, 3, -1));
 
 }  // namespace
 }  // namespace kiln

@@ -19,7 +19,7 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
     ShapeOptions shapes;
     bool fp16 = false, bf16 = false, int8 = false, fp8 = false, noTf32 = false, verbose = false, report = false;
     std::string passes, dumpAfter, reportJson;
-    std::vector<std::string> disabled;
+    std::vector<std::string> disabled, disabledTactics;
     int level = 3;
     uint64_t memoryLimit = 0;
   };
@@ -47,6 +47,8 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
                     return s;
                   }());
   cmd->add_option("--disable-pass", o->disabled, "Skip this optimization pass (repeatable)");
+  cmd->add_option("--disable-tactics", o->disabledTactics,
+                  "Never choose tactics whose names start with this (repeatable; 'cpu_dnnl_': reference kernels only)");
   cmd->add_option("--dump-graph-after", o->dumpAfter, "Print the graph after this pass (to stderr)");
   cmd->add_flag("--report", o->report, "Print node counts before and after each optimization pass");
   cmd->add_option("--report-json", o->reportJson, "Write the build report (passes, layer counts per op) as JSON");
@@ -72,6 +74,7 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
       }
     }
     cfg.disabledPasses = o->disabled;
+    cfg.disabledTactics = o->disabledTactics;
     cfg.dumpGraphAfter = o->dumpAfter;
     Status st = o->shapes.apply(cfg);
     if (!st.ok()) {

@@ -8,10 +8,14 @@ namespace kiln::cpu {
 namespace {
 class FnKernel final : public Kernel {
  public:
-  explicit FnKernel(KernelFn fn) : fn_(fn) {}
+  FnKernel(KernelFn fn, std::function<std::unique_ptr<KernelState>()> makeState)
+      : fn_(fn), makeState_(std::move(makeState)) {}
   Status run(const KernelContext& ctx) const override { return fn_(ctx); }
+  std::unique_ptr<KernelState> createState() const override { return makeState_ ? makeState_() : nullptr; }
+
  private:
   KernelFn fn_;
+  std::function<std::unique_ptr<KernelState>()> makeState_;
 };
 }  // namespace
 
@@ -24,14 +28,15 @@ void KernelRegistry::add(KernelDef def) {
 }
 
 void KernelRegistry::addFn(const std::string& op, const std::string& tactic, KernelFn fn,
-                           int priority, const std::string& domain) {
+                           int priority, const std::string& domain,
+                           std::function<std::unique_ptr<KernelState>()> makeState) {
   KernelDef d;
   d.domain = domain;
   d.op = op;
   d.tactic = tactic;
   d.priority = priority;
-  d.create = [fn](const LayerDesc&) -> Result<std::unique_ptr<Kernel>> {
-    return std::unique_ptr<Kernel>(std::make_unique<FnKernel>(fn));
+  d.create = [fn, makeState](const LayerDesc&) -> Result<std::unique_ptr<Kernel>> {
+    return std::unique_ptr<Kernel>(std::make_unique<FnKernel>(fn, makeState));
   };
   add(std::move(d));
 }

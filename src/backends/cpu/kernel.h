@@ -77,8 +77,9 @@ class KernelRegistry {
  public:
   void add(KernelDef def);
   // A stateless kernel from a function (the common case for reference kernels).
+  // `makeState` gives each execution context its own state (scratch buffers) for the function.
   void addFn(const std::string& op, const std::string& tactic, KernelFn fn, int priority = 0,
-             const std::string& domain = "");
+             const std::string& domain = "", std::function<std::unique_ptr<KernelState>()> makeState = nullptr);
   // All kernels of an op, highest priority first.
   std::vector<const KernelDef*> candidates(const std::string& domain, const std::string& op) const;
   const KernelDef* findTactic(const std::string& tactic) const;

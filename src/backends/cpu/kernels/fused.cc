@@ -11,6 +11,8 @@
 #include <cstring>
 #include <functional>
 
+#include "core/function_ref.h"
+
 namespace kiln::cpu {
 
 EpilogueSpec EpilogueSpec::fromAttrs(const AttrMap& a) {
@@ -46,11 +48,25 @@ Status checkF32(std::string_view op, const KernelContext& ctx) {
 }
 }  // namespace
 
-Tensor permutedTensor(const Tensor& x, const std::vector<int64_t>& perm) {
-  const int r = x.rank();
+Tensor ScratchState::get(size_t i, DType dtype, const Dims& dims) {
+  if (buffers.size() <= i) buffers.resize(i + 1);
+  const size_t need = static_cast<size_t>(dims.numel()) * dtypeSize(dtype);
+  if (!buffers[i].defined() || buffers[i].nbytes() < need)
+    buffers[i] = Tensor::allocate(DType::kUInt8, Dims{static_cast<int64_t>(std::max<size_t>(need, 64))});
+  return Tensor::borrow(dtype, dims, buffers[i].raw());
+}
+
+Tensor permutedTensor(const Tensor& x, const Dims& perm) {
   Dims od;
-  for (int i = 0; i < r; ++i) od.push_back(x.dims()[static_cast<int>(perm[i])]);
+  for (int i = 0; i < x.rank(); ++i) od.push_back(x.dims()[static_cast<int>(perm[i])]);
   Tensor y = Tensor::allocate(x.dtype(), od);
+  permuteInto(x, perm, y);
+  return y;
+}
+
+void permuteInto(const Tensor& x, const Dims& perm, Tensor& y) {
+  const int r = x.rank();
+  const Dims& od = y.dims();
   Dims xs = contiguousStrides(x.dims());
   const size_t sz = dtypeSize(x.dtype());
   const auto* px = static_cast<const char*>(x.raw());
@@ -65,28 +81,46 @@ Tensor permutedTensor(const Tensor& x, const std::vector<int64_t>& perm) {
       idx[i] = 0;
     }
   }
-  return y;
 }
 
 namespace {
-// Runs `fn` on channels-first copies of the listed inputs and output 0, then permutes back.
+// Runs `fn` on channels-first copies of the listed inputs (at most 4 inputs) and output 0, then
+// permutes back. The copies live in the context's scratch state when there is one.
 Status viaChannelsFirst(const KernelContext& ctx, std::initializer_list<int> clInputs,
-                        const std::function<Status(const KernelContext&)>& fn) {
+                        FunctionRef<Status(const KernelContext&)> fn) {
   const int r = ctx.in(0).rank();
-  std::vector<Tensor> ins(ctx.numInputs());
-  std::vector<const Tensor*> ptrs(ctx.numInputs());
+  if (ctx.numInputs() > 4) return InternalError("viaChannelsFirst: too many inputs");
+  ScratchState local;
+  // Another kernel's state (a oneDNN kernel falling back to this one) is not ours to use.
+  auto* own = dynamic_cast<ScratchState*>(ctx.state);
+  ScratchState* scratch = own ? own : &local;
+  // Permutations as inline Dims (no heap): [N, S..., C] <-> [N, C, S...].
+  Dims toFirst, toLast;
+  toFirst.push_back(0);
+  toFirst.push_back(r - 1);
+  toLast.push_back(0);
+  for (int i = 1; i < r - 1; ++i) toFirst.push_back(i);
+  for (int i = 2; i < r; ++i) toLast.push_back(i);
+  toLast.push_back(1);
+  std::array<Tensor, 4> ins;
+  std::array<const Tensor*, 4> ptrs{};
   for (int i = 0; i < ctx.numInputs(); ++i) {
     if (!ctx.hasInput(i)) continue;
     bool cl = std::find(clInputs.begin(), clInputs.end(), i) != clInputs.end();
-    ins[i] = cl ? permutedTensor(ctx.in(i), fromChannelsLastPerm(r)) : ctx.in(i);
+    if (cl) {
+      ins[i] = scratch->get(i, ctx.in(i).dtype(), channelsFirstDims(ctx.in(i).dims()));
+      permuteInto(ctx.in(i), toFirst, ins[i]);
+    } else {
+      ins[i] = ctx.in(i);
+    }
     ptrs[i] = &ins[i];
   }
-  Tensor y = Tensor::allocate(ctx.out(0).dtype(), channelsFirstDims(ctx.out(0).dims()));
+  Tensor y = scratch->get(4, ctx.out(0).dtype(), channelsFirstDims(ctx.out(0).dims()));
   Tensor* outs[1] = {&y};
-  KernelContext inner{ctx.attrs, ptrs, std::span<Tensor* const>(outs, 1), nullptr};
+  KernelContext inner{ctx.attrs, std::span<const Tensor* const>(ptrs.data(), ctx.numInputs()),
+                      std::span<Tensor* const>(outs, 1), nullptr};
   KILN_RETURN_IF_ERROR(fn(inner));
-  Tensor back = permutedTensor(y, toChannelsLastPerm(r));
-  copyTensorData(back, ctx.out(0));
+  permuteInto(y, toLast, ctx.out(0));
   return Status::OK();
 }
 }  // namespace
@@ -96,17 +130,22 @@ Status refNhwcPool(const KernelContext& ctx, Status (*pool)(const KernelContext&
   return viaChannelsFirst(ctx, {0}, pool);
 }
 
+namespace {
+Status refFusedConvFirst(const KernelContext& ctx);
+}
+
 Status refFusedConv(const KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(checkF32("kiln:FusedConv", ctx));
   if (ctx.attrs.getInt("channels_last", 0) != 0) {
     if (ctx.in(0).rank() < 3) return InvalidArgument("FusedConv: channels-last input needs rank >= 3");
-    AttrMap plain = ctx.attrs;
-    plain.set("channels_last", AttrValue(int64_t{0}));
-    return viaChannelsFirst(ctx, {0, 3}, [&](const KernelContext& inner) {
-      KernelContext c{plain, inner.inputs, inner.outputs, nullptr};
-      return refFusedConv(c);
-    });
+    // The conv reads only its own attributes; channels_last is not among them.
+    return viaChannelsFirst(ctx, {0, 3}, [](const KernelContext& inner) { return refFusedConvFirst(inner); });
   }
+  return refFusedConvFirst(ctx);
+}
+
+namespace {
+Status refFusedConvFirst(const KernelContext& ctx) {
   const Tensor* z = ctx.hasInput(3) ? &ctx.in(3) : nullptr;
   if (z && z->dims() != ctx.out(0).dims())
     return InvalidArgument("FusedConv: residual {} does not match the output {}", z->dims().toString(),
@@ -117,6 +156,7 @@ Status refFusedConv(const KernelContext& ctx) {
   applyEpilogue(ctx.out(0), z, nullptr, EpilogueSpec::fromAttrs(ctx.attrs));
   return Status::OK();
 }
+}  // namespace
 
 Status refFusedMatMul(const KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(checkF32("kiln:FusedMatMul", ctx));
@@ -134,12 +174,15 @@ void RegisterFusedElementwiseKernels(KernelRegistry& r);
 
 void RegisterFusedKernels(KernelRegistry& r) {
   RegisterFusedElementwiseKernels(r);
-  r.addFn("NhwcMaxPool", "cpu_ref_NhwcMaxPool", [](const KernelContext& c) { return refNhwcPool(c, refMaxPool); }, 0, "kiln");
+  // Channels-last reference kernels keep their channels-first copies in per-context scratch.
+  auto scratch = [] { return std::unique_ptr<KernelState>(std::make_unique<ScratchState>()); };
+  r.addFn("NhwcMaxPool", "cpu_ref_NhwcMaxPool", [](const KernelContext& c) { return refNhwcPool(c, refMaxPool); }, 0,
+          "kiln", scratch);
   r.addFn("NhwcAveragePool", "cpu_ref_NhwcAveragePool",
-          [](const KernelContext& c) { return refNhwcPool(c, refAveragePool); }, 0, "kiln");
+          [](const KernelContext& c) { return refNhwcPool(c, refAveragePool); }, 0, "kiln", scratch);
   r.addFn("NhwcGlobalAveragePool", "cpu_ref_NhwcGlobalAveragePool",
-          [](const KernelContext& c) { return refNhwcPool(c, refGlobalAveragePool); }, 0, "kiln");
-  r.addFn("FusedConv", "cpu_ref_FusedConv", &refFusedConv, 0, "kiln");
+          [](const KernelContext& c) { return refNhwcPool(c, refGlobalAveragePool); }, 0, "kiln", scratch);
+  r.addFn("FusedConv", "cpu_ref_FusedConv", &refFusedConv, 0, "kiln", scratch);
   r.addFn("FusedMatMul", "cpu_ref_FusedMatMul", &refFusedMatMul, 0, "kiln");
 }
 

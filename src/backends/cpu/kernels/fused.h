@@ -16,11 +16,20 @@ struct EpilogueSpec {
 // dimension. Either may be null.
 void applyEpilogue(Tensor& y, const Tensor* residual, const Tensor* bias, const EpilogueSpec& ep);
 
+// Per-context scratch tensors, grown when a larger shape comes and reused otherwise (so a
+// steady-state run allocates nothing).
+struct ScratchState final : KernelState {
+  std::vector<Tensor> buffers;
+  // A tensor of `dims` viewing scratch buffer i (reallocated only when it is too small).
+  Tensor get(size_t i, DType dtype, const Dims& dims);
+};
+
 Status refFusedConv(const KernelContext& ctx);
 // Channels-last pooling through the reference pooling kernels (inputs permuted to NC...).
 Status refNhwcPool(const KernelContext& ctx, Status (*pool)(const KernelContext&));
-// x with its dims permuted (a new tensor).
-Tensor permutedTensor(const Tensor& x, const std::vector<int64_t>& perm);
+// x with its dims permuted (a new tensor) / into `out` (already of the permuted dims).
+Tensor permutedTensor(const Tensor& x, const Dims& perm);
+void permuteInto(const Tensor& x, const Dims& perm, Tensor& out);
 Status refFusedMatMul(const KernelContext& ctx);
 
 }  // namespace kiln::cpu
