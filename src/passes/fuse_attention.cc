@@ -39,7 +39,19 @@ class FuseAttention final : public Pass {
       std::vector<const ir::Node*> nodes = {sm, pv};
       ir::Value* s = sm->input(0);
       ir::Value* mask = nullptr;
-      if (ir::Node* add = producerOf(s, "Add"); add && singleUse(g, s)) {
+      // GPT-style masking: Where(keep, scores, -large) keeps where the boolean mask is true.
+      if (ir::Node* w = producerOf(s, "Where"); w && singleUse(g, s) && w->input(0)->dtype() == DType::kBool) {
+        auto fill = scalarValue(w->input(2));
+        ir::Node* p = w->input(1)->producer();
+        if (fill && *fill <= -1e4 && p && p->domain().empty() &&
+            (p->opType() == "MatMul" || p->opType() == "Div" || p->opType() == "Mul")) {
+          s = w->input(1);
+          mask = w->input(0);
+          nodes.push_back(w);
+        } else {
+          continue;
+        }
+      } else if (ir::Node* add = producerOf(s, "Add"); add && singleUse(g, s)) {
         // Which side is the scores: the one produced by the (scaled) QK^T MatMul.
         for (int i = 0; i < 2; ++i) {
           ir::Value* cand = add->input(i);

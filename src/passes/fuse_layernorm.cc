@@ -68,12 +68,62 @@ ir::Value* dividedBy(ir::Node* op, ir::Value* n, std::vector<const ir::Node*>* n
   return nullptr;
 }
 
+// GroupNorm as PyTorch's TorchScript exporter writes it: Reshape x [N, C, ...] to [N, G, -1],
+// InstanceNormalization with unit scale and zero bias, Reshape back, Mul by gamma [C,1,...],
+// Add beta [C,1,...]  ->  GroupNormalization(x, gamma, beta, num_groups = G) (opset 21 form).
+int fuseGroupNorm(ir::Graph& g, const PassContext& ctx) {
+  if (ctx.supportsOp && !ctx.supportsOp("", "GroupNormalization")) return 0;
+  int fused = 0;
+  for (ir::Node* in : g.nodes()) {
+    if (in->opType() != "InstanceNormalization" || !in->domain().empty()) continue;
+    ir::Node* r1 = producerOf(in->input(0), "Reshape");
+    ir::Node* r2 = soleConsumer(g, in->output(0));
+    if (!r1 || !r2 || r2->opType() != "Reshape" || !singleUse(g, in->input(0))) continue;
+    ir::Value* x = r1->input(0);
+    const Shape& xs = x->shape();
+    auto mid = in->input(0)->shape().toDims();
+    if (!xs.rankKnown() || xs.rank() < 3 || !xs[1].isStatic() || !mid || mid->rank() != 3) continue;
+    if (!r2->output(0)->shape().toDims() || !xs.toDims() || *r2->output(0)->shape().toDims() != *xs.toDims()) continue;
+    const int64_t c = xs[1].value(), groups = (*mid)[1];
+    if (groups <= 0 || c % groups != 0) continue;
+    auto unit = [](const ir::Value* v, double want) {
+      if (!v || !v->isConstant()) return false;
+      for (int64_t k = 0; k < v->constant().numel(); ++k)
+        if (v->constant().doubleAt(k) != want) return false;
+      return true;
+    };
+    if (!unit(in->input(1), 1.0) || !unit(in->input(2), 0.0)) continue;
+    ir::Node* mul = soleConsumer(g, r2->output(0));
+    if (!mul || mul->opType() != "Mul") continue;
+    ir::Node* add = soleConsumer(g, mul->output(0));
+    if (!add || add->opType() != "Add") continue;
+    ir::Value* gamma = otherInput(mul, r2->output(0));
+    ir::Value* beta = otherInput(add, mul->output(0));
+    auto perC = [&](const ir::Value* v) {
+      return v && v->isConstant() && v->constant().numel() == c && v->constant().rank() <= xs.rank() &&
+             v->constant().rank() >= xs.rank() - 1 && v->constant().dims()[v->constant().rank() - xs.rank() + 1] == c;
+    };
+    if (!perC(gamma) || !perC(beta)) continue;
+    AttrMap a;
+    a.set("num_groups", AttrValue(groups));
+    a.set("epsilon", AttrValue(in->attrs().getFloat("epsilon", 1e-5f)));
+    ir::Value* gv = g.addConstant(in->name() + "_gamma", gamma->constant().clone().reshaped(Dims{c}));
+    ir::Value* bv = g.addConstant(in->name() + "_beta", beta->constant().clone().reshaped(Dims{c}));
+    auto gn = addOp(g, "GroupNormalization", "", std::max(21, defaultOpset(g)), in->name() + "/groupnorm",
+                    {x, gv, bv}, a, 1, fusedNames({r1, in, r2, mul, add}));
+    if (!gn.ok()) continue;
+    g.takeOver(add->output(0), *gn, 0);
+    ++fused;
+  }
+  return fused;
+}
+
 class FuseLayerNorm final : public Pass {
  public:
   const char* name() const override { return "fuse-layernorm"; }
   const char* description() const override { return "LayerNormalization and RMSNormalization from decomposed forms"; }
   Result<PassResult> run(ir::Graph& g, const PassContext& ctx) override {
-    int ln = 0, rms = 0;
+    int ln = 0, rms = 0, inst = 0;
     for (ir::Node* norm : g.nodes()) {
       if (!norm->domain().empty() || (norm->opType() != "Div" && norm->opType() != "Mul")) continue;
       std::vector<const ir::Node*> nodes;
@@ -151,7 +201,45 @@ class FuseLayerNorm final : public Pass {
           if (t.numel() == 1) return true;
           return t.numel() == normSize && t.rank() <= rank - *axis;
         };
-        if (!isFloat(x->dtype()) || !fitsAxes(gamma) || !fitsAxes(beta)) continue;
+        if (!isFloat(x->dtype())) continue;
+        // Per-channel gamma/beta with the spatial axes normalized: InstanceNormalization.
+        auto perChannel = [&](ir::Value* v) -> std::optional<std::vector<double>> {
+          if (!v) return std::nullopt;
+          const Tensor& t = v->constant();
+          if (rank < 3 || !x->shape()[1].isStatic()) return std::nullopt;
+          const int64_t c = x->shape()[1].value();
+          if (t.numel() != c || t.rank() > rank) return std::nullopt;
+          int chAxis = -1;
+          for (int k = 0; k < t.rank(); ++k)
+            if (t.dims()[k] == c) chAxis = k + (rank - t.rank());
+          if (chAxis != 1 && c != 1) return std::nullopt;
+          std::vector<double> out(c);
+          for (int64_t k = 0; k < c; ++k) out[k] = t.doubleAt(k);
+          return out;
+        };
+        if (isLn && *axis == 2 && rank >= 3 && gamma && beta && perChannel(gamma) && perChannel(beta) &&
+            !(fitsAxes(gamma) && fitsAxes(beta))) {
+          if (ctx.supportsOp && !ctx.supportsOp("", "InstanceNormalization")) continue;
+          auto vec = [&](const std::vector<double>& v, const char* suffix) {
+            Tensor t = Tensor::allocate(x->dtype(), Dims{static_cast<int64_t>(v.size())});
+            for (size_t k = 0; k < v.size(); ++k)
+              dispatchType<FloatTypes>(x->dtype(), [&](auto tag) {
+                using T = typename decltype(tag)::type;
+                t.data<T>()[k] = convertValue<T>(v[k]);
+              });
+            return g.addConstant(norm->name() + suffix, std::move(t));
+          };
+          AttrMap a;
+          a.set("epsilon", AttrValue(static_cast<float>(d->eps)));
+          KILN_ASSIGN_OR_RETURN(ir::Node * in, addOp(g, "InstanceNormalization", "", defaultOpset(g),
+                                                     norm->name() + "/instancenorm",
+                                                     {x, vec(*perChannel(gamma), "_scale"), vec(*perChannel(beta), "_bias")},
+                                                     a, 1, fusedNames(all)));
+          g.takeOver(out, in, 0);
+          ++inst;
+          break;
+        }
+        if (!fitsAxes(gamma) || !fitsAxes(beta)) continue;
         const char* op = isLn ? "LayerNormalization" : "RMSNormalization";
         if (ctx.supportsOp && !ctx.supportsOp("", op)) continue;
         AttrMap a;
@@ -167,7 +255,10 @@ class FuseLayerNorm final : public Pass {
         break;
       }
     }
-    return PassResult{ln + rms, fmt::format("fused {} LayerNorm and {} RMSNorm patterns", ln, rms)};
+    int groups = fuseGroupNorm(g, ctx);
+    return PassResult{ln + rms + inst + groups,
+                      fmt::format("fused {} LayerNorm, {} RMSNorm, {} InstanceNorm and {} GroupNorm patterns", ln, rms,
+                                  inst, groups)};
   }
 };
 

@@ -36,6 +36,16 @@ CASES = {
         "shapes": [(1, 1), (2, 16), (4, 48), (3, 7), (1, 33)],
         "feeds": lambda s, seed: encoder_feeds(*s, seed),
     },
+    "gpt_block.onnx": {
+        "profile": ("x:1x1x32", "x:2x16x32", "x:3x40x32"),
+        "shapes": [(1, 1, 32), (2, 16, 32), (3, 40, 32), (2, 9, 32)],
+        "feeds": lambda s, seed: {"x": np.random.default_rng(seed).standard_normal(s).astype(np.float32)},
+    },
+    "resnet_block.onnx": {
+        "profile": ("image:1x3x16x16", "image:2x3x16x16", "image:4x3x16x16"),
+        "shapes": [(1, 3, 16, 16), (4, 3, 16, 16), (3, 3, 16, 16)],
+        "feeds": lambda s, seed: {"image": np.random.default_rng(seed).standard_normal(s).astype(np.float32)},
+    },
     "tiny_cnn.onnx": {
         "profile": ("image:1x3x32x32", "image:4x3x32x32", "image:8x3x32x32"),
         "shapes": [(1,), (4,), (8,), (5,)],
@@ -76,3 +86,29 @@ def test_shape_outside_profile_is_refused(kiln, workdir):
     r = kiln("run", engine, "--input", f"image={workdir / 'x.npy'}", check=False)
     assert r.returncode != 0
     assert "outside optimization profile 0's range [1, 4]" in r.stderr, r.stderr
+
+
+# What the optimizer must make of each fixture (every pattern fused, nothing decomposed left).
+FUSIONS = {
+    "mini_encoder.onnx": ("input_ids:2x16,attention_mask:2x16",
+                          {"Attention": 1, "LayerNormalization": 3, "ElementwiseChain": 1},
+                          ["Softmax", "Erf", "ReduceMean", "Sqrt"]),
+    "gpt_block.onnx": ("x:2x16x32", {"Attention": 1, "LayerNormalization": 2, "FusedMatMul": 6},
+                       ["Softmax", "Tanh", "Where", "ReduceMean"]),
+    "resnet_block.onnx": ("image:2x3x16x16", {"FusedConv": 4, "GroupNormalization": 1, "Swish": 1},
+                          ["BatchNormalization", "Relu", "InstanceNormalization", "Sigmoid"]),
+    "tiny_cnn.onnx": ("image:2x3x32x32", {"FusedConv": 2, "FusedMatMul": 1}, ["BatchNormalization", "Relu"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUSIONS))
+def test_optimizer_fuses_every_pattern(kiln, workdir, name):
+    import json
+    shapes, want, gone = FUSIONS[name]
+    report = workdir / "report.json"
+    kiln("build", model_path(name), "-o", workdir / "m.engine", "--shapes", shapes, "--report-json", report)
+    ops = json.loads(report.read_text())["layer_ops"]
+    for op, n in want.items():
+        assert ops.get(op, 0) == n, f"{name}: {op} x{ops.get(op, 0)}, expected {n}; layers {ops}"
+    for op in gone:
+        assert op not in ops, f"{name}: {op} left unfused; layers {ops}"
