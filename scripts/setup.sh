@@ -57,4 +57,19 @@ LD_LIBRARY_PATH="$cudart\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$PWD/.ven
 WRAP
   chmod +x .venv/bin/perf_analyzer
 fi
+# Header-only CUDA libraries, taken from their PyPI wheels (only the C++ headers are used):
+# CUTLASS/CuTe and cuDNN's C++ graph frontend. Pinned; unpacked into third_party/ (git-ignored).
+fetch_headers() {  # wheel-spec, path inside the wheel, destination
+  local spec=$1 inner=$2 dest=$3
+  [ -f "$dest/.version" ] && [ "$(cat "$dest/.version")" = "$spec" ] && return 0
+  local tmp; tmp=$(mktemp -d)
+  .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps -d "$tmp" "$spec"
+  .venv/bin/python -m zipfile -e "$tmp"/*.whl "$tmp/x"
+  rm -rf "$dest"; mkdir -p "$(dirname "$dest")"
+  mv "$tmp/x/$inner" "$dest"
+  echo "$spec" > "$dest/.version"
+  rm -rf "$tmp"
+}
+fetch_headers nvidia-cutlass==4.2.0.0 cutlass_library/source/include third_party/cutlass/include
+fetch_headers nvidia-cudnn-frontend==1.32.0 include third_party/cudnn_frontend/include
 echo "setup: ok"

@@ -54,6 +54,9 @@ struct BuildConfig {
   // Tactics whose names start with one of these are never chosen ("cpu_dnnl_": reference kernels
   // only), for debugging and for comparing implementations.
   std::vector<std::string> disabledTactics;
+  // Forces a tactic per op ("MatMul" -> "cuda_blas_matmul"); for tests and debugging. A layer whose
+  // forced tactic does not support it is an error.
+  std::map<std::string, std::string> forcedTactics;
   std::function<void(const BuildProgress&)> progress;
   // Graph optimization: the standard pass pipeline, or only the passes named here ({"none"}: no
   // optimization), minus `disabledPasses`. `dumpGraphAfter` names a pass after which the graph is

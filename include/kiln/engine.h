@@ -34,6 +34,11 @@ struct LayerSummary {
   std::vector<std::string> inputs, outputs;  // "name: float32[batch,64,56,56]"
   std::vector<std::string> fusedFrom;
   double measuredUs = -1;
+  std::string placement;  // "cpu" (CPU engines), "gpu" or "host" (shape arithmetic in CUDA engines)
+};
+
+struct LoadOptions {
+  int device = 0;  // CUDA engines: the GPU to run on (it must match the engine's architecture)
 };
 
 class Engine {
@@ -41,8 +46,12 @@ class Engine {
   ~Engine();
   // Loads an engine file (memory-mapped). Refused, with a one-line reason, when the file is
   // truncated or damaged, is not an engine, has a newer format, or targets another machine.
-  static Result<std::shared_ptr<Engine>> loadFile(const std::string& path);
-  static Result<std::shared_ptr<Engine>> loadBytes(std::string bytes, const std::string& what = "engine");
+  static Result<std::shared_ptr<Engine>> loadFile(const std::string& path, const LoadOptions& opts = {});
+  static Result<std::shared_ptr<Engine>> loadBytes(std::string bytes, const std::string& what = "engine",
+                                                   const LoadOptions& opts = {});
+  // True for engines that run on a CUDA GPU: their I/O addresses (setTensorAddress) are device
+  // memory; ExecutionContext::run() takes host tensors and copies.
+  bool isCuda() const;
 
   const std::vector<IOTensorInfo>& ioTensors() const { return io_; }
   const IOTensorInfo* findIO(const std::string& name) const;
@@ -61,7 +70,8 @@ class Engine {
   friend class ExecutionContext;
   struct Impl;
   Engine() = default;
-  static Result<std::shared_ptr<Engine>> fromPlan(std::unique_ptr<plan::Plan> p, const std::string& what);
+  static Result<std::shared_ptr<Engine>> fromPlan(std::unique_ptr<plan::Plan> p, const std::string& what,
+                                                  const LoadOptions& opts);
   std::unique_ptr<plan::Plan> plan_;
   std::unique_ptr<Impl> impl_;
   std::vector<IOTensorInfo> io_;
@@ -85,6 +95,12 @@ class ExecutionContext {
   Status execute();
   // Queues the run on `stream` and returns; stream.synchronize() waits and reports errors.
   Status enqueue(Stream& stream);
+  // CUDA engines: launches the run on a caller's cudaStream_t (passed as void*) without waiting.
+  Status enqueueOn(void* cudaStream);
+  // CUDA engines: capture the launch sequence per input-shape/address set into a CUDA graph and
+  // replay it (on by default; KILN_CUDA_GRAPHS=0 turns it off). No effect on CPU engines.
+  void setCudaGraphs(bool on);
+  bool cudaGraphs() const;
 
   // Convenience for tools and tests: sets shapes and addresses from named tensors, runs, and
   // returns newly allocated outputs in engine output order.
@@ -117,8 +133,9 @@ class ExecutionContext {
   Status prepare();
 };
 
-// An in-order queue of runs. On the CPU it is a worker thread; runs on one stream execute one
-// after another, runs on different streams concurrently.
+// An in-order queue of runs. On the CPU it is a worker thread; for CUDA engines it is a CUDA
+// stream (created on first use). Runs on one stream execute one after another, runs on different
+// streams concurrently.
 class Stream {
  public:
   Stream();
@@ -133,6 +150,7 @@ class Stream {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   Status push(ExecutionContext* ctx);
+  Result<void*> cudaStream(int device);  // created on first use
 };
 
 }  // namespace kiln

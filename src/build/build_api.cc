@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "build/builder_internal.h"
+#include "build/cuda_target.h"
 #include "kiln/builder.h"
 #include "onnx/importer.h"
 #include "passes/pass_manager.h"
@@ -63,13 +64,16 @@ Result<std::string> buildEngineFromBytes(const std::string& onnxBytes, const std
   if (config.progress) config.progress(BuildProgress{"import", 0, 1, modelName});
   auto g = onnx_import::importModelBytes(onnxBytes, baseDir);
   if (!g.ok()) return std::move(g).takeStatus().withContext(modelName);
-  build::TimingCache cache(build::cpuDeviceKey());
+  // Timings are only valid for the device they were measured on.
+  const std::string deviceKey =
+      config.target == Target::kCUDA ? build::cudaDeviceKey(config.device) : build::cpuDeviceKey();
+  build::TimingCache cache(deviceKey);
   if (!config.timingCachePath.empty()) KILN_RETURN_IF_ERROR(cache.load(config.timingCachePath));
   auto plan = build::buildPlan(**g, config, modelName, plan::xxhash64(onnxBytes), &cache, report);
   if (!plan.ok()) return std::move(plan).takeStatus().withContext(modelName);
   if (!config.timingCachePath.empty()) {
     // Merge with whatever the file holds now (another build may have written it meanwhile).
-    build::TimingCache onDisk(build::cpuDeviceKey());
+    build::TimingCache onDisk(deviceKey);
     KILN_RETURN_IF_ERROR(onDisk.load(config.timingCachePath));
     onDisk.merge(cache);
     KILN_RETURN_IF_ERROR(onDisk.save(config.timingCachePath));

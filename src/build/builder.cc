@@ -14,7 +14,9 @@
 #include "backends/cpu/cpu_info.h"
 #include "backends/cpu/kernel.h"
 #include "build/graph_optimizer.h"
+#include "build/cuda_target.h"
 #include "build/memory_planner.h"
+#include "build/placement.h"
 #include "build/shape_compiler.h"
 #include "build/tactic_timer.h"
 #include "ir/infer.h"
@@ -25,12 +27,17 @@ namespace kiln::build {
 namespace {
 
 Status checkConfig(const BuildConfig& cfg) {
-  if (cfg.target == Target::kCUDA)
-    return Unsupported("the CUDA target is not available in this build yet; build for the CPU (the default)");
-  const char* refused = cfg.fp16 ? "--fp16" : cfg.bf16 ? "--bf16" : cfg.int8 ? "--int8" : cfg.fp8 ? "--fp8" : nullptr;
+  if (cfg.target == Target::kCPU) {
+    const char* refused = cfg.fp16 ? "--fp16" : cfg.bf16 ? "--bf16" : nullptr;
+    if (refused)
+      return Unsupported("{} is not supported on the CPU target: the CPU backend runs fp32; build for the GPU "
+                         "(--target cuda) for FP16/BF16", refused);
+  }
+  if (cfg.fp16 && cfg.bf16) return InvalidArgument("--fp16 and --bf16 are exclusive: choose one reduced precision");
+  const char* refused = cfg.int8 ? "--int8" : cfg.fp8 ? "--fp8" : nullptr;
   if (refused)
-    return Unsupported("{} is not supported on the CPU target yet: the CPU backend runs fp32; reduced precision "
-                       "comes with the CUDA backend (FP16/BF16) and the quantization work (INT8/FP8)", refused);
+    return Unsupported("{} is not supported yet: INT8/FP8 come with the quantization work (calibration, Q/DQ)",
+                       refused);
   if (cfg.optimizationLevel < 0 || cfg.optimizationLevel > 5)
     return InvalidArgument("builder optimization level must be 0-5 (got {})", cfg.optimizationLevel);
   return Status::OK();
@@ -198,8 +205,17 @@ Result<std::unique_ptr<plan::Plan>> buildPlan(ir::Graph& g, const BuildConfig& c
   p->kilnVersion = KILN_VERSION_STRING;
   p->modelName = modelName;
   p->modelHash = modelHash;
-  p->target = cpuTarget();
-  p->build.precisions = "fp32";
+  const bool cuda = cfg.target == Target::kCUDA;
+  std::unique_ptr<CudaTactics> gpu;
+  if (cuda) {
+    // Opened first: a machine without a usable GPU fails fast, before any optimization work.
+    KILN_ASSIGN_OR_RETURN(gpu, CudaTactics::create(cfg, cache));
+    p->target = gpu->target();
+  } else {
+    p->target = cpuTarget();
+  }
+  p->build.precisions = cfg.fp16 ? "fp32+fp16" : cfg.bf16 ? "fp32+bf16" : "fp32";
+  p->build.tf32 = cuda && cfg.tf32;
   p->build.optimizationLevel = cfg.optimizationLevel;
   p->build.workspaceLimit = cfg.memoryLimit;
   if (report) report->nodesImported = static_cast<int>(g.numNodes());
@@ -299,6 +315,10 @@ Result<std::unique_ptr<plan::Plan>> buildPlan(ir::Graph& g, const BuildConfig& c
     p->layers.push_back(std::move(copy));
   }
   p->program = shapes.takeProgram();
+  int hostLayers = 0;
+  if (cuda) {
+    KILN_ASSIGN_OR_RETURN(hostLayers, placeForCuda(*p));
+  }
 
   // ---- sizes at every profile corner -----------------------------------------------------------
   std::vector<uint64_t> maxBytes(p->tensors.size(), 0);
@@ -316,16 +336,50 @@ Result<std::unique_ptr<plan::Plan>> buildPlan(ir::Graph& g, const BuildConfig& c
   }
 
   // ---- tactics ---------------------------------------------------------------------------------
-  TacticTimer timer(cfg, cache);
-  for (size_t li = 0; li < p->layers.size(); ++li) {
-    plan::LayerInfo& l = p->layers[li];
-    progress("tactics", static_cast<int>(li), static_cast<int>(p->layers.size()), l.name);
-    KILN_ASSIGN_OR_RETURN(TacticChoice choice, timer.choose(*p, l, optDims));
+  // Host layers (shape arithmetic of CUDA plans, every layer of CPU plans) take CPU tactics; on a
+  // CUDA plan they are chosen by heuristics (they run once per shape set) and then evaluated at
+  // the opt shapes so device tactics can be timed with the values they read on the host.
+  BuildConfig hostCfg = cfg;
+  if (cuda) hostCfg.optimizationLevel = 0;
+  TacticTimer timer(hostCfg, cache);
+  auto record = [&](plan::LayerInfo& l, const TacticChoice& choice) {
     l.tactic = choice.tactic;
     l.measuredUs = choice.microseconds;
     if (report) {
       report->tacticsTimed += choice.timed;
       report->timingCacheHits += choice.fromCache;
+    }
+  };
+  for (size_t li = 0; li < p->layers.size(); ++li) {
+    plan::LayerInfo& l = p->layers[li];
+    if (cuda && l.placement != plan::Placement::kHost) continue;
+    progress("tactics", static_cast<int>(li), static_cast<int>(p->layers.size()), l.name);
+    KILN_ASSIGN_OR_RETURN(TacticChoice choice, timer.choose(*p, l, optDims));
+    record(l, choice);
+  }
+  if (cuda) {
+    std::vector<Tensor> hostValues;
+    if (hostLayers) {
+      KILN_ASSIGN_OR_RETURN(hostValues, evaluateHostLayers(*p, optDims));
+    }
+    hostValues.resize(p->tensors.size());
+    for (size_t li = 0; li < p->layers.size(); ++li) {
+      plan::LayerInfo& l = p->layers[li];
+      if (l.placement == plan::Placement::kHost) continue;
+      progress("tactics", static_cast<int>(li), static_cast<int>(p->layers.size()), l.name);
+      KILN_ASSIGN_OR_RETURN(TacticChoice choice, gpu->choose(*p, l, optDims, hostValues));
+      record(l, choice);
+    }
+  }
+  // A layer's precision is the float type it computes in (its first float output's type).
+  for (plan::LayerInfo& l : p->layers) {
+    for (int32_t id : l.outputs) {
+      if (id < 0) continue;
+      DType t = p->tensors[id].dtype;
+      if (t == DType::kFloat16 || t == DType::kBFloat16 || t == DType::kFloat32 || t == DType::kFloat64) {
+        l.precision = t == DType::kFloat16 ? "fp16" : t == DType::kBFloat16 ? "bf16" : t == DType::kFloat64 ? "fp64" : "fp32";
+        break;
+      }
     }
   }
   progress("tactics", static_cast<int>(p->layers.size()), static_cast<int>(p->layers.size()));
@@ -344,6 +398,7 @@ Result<std::unique_ptr<plan::Plan>> buildPlan(ir::Graph& g, const BuildConfig& c
   for (size_t t = 0; t < p->tensors.size(); ++t) {
     if (p->tensors[t].kind != plan::TensorKind::kIntermediate) continue;
     p->tensors[t].maxBytes = maxBytes[t];
+    if (p->tensors[t].placement == plan::Placement::kHost) continue;  // host arena, below
     reqs.push_back({maxBytes[t], first[t], std::max(first[t], last[t])});
     reqTensor.push_back(static_cast<int32_t>(t));
   }
@@ -352,6 +407,10 @@ Result<std::unique_ptr<plan::Plan>> buildPlan(ir::Graph& g, const BuildConfig& c
   p->memory.arenaBytes = mp.arenaBytes;
   p->memory.peakLiveBytes = mp.peakLiveBytes;
   p->memory.naiveBytes = mp.naiveBytes;
+  if (cuda) {
+    planHostArena(*p);
+    p->memory.workspaceBytes = gpu->workspaceUsed();
+  }
   for (const auto& t : p->tensors)
     if (t.kind == plan::TensorKind::kConstant) p->memory.weightBytes += t.constant.nbytes();
   if (cfg.memoryLimit && p->memory.arenaBytes > cfg.memoryLimit)

@@ -1,11 +1,14 @@
 // The builder's use of the pass pipeline.
 #include "build/graph_optimizer.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <fmt/format.h>
 
 #include "backends/cpu/kernel.h"
+#include "backends/host_inputs.h"
+#include "build/cuda_target.h"
 #include "ir/op_registry.h"
 #include "passes/pass_manager.h"
 #include "runtime/concrete_infer.h"
@@ -48,16 +51,53 @@ Result<std::vector<Tensor>> evaluateNode(const ir::Node& n, const std::vector<co
   return Unsupported("no CPU kernel evaluates {}", n.describe());
 }
 
+// The layer a node would become, with its float32 tensors in `low` (kUndefined: as they are),
+// for asking a backend whether it runs it.
+cpu::LayerDesc describeNode(const ir::Node& n, DType low) {
+  auto lowered = [&](DType t) { return low != DType::kUndefined && t == DType::kFloat32 ? low : t; };
+  cpu::LayerDesc desc;
+  desc.op = n.opType();
+  desc.domain = n.domain();
+  desc.attrs = &n.attrs();
+  const auto& host = cuda::hostInputsOf(n.domain(), n.opType());
+  for (int i = 0; i < n.numInputs(); ++i) {
+    const ir::Value* v = n.input(i);
+    bool hostSlot = std::find(host.begin(), host.end(), i) != host.end();
+    desc.inputTypes.push_back(v ? (hostSlot ? v->dtype() : lowered(v->dtype())) : DType::kUndefined);
+    desc.inputShapes.push_back(v ? v->shape() : Shape());
+    desc.constInputs.push_back(v && v->isConstant() && low == DType::kUndefined ? &v->constant() : nullptr);
+  }
+  for (const ir::Value* v : n.outputs()) {
+    desc.outputTypes.push_back(v ? lowered(v->dtype()) : DType::kUndefined);
+    desc.outputShapes.push_back(v ? v->shape() : Shape());
+  }
+  return desc;
+}
+
 }  // namespace
 
 Status optimizeGraph(ir::Graph& g, const BuildConfig& cfg, BuildReport* report) {
   if (cfg.passes.size() == 1 && cfg.passes[0] == "none") return Status::OK();
   passes::PassContext ctx;
-  ctx.supportsOp = [](const std::string& domain, const std::string& op) {
-    return !cpu::KernelRegistry::global().candidates(domain, op).empty();
-  };
   ctx.evaluate = evaluateNode;
-  ctx.preferChannelsLast = true;  // oneDNN's fp32 convolutions run on NHWC (brgconv) on x86
+  if (cfg.target == Target::kCUDA) {
+    // Fusions exist only where a GPU kernel runs the fused layer; cuDNN's tensor-core
+    // convolutions are fastest on NHWC.
+    ctx.supportsOp = [](const std::string& domain, const std::string& op) { return cudaHasOp(domain, op); };
+    ctx.preferChannelsLast = true;
+    ctx.hostInputs = [](const std::string& domain, const std::string& op) -> const std::vector<int>& {
+      return cuda::hostInputsOf(domain, op);
+    };
+    if (cfg.fp16 || cfg.bf16) {
+      ctx.lowPrecision = cfg.fp16 ? DType::kFloat16 : DType::kBFloat16;
+      ctx.supportsLowered = [](const ir::Node& n, DType low) { return cudaSupportsLayer(describeNode(n, low)); };
+    }
+  } else {
+    ctx.supportsOp = [](const std::string& domain, const std::string& op) {
+      return !cpu::KernelRegistry::global().candidates(domain, op).empty();
+    };
+    ctx.preferChannelsLast = true;  // oneDNN's fp32 convolutions run on NHWC (brgconv) on x86
+  }
   passes::PipelineOptions opts;
   opts.only = cfg.passes;
   opts.disabled = std::set<std::string>(cfg.disabledPasses.begin(), cfg.disabledPasses.end());

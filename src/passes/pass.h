@@ -22,6 +22,12 @@ struct PassContext {
   bool preferChannelsLast = false;
   // Largest tensor constant folding may create (bytes).
   uint64_t maxFoldedBytes = 64ull << 20;
+  // Precision lowering (CUDA --fp16 / --bf16): the reduced float type (kUndefined: off), whether
+  // the target runs `node` with its float32 tensors in that type, and which inputs of an op are
+  // read on the host as shape-like values (never lowered).
+  DType lowPrecision = DType::kUndefined;
+  std::function<bool(const ir::Node& node, DType lowered)> supportsLowered;
+  std::function<const std::vector<int>&(const std::string& domain, const std::string& op)> hostInputs;
 };
 
 struct PassResult {

@@ -21,6 +21,8 @@ std::vector<std::unique_ptr<Pass>> makeStandardPasses() {
   p.push_back(makeChannelsLast());
   p.push_back(makeSimplifyChains());  // cancels the layout Transposes channels-last leaves in pairs
   p.push_back(makeFuseElementwise());
+  p.push_back(makeLowerPrecision());  // last: fusions match fp32 patterns; kernels pick the type
+  p.push_back(makeCommonSubexpressions());  // merges the Casts lowering adds for shared tensors
   p.push_back(makeDeadNodeElimination());
   return p;
 }

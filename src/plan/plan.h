@@ -17,7 +17,8 @@
 namespace kiln::plan {
 
 inline constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'E', 'N', 'G', '\0'};
-inline constexpr uint32_t kFormatVersion = 1;
+// 2: host/device placement of layers and tensors, host arena, workspace (CUDA engines).
+inline constexpr uint32_t kFormatVersion = 2;
 
 // One instruction of the shape program; its result is the register with the instruction's index.
 struct ShapeInstr {
@@ -43,6 +44,12 @@ struct DimRef {
 
 enum class TensorKind : uint8_t { kInput = 0, kOutput = 1, kIntermediate = 2, kConstant = 3 };
 
+// Where a layer runs / an intermediate lives. kTarget: the engine's target (the CPU for CPU
+// engines, the GPU for CUDA engines). kHost: on the host in a CUDA engine: shape arithmetic that
+// depends only on input shapes and constants, evaluated once per input-shape set when the shapes
+// are set, never inside the launch sequence.
+enum class Placement : uint8_t { kTarget = 0, kHost = 1 };
+
 struct TensorInfo {
   std::string name;
   DType dtype = DType::kUndefined;
@@ -50,7 +57,9 @@ struct TensorInfo {
   std::vector<DimRef> dims;
   std::string shapeText;      // symbolic shape for display ("[batch,1000]")
   int32_t ioIndex = -1;       // position among inputs or outputs
-  uint64_t arenaOffset = 0;   // intermediates
+  Placement placement = Placement::kTarget;  // intermediates
+  uint64_t arenaOffset = 0;   // intermediates on the target: offset in the arena
+  uint64_t hostOffset = 0;    // intermediates on the host (CUDA engines): offset in the host arena
   uint64_t maxBytes = 0;      // intermediates: planned size (max over profiles)
   uint64_t constOffset = 0;   // constants: offset in the weights section
   Tensor constant;            // constants: the value (views into the weights when loaded)
@@ -67,6 +76,7 @@ struct LayerInfo {
   std::string tactic;
   std::vector<std::string> fusedFrom;
   std::string precision = "fp32";
+  Placement placement = Placement::kTarget;
   double measuredUs = -1;        // the tactic's time at the opt shape when it was timed
 };
 
@@ -91,6 +101,7 @@ struct BuildSummary {
   int32_t optimizationLevel = 3;
   uint64_t workspaceLimit = 0;
   double buildSeconds = 0;
+  bool tf32 = false;  // CUDA: fp32 matmuls/convolutions allowed on TF32 tensor cores
 };
 
 struct MemoryReport {
@@ -98,6 +109,8 @@ struct MemoryReport {
   uint64_t peakLiveBytes = 0;  // the largest sum of simultaneously live intermediates
   uint64_t naiveBytes = 0;   // every intermediate in its own buffer
   uint64_t weightBytes = 0;
+  uint64_t hostArenaBytes = 0;   // host-placed intermediates of CUDA engines (pinned memory)
+  uint64_t workspaceBytes = 0;   // largest kernel scratch (CUDA engines), one per context
 };
 
 struct Plan {

@@ -181,10 +181,13 @@ std::string serializeMeta(const Plan& p, const std::vector<uint64_t>& constOffse
   w.i32(p.build.optimizationLevel);
   w.u64(p.build.workspaceLimit);
   w.pod(p.build.buildSeconds);
+  w.u8(p.build.tf32 ? 1 : 0);
   w.u64(p.memory.arenaBytes);
   w.u64(p.memory.peakLiveBytes);
   w.u64(p.memory.naiveBytes);
   w.u64(p.memory.weightBytes);
+  w.u64(p.memory.hostArenaBytes);
+  w.u64(p.memory.workspaceBytes);
   w.u64(p.profiles.size());
   for (const auto& prof : p.profiles) {
     w.u64(prof.inputs.size());
@@ -216,7 +219,9 @@ std::string serializeMeta(const Plan& p, const std::vector<uint64_t>& constOffse
     }
     w.str(t.shapeText);
     w.i32(t.ioIndex);
+    w.u8(static_cast<uint8_t>(t.placement));
     w.u64(t.arenaOffset);
+    w.u64(t.hostOffset);
     w.u64(t.maxBytes);
     w.u64(constOffsets[&t - p.tensors.data()]);
     if (t.kind == TensorKind::kConstant && t.dtype == DType::kString) writeTensorInline(w, t.constant);
@@ -233,6 +238,7 @@ std::string serializeMeta(const Plan& p, const std::vector<uint64_t>& constOffse
     w.str(l.tactic);
     writeStrings(w, l.fusedFrom);
     w.str(l.precision);
+    w.u8(static_cast<uint8_t>(l.placement));
     w.pod(l.measuredUs);
   }
   return std::move(w.buffer());
@@ -258,10 +264,15 @@ Status readMeta(BinaryReader& r, Plan* p) {
   KILN_RETURN_IF_ERROR(r.i32(&p->build.optimizationLevel));
   KILN_RETURN_IF_ERROR(r.u64(&p->build.workspaceLimit));
   KILN_RETURN_IF_ERROR(r.pod(&p->build.buildSeconds));
+  uint8_t tf32 = 0;
+  KILN_RETURN_IF_ERROR(r.u8(&tf32));
+  p->build.tf32 = tf32 != 0;
   KILN_RETURN_IF_ERROR(r.u64(&p->memory.arenaBytes));
   KILN_RETURN_IF_ERROR(r.u64(&p->memory.peakLiveBytes));
   KILN_RETURN_IF_ERROR(r.u64(&p->memory.naiveBytes));
   KILN_RETURN_IF_ERROR(r.u64(&p->memory.weightBytes));
+  KILN_RETURN_IF_ERROR(r.u64(&p->memory.hostArenaBytes));
+  KILN_RETURN_IF_ERROR(r.u64(&p->memory.workspaceBytes));
   KILN_RETURN_IF_ERROR(r.count(&n, 8));
   p->profiles.resize(n);
   for (auto& prof : p->profiles) {
@@ -314,7 +325,12 @@ Status readMeta(BinaryReader& r, Plan* p) {
     }
     KILN_RETURN_IF_ERROR(r.str(&t.shapeText));
     KILN_RETURN_IF_ERROR(r.i32(&t.ioIndex));
+    uint8_t placement = 0;
+    KILN_RETURN_IF_ERROR(r.u8(&placement));
+    if (placement > 1) return r.corrupt("a tensor has an unknown placement");
+    t.placement = static_cast<Placement>(placement);
     KILN_RETURN_IF_ERROR(r.u64(&t.arenaOffset));
+    KILN_RETURN_IF_ERROR(r.u64(&t.hostOffset));
     KILN_RETURN_IF_ERROR(r.u64(&t.maxBytes));
     KILN_RETURN_IF_ERROR(r.u64(&t.constOffset));
     if (t.kind == TensorKind::kConstant && t.dtype == DType::kString) KILN_RETURN_IF_ERROR(readTensorInline(r, &t.constant));
@@ -337,6 +353,10 @@ Status readMeta(BinaryReader& r, Plan* p) {
     KILN_RETURN_IF_ERROR(r.str(&l.tactic));
     KILN_RETURN_IF_ERROR(readStrings(r, &l.fusedFrom));
     KILN_RETURN_IF_ERROR(r.str(&l.precision));
+    uint8_t placement = 0;
+    KILN_RETURN_IF_ERROR(r.u8(&placement));
+    if (placement > 1) return r.corrupt("a layer has an unknown placement");
+    l.placement = static_cast<Placement>(placement);
     KILN_RETURN_IF_ERROR(r.pod(&l.measuredUs));
   }
   for (int32_t id : p->inputs)
@@ -449,6 +469,9 @@ Result<std::unique_ptr<Plan>> deserializePlan(const char* data, size_t size, std
     return Unsupported("{} has engine format version {}; this Kiln reads versions up to {} (rebuild the engine or upgrade Kiln)",
                        what, version, kFormatVersion);
   if (version == 0 || headerSize != kHeaderSize) return DataLoss("{} has a damaged header", what);
+  if (version < kFormatVersion)
+    return Unsupported("{} has engine format version {}, written by an older Kiln; this Kiln reads version {} "
+                       "(rebuild the engine from its model)", what, version, kFormatVersion);
   if (metaOffset != kHeaderSize || metaOffset + metaSize > weightsOffset || weightsOffset % kWeightsAlign != 0 ||
       weightsOffset + weightsSize != size) {
     if (weightsOffset + weightsSize > size)

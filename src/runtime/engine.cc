@@ -17,9 +17,7 @@ Engine::~Engine() = default;
 namespace {
 
 Status checkTarget(const plan::Plan& p, const std::string& what) {
-  if (p.target.kind == "cuda")
-    return Unsupported("{} targets a CUDA GPU ({} {}), but this Kiln build runs engines on the CPU only", what,
-                       p.target.device, p.target.arch);
+  if (p.target.kind == "cuda") return Status::OK();  // checked against the device by CudaEngine::create
   if (p.target.kind != "cpu") return Unsupported("{} targets '{}', which this Kiln does not know", what, p.target.kind);
   const auto& c = cpu::cpuInfo();
   if (p.target.arch != c.arch)
@@ -48,12 +46,18 @@ Shape symbolicShape(const plan::TensorInfo& t, const plan::Plan& p) {
 
 }  // namespace
 
-Result<std::shared_ptr<Engine>> Engine::fromPlan(std::unique_ptr<plan::Plan> p, const std::string& what) {
+Result<std::shared_ptr<Engine>> Engine::fromPlan(std::unique_ptr<plan::Plan> p, const std::string& what,
+                                                 const LoadOptions& opts) {
   KILN_RETURN_IF_ERROR(checkTarget(*p, what));
   auto e = std::shared_ptr<Engine>(new Engine());
   e->impl_ = std::make_unique<Impl>();
+  const bool cudaTarget = p->target.kind == "cuda";
   const auto& reg = cpu::KernelRegistry::global();
   for (const auto& l : p->layers) {
+    if (cudaTarget && l.placement == plan::Placement::kTarget) {
+      e->impl_->kernels.push_back(nullptr);  // a device layer: the CUDA engine creates it
+      continue;
+    }
     const cpu::KernelDef* def = reg.findTactic(l.tactic);
     if (!def || def->op != l.op)
       return Unsupported("{}: layer '{}' ({}) uses tactic '{}', which this Kiln build does not provide (rebuild the engine)",
@@ -62,22 +66,29 @@ Result<std::shared_ptr<Engine>> Engine::fromPlan(std::unique_ptr<plan::Plan> p, 
     if (!k.ok()) return std::move(k).takeStatus().withContext(fmt::format("{}: layer '{}'", what, l.name));
     e->impl_->kernels.push_back(std::move(k).value());
   }
+  if (cudaTarget) {
+    // The plan must outlive the CUDA engine, which keeps a reference: it is moved into `e` below
+    // and never replaced.
+    KILN_ASSIGN_OR_RETURN(e->impl_->cuda, runtime::CudaEngine::create(*p, opts.device, what));
+  }
   for (int32_t id : p->inputs) e->io_.push_back({p->tensors[id].name, p->tensors[id].dtype, symbolicShape(p->tensors[id], *p), true});
   for (int32_t id : p->outputs) e->io_.push_back({p->tensors[id].name, p->tensors[id].dtype, symbolicShape(p->tensors[id], *p), false});
   e->plan_ = std::move(p);
   return e;
 }
 
-Result<std::shared_ptr<Engine>> Engine::loadFile(const std::string& path) {
+Result<std::shared_ptr<Engine>> Engine::loadFile(const std::string& path, const LoadOptions& opts) {
   KILN_ASSIGN_OR_RETURN(auto p, plan::readPlanFile(path));
-  return fromPlan(std::move(p), path);
+  return fromPlan(std::move(p), path, opts);
 }
 
-Result<std::shared_ptr<Engine>> Engine::loadBytes(std::string bytes, const std::string& what) {
+Result<std::shared_ptr<Engine>> Engine::loadBytes(std::string bytes, const std::string& what, const LoadOptions& opts) {
   auto owner = std::make_shared<std::string>(std::move(bytes));
   KILN_ASSIGN_OR_RETURN(auto p, plan::deserializePlan(owner->data(), owner->size(), owner, what));
-  return fromPlan(std::move(p), what);
+  return fromPlan(std::move(p), what, opts);
 }
+
+bool Engine::isCuda() const { return impl_->isCuda(); }
 
 const IOTensorInfo* Engine::findIO(const std::string& name) const {
   for (const auto& io : io_)
@@ -108,6 +119,7 @@ std::vector<LayerSummary> Engine::layers() const {
   };
   for (const auto& l : plan_->layers) {
     LayerSummary s{l.name, l.op, l.tactic, l.precision, {}, {}, l.fusedFrom, l.measuredUs};
+    s.placement = plan_->target.kind == "cuda" ? (l.placement == plan::Placement::kHost ? "host" : "gpu") : "cpu";
     for (int32_t id : l.inputs) s.inputs.push_back(describe(id));
     for (int32_t id : l.outputs) s.outputs.push_back(describe(id));
     out.push_back(std::move(s));
@@ -125,6 +137,12 @@ std::string Engine::summary() const {
                    p.build.optimizationLevel, p.build.buildSeconds);
   s += fmt::format("memory: arena {} bytes (peak live {}, one buffer per tensor would need {}); weights {} bytes\n",
                    p.memory.arenaBytes, p.memory.peakLiveBytes, p.memory.naiveBytes, p.memory.weightBytes);
+  if (p.target.kind == "cuda") {
+    int host = 0;
+    for (const auto& l : p.layers) host += l.placement == plan::Placement::kHost;
+    s += fmt::format("cuda: workspace {} bytes per context; {} host layers (shape arithmetic, {} bytes pinned); "
+                     "tf32 {}\n", p.memory.workspaceBytes, host, p.memory.hostArenaBytes, p.build.tf32 ? "on" : "off");
+  }
   for (size_t i = 0; i < p.profiles.size(); ++i)
     for (const auto& in : p.profiles[i].inputs)
       s += fmt::format("profile {}: {} min {} opt {} max {}\n", i, in.name, in.min.toString(), in.opt.toString(),

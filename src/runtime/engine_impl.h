@@ -1,4 +1,4 @@
-// Engine internals shared by engine.cc and execution_context.cc.
+// Engine internals shared by engine.cc, execution_context.cc and stream.cc.
 #pragma once
 
 #include <memory>
@@ -6,11 +6,16 @@
 
 #include "backends/cpu/kernel.h"
 #include "kiln/engine.h"
+#include "runtime/cuda_engine.h"
 
 namespace kiln {
 
 struct Engine::Impl {
-  std::vector<std::unique_ptr<cpu::Kernel>> kernels;  // one per plan layer
+  // CPU kernels, one per plan layer: every layer of a CPU engine; the host layers (shape
+  // arithmetic) of a CUDA engine, whose device layers have nullptr here.
+  std::vector<std::unique_ptr<cpu::Kernel>> kernels;
+  std::unique_ptr<runtime::CudaEngine> cuda;  // CUDA engines only
+  bool isCuda() const { return cuda != nullptr; }
 };
 
 }  // namespace kiln

@@ -2,6 +2,7 @@
 // created (the arena sized by the memory plan, tensor views, per-layer pointer arrays, shape
 // registers); a run only evaluates the shape program when input shapes changed, points the views
 // at the arena/user buffers, and calls the kernels.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "kiln/engine.h"
 #include "plan/plan.h"
 #include "runtime/engine_impl.h"
+#include "backends/host_inputs.h"
 
 namespace kiln {
 
@@ -22,8 +24,8 @@ struct ExecutionContext::State {
   std::vector<bool> inputShapeSet;
   std::vector<void*> inputAddr, outputAddr;
   std::vector<Tensor> views;            // per plan tensor
-  std::vector<std::vector<const Tensor*>> layerIns;
-  std::vector<std::vector<Tensor*>> layerOuts;
+  std::vector<runtime::LayerIO> layers;  // per layer: the views it reads and writes
+  std::unique_ptr<runtime::CudaContext> cuda;  // CUDA engines
   std::vector<const Dims*> inputDimPtrs;
   std::vector<std::unique_ptr<cpu::KernelState>> kernelStates;  // per layer
   bool profiling = false;
@@ -31,6 +33,7 @@ struct ExecutionContext::State {
   std::vector<int64_t> layerRuns;
   bool shapesDirty = true;
   bool shapesReady = false;
+  bool isCuda() const { return cuda != nullptr; }
 };
 
 Result<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext(int profile) const {
@@ -43,9 +46,12 @@ Result<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext(int pro
   ctx->s_ = std::make_unique<ExecutionContext::State>();
   auto& s = *ctx->s_;
   s.plan = &p;
-  size_t arenaBytes = std::max<uint64_t>(64, (p.memory.arenaBytes + 63) / 64 * 64);
-  s.arena.reset(static_cast<char*>(std::aligned_alloc(64, arenaBytes)));
-  if (!s.arena) return ResourceExhausted("cannot allocate the engine's {}-byte arena", arenaBytes);
+  const bool isCuda = impl_->isCuda();
+  if (!isCuda) {
+    size_t arenaBytes = std::max<uint64_t>(64, (p.memory.arenaBytes + 63) / 64 * 64);
+    s.arena.reset(static_cast<char*>(std::aligned_alloc(64, arenaBytes)));
+    if (!s.arena) return ResourceExhausted("cannot allocate the engine's {}-byte arena", arenaBytes);
+  }
   s.regs.assign(p.program.instrs.size(), 0);
   s.inputDims.resize(p.inputs.size());
   s.inputShapeSet.assign(p.inputs.size(), false);
@@ -68,14 +74,29 @@ Result<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext(int pro
   }
   for (size_t t = 0; t < p.tensors.size(); ++t)
     if (p.tensors[t].kind == plan::TensorKind::kConstant) s.views[t] = p.tensors[t].constant;
-  s.layerIns.resize(p.layers.size());
-  s.layerOuts.resize(p.layers.size());
+  s.layers.resize(p.layers.size());
   for (size_t l = 0; l < p.layers.size(); ++l) {
-    for (int32_t id : p.layers[l].inputs) s.layerIns[l].push_back(id >= 0 ? &s.views[id] : nullptr);
-    for (int32_t id : p.layers[l].outputs) s.layerOuts[l].push_back(id >= 0 ? &s.views[id] : nullptr);
+    const auto& layer = p.layers[l];
+    // Device layers of a CUDA engine read constants from the engine's device copy, except the
+    // inputs they read on the host (shape-like values).
+    const bool deviceLayer = isCuda && layer.placement == plan::Placement::kTarget;
+    const std::vector<int> noHost;
+    const auto& host = deviceLayer ? cuda::hostInputsOf(layer.domain, layer.op) : noHost;
+    for (size_t i = 0; i < layer.inputs.size(); ++i) {
+      int32_t id = layer.inputs[i];
+      const Tensor* v = id >= 0 ? &s.views[id] : nullptr;
+      if (deviceLayer && id >= 0 && p.tensors[id].kind == plan::TensorKind::kConstant &&
+          std::find(host.begin(), host.end(), static_cast<int>(i)) == host.end())
+        v = &impl_->cuda->deviceConstant(id);
+      s.layers[l].ins.push_back(v);
+    }
+    for (int32_t id : layer.outputs) s.layers[l].outs.push_back(id >= 0 ? &s.views[id] : nullptr);
   }
   for (const Dims& d : s.inputDims) s.inputDimPtrs.push_back(&d);
-  for (const auto& k : impl_->kernels) s.kernelStates.push_back(k->createState());
+  for (const auto& k : impl_->kernels) s.kernelStates.push_back(k ? k->createState() : nullptr);
+  if (isCuda) {
+    KILN_ASSIGN_OR_RETURN(s.cuda, impl_->cuda->createContext(&s.layers));
+  }
   return ctx;
 }
 
@@ -152,19 +173,42 @@ Status ExecutionContext::prepare() {
       d.push_back(v);
     }
     void* ptr = nullptr;
+    MemoryKind kind = s.isCuda() ? MemoryKind::kDevice : MemoryKind::kHost;
     if (t.kind == plan::TensorKind::kIntermediate) {
       uint64_t bytes = static_cast<uint64_t>(d.numel()) * dtypeSize(t.dtype);
       if (bytes > t.maxBytes)
         return OutOfRange("tensor '{}' needs {} bytes at these shapes, more than the {} planned for the profile",
                           t.name, bytes, t.maxBytes);
-      ptr = s.arena.get() + t.arenaOffset;
+      if (!s.isCuda()) {
+        ptr = s.arena.get() + t.arenaOffset;
+      } else if (t.placement == plan::Placement::kHost) {
+        ptr = s.cuda->hostArena() + t.hostOffset;
+        kind = MemoryKind::kHost;
+      } else {
+        ptr = s.cuda->deviceArena() + t.arenaOffset;
+      }
     } else {
       ptr = s.views[id].raw();  // keeps a user address already set
     }
-    s.views[id] = Tensor::borrow(t.dtype, d, ptr);
+    s.views[id] = Tensor::borrow(t.dtype, d, ptr, kind);
   }
   s.shapesDirty = false;
   s.shapesReady = true;
+  if (s.isCuda()) {
+    // Host layers depend only on shapes and constants: evaluate them once per shape set.
+    for (size_t l = 0; l < p.layers.size(); ++l) {
+      if (p.layers[l].placement != plan::Placement::kHost) continue;
+      const plan::LayerInfo& layer = p.layers[l];
+      cpu::KernelContext kctx{layer.attrs, s.layers[l].ins, s.layers[l].outs, s.kernelStates[l].get()};
+      Status st = engine_->impl_->kernels[l]->run(kctx);
+      if (!st.ok()) {
+        s.shapesDirty = true;
+        s.shapesReady = false;
+        return std::move(st).withContext(fmt::format("host layer '{}' ({}, tactic {})", layer.name, layer.op, layer.tactic));
+      }
+    }
+    s.cuda->invalidate();
+  }
   return Status::OK();
 }
 
@@ -183,9 +227,11 @@ Status ExecutionContext::setTensorAddress(const std::string& name, void* data) {
   if (id < 0 || (p.tensors[id].kind != plan::TensorKind::kInput && p.tensors[id].kind != plan::TensorKind::kOutput))
     return NotFound("the engine has no input or output '{}'", name);
   const auto& t = p.tensors[id];
-  if (t.kind == plan::TensorKind::kInput) s_->inputAddr[t.ioIndex] = data;
-  else s_->outputAddr[t.ioIndex] = data;
-  s_->views[id] = Tensor::borrow(t.dtype, s_->views[id].dims(), data);
+  auto& addr = t.kind == plan::TensorKind::kInput ? s_->inputAddr[t.ioIndex] : s_->outputAddr[t.ioIndex];
+  if (addr != data && s_->isCuda()) s_->cuda->invalidate();  // a captured graph has the old address
+  addr = data;
+  s_->views[id] = Tensor::borrow(t.dtype, s_->views[id].dims(), data,
+                                 s_->isCuda() ? MemoryKind::kDevice : MemoryKind::kHost);
   return Status::OK();
 }
 
@@ -199,10 +245,11 @@ Status ExecutionContext::execute() {
   for (size_t i = 0; i < p.outputs.size(); ++i)
     if (!s.outputAddr[i] && s.views[p.outputs[i]].numel() > 0)
       return FailedPrecondition("output '{}' has no buffer (call setTensorAddress)", p.tensors[p.outputs[i]].name);
+  if (s.isCuda()) return s.cuda->launch(nullptr, true);
   const auto& kernels = engine_->impl_->kernels;
   for (size_t l = 0; l < p.layers.size(); ++l) {
     const plan::LayerInfo& layer = p.layers[l];
-    cpu::KernelContext kctx{layer.attrs, s.layerIns[l], s.layerOuts[l], s.kernelStates[l].get()};
+    cpu::KernelContext kctx{layer.attrs, s.layers[l].ins, s.layers[l].outs, s.kernelStates[l].get()};
     std::chrono::steady_clock::time_point t0;
     if (s.profiling) t0 = std::chrono::steady_clock::now();
     Status st = kernels[l]->run(kctx);
@@ -217,6 +264,7 @@ Status ExecutionContext::execute() {
 
 void ExecutionContext::enableLayerProfiling(bool on) {
   s_->profiling = on;
+  if (s_->isCuda()) s_->cuda->setProfiling(on);
   s_->layerMs.assign(s_->plan->layers.size(), 0.0);
   s_->layerRuns.assign(s_->plan->layers.size(), 0);
 }
@@ -224,14 +272,18 @@ void ExecutionContext::enableLayerProfiling(bool on) {
 std::vector<ExecutionContext::LayerTime> ExecutionContext::layerTimes() const {
   std::vector<LayerTime> out;
   const plan::Plan& p = *s_->plan;
-  for (size_t l = 0; l < s_->layerMs.size(); ++l)
-    out.push_back({p.layers[l].name, p.layers[l].op, p.layers[l].tactic, s_->layerMs[l], s_->layerRuns[l]});
+  for (size_t l = 0; l < s_->layerMs.size(); ++l) {
+    double ms = s_->isCuda() ? s_->cuda->layerMs(l) : s_->layerMs[l];
+    out.push_back({p.layers[l].name, p.layers[l].op, p.layers[l].tactic, ms, s_->layerRuns[l]});
+  }
   return out;
 }
 
 Status ExecutionContext::run(const std::vector<Named>& inputs, std::vector<Named>* outputs) {
   const plan::Plan& p = *s_->plan;
+  const bool isCuda = s_->isCuda();
   std::vector<bool> given(p.inputs.size(), false);
+  std::vector<const Tensor*> feeds(p.inputs.size(), nullptr);
   for (const Named& in : inputs) {
     int i = findIndex(p.inputs, p, in.name);
     if (i < 0) return NotFound("the engine has no input '{}'", in.name);
@@ -240,20 +292,61 @@ Status ExecutionContext::run(const std::vector<Named>& inputs, std::vector<Named
       return InvalidArgument("input '{}' has type {} but the engine expects {}{}", in.name, dtypeName(in.tensor.dtype()),
                              dtypeName(t.dtype), t.shapeText);
     if (in.tensor.memoryKind() != MemoryKind::kHost)
-      return InvalidArgument("input '{}' must be in host memory for a CPU engine", in.name);
+      return InvalidArgument("input '{}' must be in host memory for run() (use setTensorAddress for device memory)",
+                             in.name);
     KILN_RETURN_IF_ERROR(setInputShape(in.name, in.tensor.dims()));
-    KILN_RETURN_IF_ERROR(setTensorAddress(in.name, const_cast<void*>(in.tensor.raw())));
     given[i] = true;
+    feeds[i] = &in.tensor;
   }
   for (size_t i = 0; i < given.size(); ++i)
     if (!given[i]) return InvalidArgument("input '{}' is missing", p.tensors[p.inputs[i]].name);
+  for (size_t i = 0; i < p.inputs.size(); ++i) {
+    const auto& name = p.tensors[p.inputs[i]].name;
+    if (!isCuda) {
+      KILN_RETURN_IF_ERROR(setTensorAddress(name, const_cast<void*>(feeds[i]->raw())));
+      continue;
+    }
+    KILN_ASSIGN_OR_RETURN(void* dev, s_->cuda->staging(i, feeds[i]->nbytes()));
+    KILN_RETURN_IF_ERROR(s_->cuda->copyToDevice(dev, feeds[i]->raw(), feeds[i]->nbytes()));
+    KILN_RETURN_IF_ERROR(setTensorAddress(name, dev));
+  }
   outputs->clear();
-  for (int32_t id : p.outputs) {
+  for (size_t k = 0; k < p.outputs.size(); ++k) {
+    int32_t id = p.outputs[k];
     KILN_ASSIGN_OR_RETURN(Dims d, getTensorShape(p.tensors[id].name));
     outputs->push_back({p.tensors[id].name, Tensor::allocate(p.tensors[id].dtype, d)});
-    KILN_RETURN_IF_ERROR(setTensorAddress(p.tensors[id].name, outputs->back().tensor.raw()));
+    void* addr = outputs->back().tensor.raw();
+    if (isCuda) {
+      KILN_ASSIGN_OR_RETURN(addr, s_->cuda->staging(p.inputs.size() + k, outputs->back().tensor.nbytes()));
+    }
+    KILN_RETURN_IF_ERROR(setTensorAddress(p.tensors[id].name, addr));
   }
-  return execute();
+  KILN_RETURN_IF_ERROR(execute());
+  if (isCuda)
+    for (size_t k = 0; k < p.outputs.size(); ++k) {
+      Tensor& out = (*outputs)[k].tensor;
+      KILN_RETURN_IF_ERROR(s_->cuda->copyToHost(out.raw(), s_->views[p.outputs[k]].raw(), out.nbytes()));
+    }
+  return Status::OK();
+}
+
+void ExecutionContext::setCudaGraphs(bool on) {
+  if (s_->isCuda()) s_->cuda->setCudaGraphs(on);
+}
+
+bool ExecutionContext::cudaGraphs() const { return s_->isCuda() && s_->cuda->cudaGraphs(); }
+
+Status ExecutionContext::enqueueOn(void* cudaStream) {
+  KILN_RETURN_IF_ERROR(prepare());
+  if (!s_->isCuda()) return FailedPrecondition("enqueueOn needs a CUDA engine");
+  const plan::Plan& p = *s_->plan;
+  for (size_t i = 0; i < p.inputs.size(); ++i)
+    if (!s_->inputAddr[i] && s_->views[p.inputs[i]].numel() > 0)
+      return FailedPrecondition("input '{}' has no buffer (call setTensorAddress)", p.tensors[p.inputs[i]].name);
+  for (size_t i = 0; i < p.outputs.size(); ++i)
+    if (!s_->outputAddr[i] && s_->views[p.outputs[i]].numel() > 0)
+      return FailedPrecondition("output '{}' has no buffer (call setTensorAddress)", p.tensors[p.outputs[i]].name);
+  return s_->cuda->launch(cudaStream, false);
 }
 
 }  // namespace kiln

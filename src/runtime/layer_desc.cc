@@ -18,6 +18,7 @@ cpu::LayerDesc describeLayer(const plan::Plan& p, const plan::LayerInfo& l) {
   d.op = l.op;
   d.domain = l.domain;
   d.attrs = &l.attrs;
+  d.allowTf32 = p.build.tf32;
   for (int32_t id : l.inputs) {
     if (id < 0) {
       d.inputTypes.push_back(DType::kUndefined);

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "kiln/engine.h"
+#include "runtime/engine_impl.h"
 
 namespace kiln {
 
@@ -20,6 +21,8 @@ struct Stream::Impl {
   std::mutex mu;
   std::condition_variable cv;
   std::thread worker;
+  void* cudaStream = nullptr;  // created on first use by a CUDA engine's context
+  int cudaDevice = -1;
 
   void loop() {
     for (;;) {
@@ -51,6 +54,7 @@ Stream::Stream() : impl_(std::make_unique<Impl>()) {
 
 Stream::~Stream() {
   (void)synchronize();
+  runtime::destroyCudaStream(impl_->cudaStream);
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
     impl_->stop = true;
@@ -75,12 +79,32 @@ Status Stream::synchronize() {
   impl_->cv.wait(lk, [&] { return impl_->queued == 0 && !impl_->running; });
   Status st = std::move(impl_->firstError);
   impl_->firstError = Status::OK();
+  if (impl_->cudaStream) {
+    Status c = runtime::synchronizeCudaStream(impl_->cudaStream);
+    if (st.ok() && !c.ok()) st = std::move(c).withContext("the GPU failed while running a queued engine run");
+  }
   return st;
+}
+
+Result<void*> Stream::cudaStream(int device) {
+  std::lock_guard<std::mutex> lk(impl_->mu);
+  if (!impl_->cudaStream) {
+    KILN_ASSIGN_OR_RETURN(impl_->cudaStream, runtime::createCudaStream(device));
+    impl_->cudaDevice = device;
+  } else if (impl_->cudaDevice != device) {
+    return InvalidArgument("this Stream belongs to CUDA device {}; the engine runs on device {}", impl_->cudaDevice,
+                           device);
+  }
+  return impl_->cudaStream;
 }
 
 Status ExecutionContext::enqueue(Stream& stream) {
   // Shapes are resolved now so shape errors surface at the call, not at synchronize().
   KILN_RETURN_IF_ERROR(prepare());
+  if (engine_->isCuda()) {
+    KILN_ASSIGN_OR_RETURN(void* s, stream.cudaStream(engine_->impl_->cuda->device()));
+    return enqueueOn(s);
+  }
   return stream.push(this);
 }
 

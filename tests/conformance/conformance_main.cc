@@ -18,6 +18,10 @@
 #include "onnx/importer.h"
 #include "onnx/tensor_proto.h"
 #include "onnx/value_proto.h"
+#include "backends/host_inputs.h"
+#include "build/builder_internal.h"
+#include "kiln/engine.h"
+#include "plan/plan.h"
 #include "runtime/interpreter.h"
 
 namespace fs = std::filesystem;
@@ -41,6 +45,7 @@ struct Options {
   std::string reportFile;
   std::string filter;
   bool verbose = false;
+  bool cuda = false;  // --target cuda: build a CUDA engine per test (GPU machine)
   double rtol = 1e-3, atol = 1e-7;
 };
 
@@ -119,6 +124,72 @@ std::string compareValues(const RuntimeValue& got, const RuntimeValue& want, dou
   return "";
 }
 
+// The test through a CUDA engine: inputs a kernel reads on the host (shape-like values) become
+// constants with the test's data, as a user would fix them; no optimization passes (the kernels
+// are under test), no tactic timing, TF32 off.
+TestResult runOnCuda(TestResult r, ir::Graph& g, const std::vector<runtime::NamedValue>& inputs, const fs::path& dir,
+                     const Options& opt) {
+  auto fail = [&](Outcome o, std::string d) {
+    r.outcome = o;
+    r.detail = std::move(d);
+    return r;
+  };
+  std::vector<ExecutionContext::Named> feeds;
+  for (const auto& in : inputs) {
+    if (!in.value.isTensor()) return fail(Outcome::kUnsupported, "engines take tensors only (sequence/optional input)");
+    ir::Value* v = g.findValue(in.name);
+    bool hostRead = false;
+    for (ir::Node* n : g.nodes())
+      for (int i = 0; i < n->numInputs(); ++i)
+        if (n->input(i) == v) {
+          const auto& h = cuda::hostInputsOf(n->domain(), n->opType());
+          hostRead |= std::find(h.begin(), h.end(), i) != h.end();
+        }
+    if (hostRead) {
+      g.replaceAllUses(v, g.addConstant(in.name + "/const", in.value.tensor()));
+      continue;
+    }
+    feeds.push_back({in.name, in.value.tensor()});
+  }
+  BuildConfig cfg;
+  cfg.target = Target::kCUDA;
+  cfg.passes = {"none"};
+  cfg.tf32 = false;
+  cfg.optimizationLevel = 0;
+  OptimizationProfile prof;
+  for (const auto& f : feeds) (void)prof.set(f.name, f.tensor.dims(), f.tensor.dims(), f.tensor.dims());
+  cfg.profiles = {prof};
+  build::TimingCache cache("conformance");
+  auto plan = build::buildPlan(g, cfg, r.id, 0, &cache, nullptr);
+  if (!plan.ok())
+    return fail(plan.status().code() == StatusCode::kUnsupported ? Outcome::kUnsupported : Outcome::kFail,
+                "build: " + plan.status().toString());
+  auto engine = Engine::loadBytes(plan::serializePlan(**plan), "engine");
+  if (!engine.ok()) return fail(Outcome::kFail, "load: " + engine.status().toString());
+  auto ctx = (*engine)->createExecutionContext();
+  if (!ctx.ok()) return fail(Outcome::kFail, "context: " + ctx.status().toString());
+  std::vector<ExecutionContext::Named> outs;
+  // Twice: the second run replays the captured CUDA graph.
+  for (int run = 0; run < 2; ++run) {
+    Status st = (*ctx)->run(feeds, &outs);
+    if (!st.ok())
+      return fail(st.code() == StatusCode::kUnsupported ? Outcome::kUnsupported : Outcome::kFail,
+                  fmt::format("run {}: {}", run, st.toString()));
+  }
+  fs::path data = dir / "test_data_set_0";
+  for (size_t i = 0; i < outs.size(); ++i) {
+    auto want = onnx_import::readValueProtoFile((data / fmt::format("output_{}.pb", i)).string(), ValueKind::kTensor,
+                                                DType::kUndefined);
+    if (!want.ok()) return fail(Outcome::kFail, "expected data: " + want.status().toString());
+    Tensor expect = want->tensor();
+    if (expect.dtype() == DType::kUInt16 && outs[i].tensor.dtype() == DType::kBFloat16) expect = expect.viewAs(DType::kBFloat16);
+    std::string diff = compareTensors(outs[i].tensor, expect, opt.rtol, opt.atol);
+    if (!diff.empty()) return fail(Outcome::kFail, fmt::format("output {} ('{}'): {}", i, outs[i].name, diff));
+  }
+  r.outcome = Outcome::kPass;
+  return r;
+}
+
 TestResult runTest(const fs::path& dir, const std::string& id, const Options& opt) {
   TestResult r{id, Outcome::kFail, "", modelOps((dir / "model.onnx").string())};
   auto fail = [&](Outcome o, std::string d) {
@@ -132,7 +203,7 @@ TestResult runTest(const fs::path& dir, const std::string& id, const Options& op
     return fail(st.code() == StatusCode::kUnsupported ? Outcome::kUnsupported : Outcome::kFail,
                 "import: " + st.toString());
   }
-  std::shared_ptr<const ir::Graph> g(std::move(graph).value());
+  std::shared_ptr<ir::Graph> g(std::move(graph).value());
   fs::path data = dir / "test_data_set_0";
   std::vector<runtime::NamedValue> inputs;
   for (size_t i = 0; i < g->inputs().size(); ++i) {
@@ -150,6 +221,7 @@ TestResult runTest(const fs::path& dir, const std::string& id, const Options& op
       in = RuntimeValue(in.tensor().viewAs(DType::kBFloat16));
     inputs.push_back({decl.name(), std::move(in)});
   }
+  if (opt.cuda) return runOnCuda(std::move(r), *g, inputs, dir, opt);
   runtime::InterpreterOptions iopts;
   iopts.poisonOutputs = true;  // kernels must write every output element
   auto interp = runtime::Interpreter::create(g, iopts);
@@ -212,9 +284,10 @@ int main(int argc, char** argv) {
     else if (a == "--report") opt.reportFile = next();
     else if (a == "--filter") opt.filter = next();
     else if (a == "-v" || a == "--verbose") opt.verbose = true;
+    else if (a == "--target") opt.cuda = next() == "cuda";
     else {
       std::cerr << "usage: kiln_conformance --root DIR [--suite NAME]... [--expected FILE] "
-                   "[--report FILE] [--filter SUBSTR] [-v]\n";
+                   "[--report FILE] [--filter SUBSTR] [--target cpu|cuda] [-v]\n";
       return 2;
     }
   }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "core/npy.h"
@@ -47,9 +48,31 @@ bool isEngineFile(const std::string& path) {
   return f.gcount() == 8 && std::memcmp(magic, plan::kMagic, 8) == 0;
 }
 
+void TargetOptions::addTo(CLI::App* cmd) {
+  cmd->add_option("--target", target, "Device the engine runs on: cpu (default) or cuda (built on the GPU it targets)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--device", device, "CUDA device index (--target cuda)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--fp16", fp16, "Allow FP16 layers where accuracy allows (--target cuda; I/O keeps the model's types)");
+  cmd->add_flag("--bf16", bf16, "Allow BF16 layers (--target cuda)");
+  cmd->add_flag("--no-tf32", noTf32, "FP32 matmuls/convolutions without TF32 tensor cores (--target cuda)");
+}
+
+Status TargetOptions::apply(BuildConfig& config) const {
+  config.target = target == "cuda" ? Target::kCUDA : Target::kCPU;
+  config.device = device;
+  config.fp16 = config.fp16 || fp16;
+  config.bf16 = config.bf16 || bf16;
+  if (noTf32) config.tf32 = false;
+  return Status::OK();
+}
+
 Result<std::shared_ptr<Engine>> loadOrBuild(const std::string& path, BuildConfig config, const ShapeOptions& shapes,
                                             const std::map<std::string, Dims>& inputShapes, bool verbose) {
-  if (isEngineFile(path)) return Engine::loadFile(path);
+  if (isEngineFile(path)) {
+    LoadOptions lo;
+    lo.device = config.device;
+    return Engine::loadFile(path, lo);
+  }
   KILN_RETURN_IF_ERROR(shapes.apply(config));
   if (config.profiles.empty() && !inputShapes.empty()) {
     OptimizationProfile prof;
@@ -62,7 +85,9 @@ Result<std::shared_ptr<Engine>> loadOrBuild(const std::string& path, BuildConfig
     // Static inputs need no profile entry; retry without the entries the model fixes itself.
     return std::move(bytes).takeStatus();
   }
-  return Engine::loadBytes(std::move(bytes).value(), path + " (built in memory)");
+  LoadOptions lo;
+  lo.device = config.device;
+  return Engine::loadBytes(std::move(bytes).value(), path + " (built in memory)", lo);
 }
 
 Result<std::vector<ExecutionContext::Named>> readInputs(const std::vector<std::string>& items) {

@@ -10,7 +10,21 @@
 #include "kiln/builder.h"
 #include "kiln/engine.h"
 
+namespace CLI {
+class App;
+}
+
 namespace kiln::cli {
+
+// Target options shared by build/run/bench/compare: where the engine runs and its precisions.
+struct TargetOptions {
+  std::string target = "cpu";  // cpu | cuda
+  int device = 0;
+  bool fp16 = false, bf16 = false, noTf32 = false;
+  // Adds --target, --device, --fp16, --bf16, --no-tf32 to `cmd`.
+  void addTo(CLI::App* cmd);
+  Status apply(BuildConfig& config) const;
+};
 
 // Shape options shared by build/run/bench/compare.
 struct ShapeOptions {

@@ -17,7 +17,8 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
   struct Opts {
     std::string model, output, timingCache;
     ShapeOptions shapes;
-    bool fp16 = false, bf16 = false, int8 = false, fp8 = false, noTf32 = false, verbose = false, report = false;
+    TargetOptions target;
+    bool int8 = false, fp8 = false, verbose = false, report = false;
     std::string passes, dumpAfter, reportJson;
     std::vector<std::string> disabled, disabledTactics;
     int level = 3;
@@ -30,11 +31,9 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
   cmd->add_option("--min-shapes", o->shapes.minShapes, "Smallest input shapes of the optimization profile");
   cmd->add_option("--opt-shapes", o->shapes.optShapes, "Input shapes the engine is tuned for");
   cmd->add_option("--max-shapes", o->shapes.maxShapes, "Largest input shapes of the optimization profile");
-  cmd->add_flag("--fp16", o->fp16, "Allow FP16 layers (CUDA target)");
-  cmd->add_flag("--bf16", o->bf16, "Allow BF16 layers (CUDA target)");
+  o->target.addTo(cmd);
   cmd->add_flag("--int8", o->int8, "Allow INT8 layers (needs calibration; not yet available)");
   cmd->add_flag("--fp8", o->fp8, "Allow FP8 layers (not yet available)");
-  cmd->add_flag("--no-tf32", o->noTf32, "Disable TF32 for FP32 matmuls/convolutions (CUDA target)");
   cmd->add_option("--timing-cache", o->timingCache, "Timing cache file to read and update");
   cmd->add_option("--builder-optimization-level", o->level, "0-5: 0-2 choose tactics by heuristics, 3+ time them")
       ->check(CLI::Range(0, 5));
@@ -55,11 +54,9 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
   cmd->add_flag("-v,--verbose", o->verbose, "Show progress and the build report");
   cmd->callback([o, &exitCode] {
     BuildConfig cfg;
-    cfg.fp16 = o->fp16;
-    cfg.bf16 = o->bf16;
+    (void)o->target.apply(cfg);
     cfg.int8 = o->int8;
     cfg.fp8 = o->fp8;
-    cfg.tf32 = !o->noTf32;
     cfg.optimizationLevel = o->level;
     cfg.memoryLimit = o->memoryLimit;
     cfg.timingCachePath = o->timingCache;

@@ -85,6 +85,7 @@ void addCompareCommand(CLI::App& app, int& exitCode) {
     double rtol = 1e-3, atol = 1e-4, relL2 = 1e-5;
     int threads = 0;
     uint32_t seed = 1;
+    TargetOptions target;
     bool verbose = false;
   };
   auto o = std::make_shared<Opts>();
@@ -97,6 +98,7 @@ void addCompareCommand(CLI::App& app, int& exitCode) {
   cmd->add_option("--seed", o->seed, "Seed of the random inputs");
   cmd->add_option("--threads", o->threads, "ONNX Runtime intra-op threads (default: all cores)");
   cmd->add_option("--python", o->python, "Python with onnxruntime (default: $KILN_PYTHON, the project venv, python3)");
+  o->target.addTo(cmd);
   cmd->add_flag("-v,--verbose", o->verbose, "Show build progress");
   cmd->callback([o, &exitCode] {
     auto given = readInputs(o->inputs);
@@ -115,7 +117,7 @@ void addCompareCommand(CLI::App& app, int& exitCode) {
       for (const auto& [n, d] : *s) dimsGiven.emplace(n, d);
     }
     ShapeOptions none;
-    auto engine = loadOrBuild(o->model, BuildConfig{}, none, dimsGiven, o->verbose);
+    auto engine = loadOrBuild(o->model, [&] { BuildConfig c; (void)o->target.apply(c); return c; }(), none, dimsGiven, o->verbose);
     if (!engine.ok() && !dimsGiven.empty()) {
       exitCode = fail("compare", engine.status());
       return;

@@ -34,7 +34,7 @@ int inspectEngine(const std::string& path, bool json) {
       for (const auto& in : p.profiles[i].inputs)
         j["profiles"][i][in.name] = {{"min", in.min.vec()}, {"opt", in.opt.vec()}, {"max", in.max.vec()}};
     for (const auto& l : layers)
-      j["layers"].push_back({{"name", l.name}, {"op", l.op}, {"tactic", l.tactic}, {"precision", l.precision},
+      j["layers"].push_back({{"name", l.name}, {"op", l.op}, {"tactic", l.tactic}, {"precision", l.precision}, {"placement", l.placement},
                              {"inputs", l.inputs}, {"outputs", l.outputs}, {"fused_from", l.fusedFrom},
                              {"measured_us", l.measuredUs}});
     std::cout << j.dump(2) << "\n";
@@ -43,10 +43,18 @@ int inspectEngine(const std::string& path, bool json) {
   std::cout << eng.summary();
   for (const auto& io : eng.ioTensors())
     fmt::print("{} {}: {}{}\n", io.isInput ? "input " : "output", io.name, dtypeName(io.dtype), io.shape.toString());
-  fmt::print("{} layers:\n", layers.size());
+  // Reformat layers: layout Transposes and precision Casts the optimizer had to keep (fewer is
+  // better; the channels-last and lower-precision passes try to leave them at the boundaries).
+  int transposes = 0, casts = 0;
+  for (const auto& l : layers) {
+    transposes += l.op == "Transpose";
+    casts += l.op == "Cast";
+  }
+  fmt::print("{} layers ({} reformat: {} Transpose, {} Cast):\n", layers.size(), transposes + casts, transposes, casts);
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto& l = layers[i];
-    fmt::print("  [{}] {} ({}) tactic={} precision={}{}\n", i, l.name, l.op, l.tactic, l.precision,
+    fmt::print("  [{}] {} ({}) {}tactic={} precision={}{}\n", i, l.name, l.op,
+               l.placement == "cpu" ? "" : fmt::format("on={} ", l.placement), l.tactic, l.precision,
                l.measuredUs >= 0 ? fmt::format(" timed={:.1f}us", l.measuredUs) : "");
     fmt::print("      in:  {}\n      out: {}\n", fmt::join(l.inputs, "; "), fmt::join(l.outputs, "; "));
     if (!(l.fusedFrom.size() == 1 && l.fusedFrom[0] == l.name) && !l.fusedFrom.empty())

@@ -31,6 +31,7 @@ void addRunCommand(CLI::App& app, int& exitCode) {
     std::string model, outputDir;
     std::vector<std::string> inputs;
     ShapeOptions shapes;
+    TargetOptions target;
     bool randomInputs = false, verbose = false;
   };
   auto o = std::make_shared<Opts>();
@@ -39,6 +40,7 @@ void addRunCommand(CLI::App& app, int& exitCode) {
   cmd->add_option("--output-dir", o->outputDir, "Write each output to DIR/<output name>.npy");
   cmd->add_flag("--random-inputs", o->randomInputs, "Fill inputs not given with deterministic random data");
   cmd->add_option("--shapes", o->shapes.shapes, "Input shapes for random inputs or for building an ONNX model");
+  o->target.addTo(cmd);
   cmd->add_flag("-v,--verbose", o->verbose, "Show build progress");
   cmd->callback([o, &exitCode] {
     auto inputs = readInputs(o->inputs);
@@ -48,7 +50,7 @@ void addRunCommand(CLI::App& app, int& exitCode) {
     }
     std::map<std::string, Dims> given;
     for (const auto& in : *inputs) given[in.name] = in.tensor.dims();
-    auto engine = loadOrBuild(o->model, BuildConfig{}, o->shapes, o->shapes.empty() ? given : std::map<std::string, Dims>{},
+    auto engine = loadOrBuild(o->model, [&] { BuildConfig c; (void)o->target.apply(c); return c; }(), o->shapes, o->shapes.empty() ? given : std::map<std::string, Dims>{},
                               o->verbose);
     if (!engine.ok()) {
       exitCode = fail("run", engine.status());

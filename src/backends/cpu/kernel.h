@@ -50,6 +50,9 @@ struct LayerDesc {
   std::vector<DType> inputTypes, outputTypes;
   std::vector<Shape> inputShapes, outputShapes;
   std::vector<const Tensor*> constInputs;  // nullptr where not constant
+  // CUDA: fp32 matmuls/convolutions may use TF32 tensor cores (BuildConfig::tf32, recorded in the
+  // engine). Ignored on the CPU.
+  bool allowTf32 = false;
 };
 
 class Kernel {

@@ -1,10 +1,20 @@
 // Device discovery through the CUDA runtime.
 #include "backends/cuda/device.h"
 
+#include <cublasLt.h>
 #include <cuda_runtime_api.h>
+#include <cudnn.h>
 #include <fmt/format.h>
 
 namespace kiln::cuda {
+
+cudaError_t launchFill(float* deviceData, int64_t n, float value);  // fill_kernel.cu
+
+Status fillDevice(float* deviceData, int64_t n, float value) {
+  cudaError_t e = launchFill(deviceData, n, value);
+  if (e != cudaSuccess) return InternalError("fill kernel failed: {}", cudaGetErrorString(e));
+  return Status::OK();
+}
 
 std::vector<DeviceInfo> listDevices() {
   int n = 0;
@@ -44,6 +54,29 @@ std::string noDeviceReason() {
     return fmt::format("no usable CUDA device ({})", cudaGetErrorString(e));
   }
   return n == 0 ? "no CUDA device" : "";
+}
+
+std::string archName(const DeviceInfo& d) { return fmt::format("sm_{}{}", d.major, d.minor); }
+
+std::vector<std::pair<std::string, std::string>> libraryVersions() {
+  int rt = 0;
+  cudaRuntimeGetVersion(&rt);
+  size_t lt = cublasLtGetVersion();
+  size_t dnn = cudnnGetVersion();
+  // cudart: 13000 -> 13.0; cuBLASLt: 130100 -> 13.1.0 (major*10000 + minor*100 + patch);
+  // cuDNN 9: 91400 -> 9.14.0 (major*10000 + minor*100 + patch).
+  return {{"cudart", fmt::format("{}.{}", rt / 1000, rt % 1000 / 10)},
+          {"cublasLt", fmt::format("{}.{}.{}", lt / 10000, lt % 10000 / 100, lt % 100)},
+          {"cudnn", fmt::format("{}.{}.{}", dnn / 10000, dnn % 10000 / 100, dnn % 100)}};
+}
+
+std::string driverVersion() {
+  int v = 0;
+  if (cudaDriverGetVersion(&v) != cudaSuccess) {
+    cudaGetLastError();
+    return "none";
+  }
+  return fmt::format("{}.{}", v / 1000, v % 1000 / 10);
 }
 
 }  // namespace kiln::cuda

@@ -24,6 +24,14 @@ std::vector<DeviceInfo> listDevices();
 // Why no device is available, for skip messages ("no CUDA driver", "no CUDA device").
 std::string noDeviceReason();
 
+// "sm_90" for compute capability 9.0.
+std::string archName(const DeviceInfo& d);
+// Library versions an engine depends on, as recorded in engine files and checked at load:
+// cudart (runtime), cublasLt, cudnn ("9.14.0"). Versions of the libraries loaded now.
+std::vector<std::pair<std::string, std::string>> libraryVersions();
+// The CUDA driver's version ("13.0"), informational.
+std::string driverVersion();
+
 // Fills n floats in device memory with `value` (a smoke test of the toolchain and device).
 Status fillDevice(float* deviceData, int64_t n, float value);
 

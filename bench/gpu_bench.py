@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Kiln vs PyTorch on one GPU, side by side in one run (issue: CUDA backend).
+
+Run on the GPU machine, in one call:
+  bench/gpu_bench.py --kiln BUILD/tools/kiln --anchors PATH/torch_anchors.py --out DIR
+
+1. exports the models with torch_anchors.py (random weights, fixed seed, opset 17);
+2. builds one Kiln engine per (model, shape) with --target cuda --fp16 (fixed shapes, like
+   trtexec --shapes) and a shared timing cache, and benchmarks it with `kiln bench` (CUDA graphs,
+   device-resident I/O, median and p99 of many runs);
+3. times PyTorch (eager, CUDA graph, torch.compile) on the same shapes in fp16 with torch_anchors.py;
+4. writes DIR/<gpu>-<date>.json and DIR/<gpu>-<date>.md with the Kiln / best-PyTorch ratios.
+"""
+import argparse, datetime, json, os, re, subprocess, sys, time
+
+CASES = {
+    "resnet50": [(1, None), (8, None), (128, None)],
+    "bert-base": [(1, 128), (8, 128), (64, 128), (1, 384)],
+    "bert-large-qa": [(1, 384), (8, 384)],
+}
+
+
+def shapes_arg(model, batch, seq, meta):
+    if model == "resnet50":
+        return f"input:{batch}x3x224x224"
+    return ",".join(f"{n}:{batch}x{seq}" for n in meta[model]["inputs"])
+
+
+def run(cmd, log, timeout):
+    t0 = time.time()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    with open(log, "a") as f:
+        f.write(f"$ {' '.join(cmd)}\n{p.stdout}\n[exit {p.returncode}, {time.time() - t0:.1f} s]\n")
+    return p
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kiln", required=True)
+    ap.add_argument("--anchors", required=True, help="torch_anchors.py")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--models", default="resnet50,bert-base")
+    ap.add_argument("--torch-modes", default="eager,graph,compile")
+    ap.add_argument("--cases", default="", help="model:batch[:seq],... (default: all of the models)")
+    ap.add_argument("--precision", default="fp16", choices=["fp16", "fp32", "bf16"])
+    ap.add_argument("--duration", default="2")
+    ap.add_argument("--skip-torch", action="store_true")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    work = os.path.join(a.out, "work")
+    os.makedirs(work, exist_ok=True)
+    log = os.path.join(a.out, "gpu_bench.log")
+    models = a.models.split(",")
+    cases = []
+    if a.cases:
+        for c in a.cases.split(","):
+            parts = c.split(":")
+            cases.append((parts[0], int(parts[1]), int(parts[2]) if len(parts) > 2 else None))
+    else:
+        cases = [(m, b, s) for m in models for b, s in CASES[m]]
+    models = sorted({c[0] for c in cases})
+
+    p = run([sys.executable, a.anchors, "export", work], log, 900)
+    if p.returncode != 0:
+        sys.exit(f"export failed: {p.stdout[-2000:]}")
+    meta = json.load(open(os.path.join(work, "models.json")))
+
+    gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], stdout=subprocess.PIPE,
+                         text=True).stdout.strip().splitlines()[0]
+    kiln = []
+    cache = os.path.join(work, "timing.cache")
+    for model, b, s in cases:
+        eng = os.path.join(work, f"{model}-b{b}" + (f"-s{s}" if s else "") + f"-{a.precision}.engine")
+        shp = shapes_arg(model, b, s, meta)
+        build = [a.kiln, "build", os.path.join(work, f"{model}.onnx"), "-o", eng, "--target", "cuda", "--shapes", shp,
+                 "--timing-cache", cache]
+        if a.precision != "fp32":
+            build.append("--" + a.precision)
+        t0 = time.time()
+        p = run(build, log, 900)
+        r = {"model": model, "batch": b, "seq": s, "precision": a.precision, "build_s": round(time.time() - t0, 1)}
+        if p.returncode != 0:
+            r["error"] = p.stdout.strip().splitlines()[-1][:400] if p.stdout.strip() else "build failed"
+            kiln.append(r)
+            print(json.dumps(r), flush=True)
+            continue
+        j = os.path.join(work, os.path.basename(eng) + ".json")
+        p = run([a.kiln, "bench", eng, "--duration", a.duration, "--iterations", "200", "--warmup", "20", "--json", j],
+                log, 600)
+        if p.returncode != 0:
+            r["error"] = p.stdout.strip().splitlines()[-1][:400] if p.stdout.strip() else "bench failed"
+        else:
+            bj = json.load(open(j))
+            r.update(median_ms=bj["latency_ms"]["median"], p99_ms=bj["latency_ms"]["p99"],
+                     items_per_s=b / (bj["latency_ms"]["median"] / 1e3), iterations=bj["iterations"])
+            ins = run([a.kiln, "inspect", eng, "--json"], log, 120)
+            try:
+                layers = json.loads(ins.stdout)["layers"]
+                r["layers"] = len(layers)
+                r["reformat_layers"] = sum(1 for l in layers if l["op"] in ("Transpose", "Cast"))
+            except Exception:
+                pass
+        kiln.append(r)
+        print(json.dumps(r), flush=True)
+
+    # Kept even if the PyTorch timing below runs out of time.
+    with open(os.path.join(a.out, "kiln_partial.json"), "w") as f:
+        json.dump({"gpu": gpu, "kiln": kiln}, f, indent=1)
+    torch_results = []
+    if not a.skip_torch:
+        tj = os.path.join(work, "torch.json")
+        p = run([sys.executable, a.anchors, "time", "--models", ",".join(models), "--modes", a.torch_modes, "--json", tj],
+                log, 1500)
+        if os.path.exists(tj):
+            torch_results = json.load(open(tj))
+
+    rows = []
+    for r in kiln:
+        same = [t for t in torch_results if t["model"] == r["model"] and t["batch"] == r["batch"] and
+                t.get("seq") == r["seq"] and "median_ms" in t]
+        best = min(same, key=lambda t: t["median_ms"]) if same else None
+        row = dict(r)
+        if best:
+            row["torch_best_mode"] = best["mode"]
+            row["torch_best_median_ms"] = best["median_ms"]
+            row["torch"] = {t["mode"]: {"median_ms": t["median_ms"], "p99_ms": t["p99_ms"]} for t in same}
+            if "median_ms" in r:
+                row["speedup_vs_best_torch"] = best["median_ms"] / r["median_ms"]
+        rows.append(row)
+
+    date = datetime.date.today().isoformat()
+    tag = re.sub(r"[^A-Za-z0-9]+", "-", gpu).strip("-").lower()
+    versions = {}
+    try:
+        import torch
+        versions["torch"] = torch.__version__
+    except Exception:
+        pass
+    summary = {"gpu": gpu, "date": date, "precision": a.precision, "versions": versions, "results": rows,
+               "torch_raw": torch_results}
+    with open(os.path.join(a.out, f"{tag}-{date}.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    lines = [f"# Kiln vs PyTorch on {gpu} ({date}, {a.precision})", "",
+             "Kiln: `kiln bench` (CUDA graphs, device-resident I/O). PyTorch: torch_anchors.py (fp16; best of "
+             f"{a.torch_modes}). Ratio = best PyTorch median / Kiln median (> 1: Kiln faster).", "",
+             "| model | batch | seq | Kiln median ms | Kiln p99 ms | items/s | best PyTorch (mode) ms | ratio |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "median_ms" in r:
+            k = f"{r['median_ms']:.3f} | {r['p99_ms']:.3f} | {r['items_per_s']:.0f}"
+        else:
+            k = f"error: {r.get('error', '?')[:60]} | | "
+        t = f"{r['torch_best_median_ms']:.3f} ({r['torch_best_mode']})" if "torch_best_median_ms" in r else "-"
+        ratio = f"{r['speedup_vs_best_torch']:.2f}" if "speedup_vs_best_torch" in r else "-"
+        lines.append(f"| {r['model']} | {r['batch']} | {r['seq'] or '-'} | {k} | {t} | {ratio} |")
+    md = "\n".join(lines) + "\n"
+    with open(os.path.join(a.out, f"{tag}-{date}.md"), "w") as f:
+        f.write(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+// ONNX Attention (opset 23+) on the GPU, host side: validation, geometry and mask broadcasting
+// (the same rules as the CPU kernel, backends/cpu/kernels/attention.cc), then the fused kernels of
+// attention_flash.cu (tensor cores, float16/bfloat16) or attention_generic.cu (everything else).
+// What the fused kernels do not implement is refused in `supports`: past key/value and the present
+// outputs, nonpad_kv_seqlen, softcap, sliding windows and the qk_matmul output.
+#include <cmath>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/kernels/attention_kernels.h"
+#include "backends/cuda/kernels/attention_op.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+bool present(const LayerDesc& d, size_t i) { return i < d.inputTypes.size() && d.inputTypes[i] != DType::kUndefined; }
+
+bool maskKindOf(DType t, AttnMaskKind* k) {
+  switch (t) {
+    case DType::kBool: *k = AttnMaskKind::kBool; return true;
+    case DType::kFloat32: *k = AttnMaskKind::kFloat32; return true;
+    case DType::kFloat16: *k = AttnMaskKind::kFloat16; return true;
+    case DType::kBFloat16: *k = AttnMaskKind::kBFloat16; return true;
+    default: return false;
+  }
+}
+
+// Head sizes (D, Dv) known at build time; 0 where unknown.
+void headSizes(const LayerDesc& d, int64_t* D, int64_t* Dv) {
+  *D = *Dv = 0;
+  const Shape &q = d.inputShapes[0], &v = d.inputShapes[2];
+  if (!q.rankKnown() || !v.rankKnown()) return;
+  if (q.rank() == 4 && v.rank() == 4) {
+    if (q[3].isStatic()) *D = q[3].value();
+    if (v[3].isStatic()) *Dv = v[3].value();
+  } else if (q.rank() == 3 && v.rank() == 3 && d.attrs && d.attrs->has("q_num_heads") && d.attrs->has("kv_num_heads")) {
+    const int64_t hq = d.attrs->getInt("q_num_heads"), hkv = d.attrs->getInt("kv_num_heads");
+    if (q[2].isStatic() && hq > 0) *D = q[2].value() / hq;
+    if (v[2].isStatic() && hkv > 0) *Dv = v[2].value() / hkv;
+  }
+}
+
+// What both tactics share: types, inputs, outputs and attributes the fused kernels implement.
+bool supportsCommon(const LayerDesc& d, std::initializer_list<DType> types) {
+  if (d.inputTypes.size() < 3 || !d.attrs || d.outputTypes.empty()) return false;
+  const DType t = d.inputTypes[0];
+  bool typeOk = false;
+  for (DType x : types) typeOk |= x == t;
+  if (!typeOk || d.inputTypes[1] != t || d.inputTypes[2] != t || d.outputTypes[0] != t) return false;
+  for (size_t i = 4; i < d.inputTypes.size(); ++i)
+    if (present(d, i)) return false;  // past_key/past_value, nonpad_kv_seqlen
+  for (size_t o = 1; o < d.outputTypes.size(); ++o)
+    if (d.outputTypes[o] != DType::kUndefined) return false;  // present K/V, qk_matmul_output
+  AttnMaskKind mk;
+  if (present(d, 3) && !maskKindOf(d.inputTypes[3], &mk)) return false;
+  const AttrMap& a = *d.attrs;
+  if (a.getFloat("softcap", 0.0f) != 0.0f || a.getInt("left_window_size", -1) != -1 ||
+      a.getInt("right_window_size", -1) != -1)
+    return false;
+  for (int i = 0; i < 3; ++i) {
+    const Shape& s = d.inputShapes[i];
+    if (s.rankKnown() && s.rank() != 3 && s.rank() != 4) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool attentionFlashSupports(const LayerDesc& d) {
+  if (!supportsCommon(d, {DType::kFloat16, DType::kBFloat16})) return false;
+  int64_t D = 0, Dv = 0;
+  headSizes(d, &D, &Dv);
+  return D == Dv && (D == 32 || D == 64 || D == 128);
+}
+
+bool attentionGenericSupports(const LayerDesc& d) {
+  if (!supportsCommon(d, {DType::kFloat32, DType::kFloat16, DType::kBFloat16})) return false;
+  int64_t D = 0, Dv = 0;
+  headSizes(d, &D, &Dv);
+  return D <= kAttnGenericMaxHead && Dv <= kAttnGenericMaxHead;
+}
+
+Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type) {
+  if (ctx.numInputs() < 3 || !ctx.hasInput(0) || !ctx.hasInput(1) || !ctx.hasInput(2) || !ctx.hasOutput(0))
+    return InvalidArgument("Attention needs Q, K, V and the output Y");
+  for (int i = 4; i < ctx.numInputs(); ++i)
+    if (ctx.hasInput(i)) return Unsupported("Attention on the GPU: past_key/past_value and nonpad_kv_seqlen are not supported");
+  for (int o = 1; o < ctx.numOutputs(); ++o)
+    if (ctx.hasOutput(o)) return Unsupported("Attention on the GPU: present_key/present_value/qk_matmul_output are not supported");
+  const AttrMap& a = ctx.attrs;
+  if (a.getFloat("softcap", 0.0f) != 0.0f) return Unsupported("Attention on the GPU: softcap is not supported");
+  if (a.getInt("left_window_size", -1) != -1 || a.getInt("right_window_size", -1) != -1)
+    return Unsupported("Attention on the GPU: sliding windows are not supported");
+  const Tensor &q = ctx.in(0), &k = ctx.in(1), &v = ctx.in(2);
+  Tensor& y = ctx.out(0);
+  const DType t = q.dtype();
+  if (k.dtype() != t || v.dtype() != t || y.dtype() != t)
+    return InvalidArgument("Attention: Q, K, V and Y must have one type (got {}, {}, {}, {})", dtypeName(t),
+                           dtypeName(k.dtype()), dtypeName(v.dtype()), dtypeName(y.dtype()));
+  if (t != DType::kFloat32 && t != DType::kFloat16 && t != DType::kBFloat16) return unsupportedGpuType("Attention", t);
+  *type = t;
+  if (q.rank() != k.rank() || q.rank() != v.rank() || (q.rank() != 3 && q.rank() != 4))
+    return InvalidArgument("Attention: Q {}, K {}, V {} must all be 3-D or all 4-D", q.dims().toString(),
+                           k.dims().toString(), v.dims().toString());
+  if (q.rank() == 3) {
+    const int64_t hq = a.getInt("q_num_heads", 0), hkv = a.getInt("kv_num_heads", 0);
+    if (hq <= 0 || hkv <= 0 || q.dims()[2] % hq != 0 || v.dims()[2] % hkv != 0)
+      return InvalidArgument("Attention with 3-D inputs needs positive q_num_heads/kv_num_heads dividing the hidden sizes");
+    p->B = q.dims()[0], p->Hq = hq, p->Hkv = hkv, p->Sq = q.dims()[1], p->Skv = k.dims()[1];
+    p->D = q.dims()[2] / hq, p->Dv = v.dims()[2] / hkv;
+    if (k.dims()[2] != hkv * p->D || v.dims()[1] != p->Skv)
+      return InvalidArgument("Attention inputs {} {} {} are inconsistent", q.dims().toString(), k.dims().toString(),
+                             v.dims().toString());
+    p->qB = p->Sq * q.dims()[2], p->qH = p->D, p->qS = q.dims()[2];
+    p->kB = p->Skv * k.dims()[2], p->kH = p->D, p->kS = k.dims()[2];
+    p->vB = p->Skv * v.dims()[2], p->vH = p->Dv, p->vS = v.dims()[2];
+    p->yB = p->Sq * p->Hq * p->Dv, p->yH = p->Dv, p->yS = p->Hq * p->Dv;
+    if (y.dims() != Dims{p->B, p->Sq, p->Hq * p->Dv})
+      return InvalidArgument("Attention output {} does not match the inputs", y.dims().toString());
+  } else {
+    p->B = q.dims()[0], p->Hq = q.dims()[1], p->Hkv = k.dims()[1], p->Sq = q.dims()[2], p->Skv = k.dims()[2];
+    p->D = q.dims()[3], p->Dv = v.dims()[3];
+    if (k.dims()[3] != p->D || v.dims()[1] != p->Hkv || v.dims()[2] != p->Skv)
+      return InvalidArgument("Attention inputs {} {} {} are inconsistent", q.dims().toString(), k.dims().toString(),
+                             v.dims().toString());
+    p->qS = p->D, p->qH = p->Sq * p->D, p->qB = p->Hq * p->qH;
+    p->kS = p->D, p->kH = p->Skv * p->D, p->kB = p->Hkv * p->kH;
+    p->vS = p->Dv, p->vH = p->Skv * p->Dv, p->vB = p->Hkv * p->vH;
+    p->yS = p->Dv, p->yH = p->Sq * p->Dv, p->yB = p->Hq * p->yH;
+    if (y.dims() != Dims{p->B, p->Hq, p->Sq, p->Dv})
+      return InvalidArgument("Attention output {} does not match the inputs", y.dims().toString());
+  }
+  if (p->Hkv <= 0 || p->Hq % p->Hkv != 0 || k.dims()[0] != p->B || v.dims()[0] != p->B)
+    return InvalidArgument("Attention inputs {} {} {} are inconsistent (batch or head counts)", q.dims().toString(),
+                           k.dims().toString(), v.dims().toString());
+  if (p->D > kAttnGenericMaxHead || p->Dv > kAttnGenericMaxHead)
+    return Unsupported("Attention on the GPU: head size {} / {} is over {}", p->D, p->Dv, kAttnGenericMaxHead);
+
+  // attn_mask: aligned right to (B, Hq, Sq, T); the last dim may be shorter than T (padded -inf).
+  p->maskKind = AttnMaskKind::kNone;
+  if (ctx.hasInput(3)) {
+    const Tensor& m = ctx.in(3);
+    if (!maskKindOf(m.dtype(), &p->maskKind))
+      return Unsupported("Attention on the GPU: attn_mask of type {} is not supported", dtypeName(m.dtype()));
+    const Dims& md = m.dims();
+    if (md.rank() > 4) return InvalidArgument("Attention attn_mask {} has rank over 4", md.toString());
+    const int64_t target[4] = {p->B, p->Hq, p->Sq, p->Skv};
+    int64_t stride = 1, st[4] = {0, 0, 0, 0};
+    for (int i = 3; i >= 0; --i) {
+      const int mi = i - (4 - md.rank());
+      const int64_t d = mi >= 0 ? md[mi] : 1;
+      if (i == 3 ? d > p->Skv : (d != 1 && d != target[i]))
+        return InvalidArgument("Attention attn_mask {} does not broadcast to ({}, {}, {}, {})", md.toString(), p->B,
+                               p->Hq, p->Sq, p->Skv);
+      st[i] = (d == 1 && i != 3) ? 0 : stride;
+      stride *= d;
+    }
+    p->mask = m.raw();
+    p->mB = st[0], p->mH = st[1], p->mS = st[2], p->mJ = st[3];
+    p->maskLen = md.rank() ? md[md.rank() - 1] : 1;
+  }
+  p->causal = a.getInt("is_causal", 0) != 0;
+  // The CPU reference scales Q and K by sqrt(scale) rounded to the input type; use the same product.
+  const double scale = a.has("scale") ? double(a.getFloat("scale")) : 1.0 / std::sqrt(double(p->D));
+  float sq = static_cast<float>(std::sqrt(scale));
+  if (t == DType::kFloat16) sq = fp::halfToFloat(fp::floatToHalf(sq));
+  if (t == DType::kBFloat16) sq = fp::bfloat16ToFloat(fp::floatToBFloat16(sq));
+  p->scale = sq * sq;
+  p->q = q.raw(), p->k = k.raw(), p->v = v.raw(), p->y = y.raw();
+  return Status::OK();
+}
+
+Status AttentionKernel::enqueue(const GpuKernelContext& ctx) const {
+  AttnParams p;
+  DType t = DType::kUndefined;
+  KILN_RETURN_IF_ERROR(attentionParams(ctx, &p, &t));
+  if (ctx.out(0).numel() == 0) return Status::OK();
+  if (p.Skv == 0) {  // no keys: every row is fully masked, which gives zeros
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(p.y, 0, ctx.out(0).nbytes(), ctx.stream));
+    return Status::OK();
+  }
+  if (flash_ && attentionFlashHandles(p, t)) {
+    KILN_CUDA_RETURN_IF_ERROR(launchAttentionFlash(p, t, ctx.stream));
+  } else {
+    KILN_CUDA_RETURN_IF_ERROR(launchAttentionGeneric(p, t, ctx.stream));
+  }
+  return Status::OK();
+}
+
+}  // namespace kiln::cuda

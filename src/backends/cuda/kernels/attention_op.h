@@ -1,0 +1,25 @@
+// ONNX Attention on the GPU (host side; see attention_op.cc).
+#pragma once
+
+#include "backends/cuda/gpu_kernel.h"
+#include "backends/cuda/kernels/attention_kernels.h"
+
+namespace kiln::cuda {
+
+// flash = true: the tensor-core kernel where the run's tensors fit it (float16/bfloat16, head
+// size 32/64/128, aligned), else the generic kernel; flash = false: always the generic kernel.
+class AttentionKernel final : public GpuKernel {
+ public:
+  explicit AttentionKernel(bool flash) : flash_(flash) {}
+  Status enqueue(const GpuKernelContext& ctx) const override;
+
+ private:
+  bool flash_;
+};
+
+bool attentionFlashSupports(const LayerDesc& d);
+bool attentionGenericSupports(const LayerDesc& d);
+// Validates the run's tensors and attributes and fills the kernel parameters.
+Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type);
+
+}  // namespace kiln::cuda

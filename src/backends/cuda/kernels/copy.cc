@@ -1,0 +1,47 @@
+// Layers that only move bytes: Identity and the reshaping ops (same bytes, new dims), and the
+// engine-internal HostToDevice upload of a host-computed tensor (shape arithmetic results a device
+// layer reads as data). Device-to-device copies go through the copy engine, on the layer's stream.
+#include <cuda_runtime_api.h>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/kernels/families.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+Status copyInput0(const GpuKernelContext& c) {
+  const Tensor& x = c.in(0);
+  Tensor& y = c.out(0);
+  if (x.nbytes() != y.nbytes())
+    return InternalError("copy of {} into {}: sizes differ", x.describe(), y.describe());
+  if (y.nbytes() == 0 || x.raw() == y.raw()) return Status::OK();
+  KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(y.raw(), x.raw(), y.nbytes(), cudaMemcpyDeviceToDevice, c.stream));
+  return Status::OK();
+}
+
+Status hostToDevice(const GpuKernelContext& c) {
+  const Tensor& x = c.in(0);  // pinned host memory (the context's host arena)
+  Tensor& y = c.out(0);
+  if (x.nbytes() != y.nbytes())
+    return InternalError("upload of {} into {}: sizes differ", x.describe(), y.describe());
+  if (y.nbytes() == 0) return Status::OK();
+  KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(y.raw(), x.raw(), y.nbytes(), cudaMemcpyHostToDevice, c.stream));
+  return Status::OK();
+}
+
+bool tensorOnly(const LayerDesc& d) {
+  for (DType t : d.outputTypes)
+    if (t == DType::kString) return false;
+  return true;
+}
+
+}  // namespace
+
+void registerCopyKernels(GpuKernelRegistry& r) {
+  for (const char* op : {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"})
+    r.addFn(op, std::string("cuda_copy_") + op, &copyInput0, tensorOnly);
+  r.addFn("HostToDevice", "cuda_host_to_device", &hostToDevice, nullptr, 0, "kiln");
+}
+
+}  // namespace kiln::cuda

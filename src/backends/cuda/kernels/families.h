@@ -1,0 +1,17 @@
+// One registration function per CUDA kernel family; each lives in its family's files.
+#pragma once
+
+#include "backends/cuda/gpu_kernel.h"
+
+namespace kiln::cuda {
+
+void registerCopyKernels(GpuKernelRegistry& r);          // copy.cu: Identity/Reshape/..., host<->device
+void registerElementwiseKernels(GpuKernelRegistry& r);   // elementwise*.cu
+void registerDataMovementKernels(GpuKernelRegistry& r);  // data_*.cu
+void registerReduceNormKernels(GpuKernelRegistry& r);    // reduce_*.cu, norm_*.cu, pool_*.cu
+void registerBlasDnnKernels(GpuKernelRegistry& r);       // calls the three below
+void registerBlasKernels(GpuKernelRegistry& r);          // blas_*: cuBLASLt MatMul/Gemm/FusedMatMul
+void registerAttentionKernels(GpuKernelRegistry& r);     // attention_*: fused attention
+void registerDnnKernels(GpuKernelRegistry& r);           // dnn_*: cuDNN convolutions
+
+}  // namespace kiln::cuda

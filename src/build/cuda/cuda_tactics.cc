@@ -1,0 +1,392 @@
+// The builder's CUDA target: device checks, target description, and tactic timing on the GPU.
+// Each candidate (kernel def x library variant) of a device layer runs on random inputs at the
+// profile's opt shapes (real weights), is checked against the first candidate's result, and is
+// timed with CUDA events after an L2 flush (median of repeats). Winners go to the timing cache.
+#include "build/cuda_target.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/device.h"
+#include "backends/cuda/gpu_kernel.h"
+#include "backends/host_inputs.h"
+#include "runtime/layer_desc.h"
+
+namespace kiln::build {
+
+bool cudaSupportsLayer(const cpu::LayerDesc& d) {
+  for (const cuda::GpuKernelDef* def : cuda::GpuKernelRegistry::global().candidates(d.domain, d.op))
+    if (!def->supports || def->supports(d)) return true;
+  return false;
+}
+
+bool cudaHasOp(const std::string& domain, const std::string& op) {
+  return !cuda::GpuKernelRegistry::global().candidates(domain, op).empty();
+}
+
+std::string cudaDeviceKey(int device) {
+  auto devices = cuda::listDevices();
+  if (device < 0 || device >= static_cast<int>(devices.size())) return "cuda:none";
+  std::string k = fmt::format("cuda:{}:{}", devices[device].name, cuda::archName(devices[device]));
+  for (const auto& [n, v] : cuda::libraryVersions()) k += ":" + n + "-" + v;
+  return k;
+}
+
+namespace {
+
+struct DeviceBuffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  DeviceBuffer() = default;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr(o.ptr), bytes(o.bytes) { o.ptr = nullptr; }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      if (ptr) cudaFree(ptr);
+      ptr = o.ptr;
+      bytes = o.bytes;
+      o.ptr = nullptr;
+    }
+    return *this;
+  }
+  ~DeviceBuffer() {
+    if (ptr) cudaFree(ptr);
+  }
+  Status ensure(size_t n) {
+    if (n <= bytes && ptr) return Status::OK();
+    if (ptr) cudaFree(ptr);
+    ptr = nullptr;
+    bytes = 0;
+    KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&ptr, std::max<size_t>(n, 256)));
+    bytes = std::max<size_t>(n, 256);
+    return Status::OK();
+  }
+};
+
+double relL2(const Tensor& a, const Tensor& b) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    double x = a.doubleAt(i), y = b.doubleAt(i);
+    if (std::isnan(x) != std::isnan(y)) return INFINITY;
+    if (std::isnan(x)) continue;
+    num += (x - y) * (x - y);
+    den += y * y;
+  }
+  return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+}
+
+bool isHostSlot(const plan::LayerInfo& l, int i) {
+  const auto& h = cuda::hostInputsOf(l.domain, l.op);
+  return std::find(h.begin(), h.end(), i) != h.end();
+}
+
+class CudaTacticsImpl final : public CudaTactics {
+ public:
+  CudaTacticsImpl(const BuildConfig& cfg, TimingCache* cache) : cfg_(cfg), cache_(cache) {}
+  ~CudaTacticsImpl() override {
+    weights_.clear();
+    if (res_.cudnn) cudnnDestroy(res_.cudnn);
+    if (res_.cublasLt) cublasLtDestroy(res_.cublasLt);
+    if (stream_) cudaStreamDestroy(stream_);
+    for (cudaEvent_t e : {start_, stop_})
+      if (e) cudaEventDestroy(e);
+  }
+
+  Status init() {
+    auto devices = cuda::listDevices();
+    if (devices.empty())
+      return Unavailable("a CUDA engine is built on the GPU it targets, and {} (build for the CPU, or build on the "
+                         "GPU machine)", cuda::noDeviceReason());
+    if (cfg_.device < 0 || cfg_.device >= static_cast<int>(devices.size()))
+      return InvalidArgument("CUDA device {} does not exist (this machine has {})", cfg_.device, devices.size());
+    info_ = devices[cfg_.device];
+    if (info_.major < 8)
+      return Unsupported("{} is {} ; Kiln's CUDA backend needs compute capability 8.0 (Ampere) or newer", info_.name,
+                         cuda::archName(info_));
+    KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(cfg_.device));
+    KILN_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    KILN_CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&res_.cublasLt));
+    KILN_CUDNN_RETURN_IF_ERROR(cudnnCreate(&res_.cudnn));
+    KILN_CUDNN_RETURN_IF_ERROR(cudnnSetStream(res_.cudnn, stream_));
+    KILN_CUDA_RETURN_IF_ERROR(cudaEventCreate(&start_));
+    KILN_CUDA_RETURN_IF_ERROR(cudaEventCreate(&stop_));
+    res_.device = cfg_.device;
+    res_.smCount = info_.multiprocessors;
+    res_.computeCapability = info_.major * 10 + info_.minor;
+    res_.stream = stream_;
+    // Twice the L2 so that a memset evicts everything a timed run could reuse.
+    KILN_RETURN_IF_ERROR(flush_.ensure(std::max<size_t>(2 * info_.l2CacheBytes, 8u << 20)));
+    workspaceLimit_ = 256ull << 20;
+    if (cfg_.memoryLimit) workspaceLimit_ = std::min<size_t>(workspaceLimit_, cfg_.memoryLimit / 4);
+    return Status::OK();
+  }
+
+  plan::TargetInfo target() const override {
+    plan::TargetInfo t;
+    t.kind = "cuda";
+    t.arch = cuda::archName(info_);
+    t.device = info_.name;
+    t.features = fmt::format("{} SMs, {} MiB, L2 {} MiB, driver {}", info_.multiprocessors, info_.totalMemory >> 20,
+                             info_.l2CacheBytes >> 20, cuda::driverVersion());
+    t.libraries = cuda::libraryVersions();
+    return t;
+  }
+  size_t workspaceLimit() const override { return workspaceLimit_; }
+  size_t workspaceUsed() const override { return workspaceUsed_; }
+
+  Result<TacticChoice> choose(const plan::Plan& p, const plan::LayerInfo& l, const std::vector<Dims>& dims,
+                              const std::vector<Tensor>& hostValues) override;
+
+ private:
+  struct Candidate {
+    const cuda::GpuKernelDef* def;
+    int variant;
+    std::string name;
+  };
+  Result<const Tensor*> deviceWeight(const plan::Plan& p, int32_t id);
+  std::vector<Candidate> candidates(const cpu::LayerDesc& desc, const std::string& layerName, const std::string& op);
+
+  const BuildConfig& cfg_;
+  TimingCache* cache_;
+  cuda::DeviceInfo info_;
+  cuda::GpuResources res_;
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+  DeviceBuffer flush_, workspace_;
+  size_t workspaceLimit_ = 0, workspaceUsed_ = 0;
+  std::map<int32_t, std::pair<DeviceBuffer, Tensor>> weights_;
+  std::mt19937 rng_{1234};
+};
+
+Result<const Tensor*> CudaTacticsImpl::deviceWeight(const plan::Plan& p, int32_t id) {
+  auto it = weights_.find(id);
+  if (it != weights_.end()) return &it->second.second;
+  const Tensor& c = p.tensors[id].constant;
+  DeviceBuffer b;
+  KILN_RETURN_IF_ERROR(b.ensure(c.nbytes()));
+  if (c.nbytes()) KILN_CUDA_RETURN_IF_ERROR(cudaMemcpy(b.ptr, c.raw(), c.nbytes(), cudaMemcpyHostToDevice));
+  Tensor view = Tensor::borrow(c.dtype(), c.dims(), b.ptr, MemoryKind::kDevice);
+  auto& slot = weights_[id];
+  slot.first = std::move(b);
+  slot.second = view;
+  return &slot.second;
+}
+
+std::vector<CudaTacticsImpl::Candidate> CudaTacticsImpl::candidates(const cpu::LayerDesc& desc,
+                                                                    const std::string& layerName,
+                                                                    const std::string& op) {
+  std::vector<Candidate> out;
+  for (const cuda::GpuKernelDef* d : cuda::GpuKernelRegistry::global().candidates(desc.domain, desc.op)) {
+    bool disabled = false;
+    for (const auto& prefix : cfg_.disabledTactics) disabled |= d->tactic.rfind(prefix, 0) == 0;
+    if (auto f = cfg_.forcedTactics.find(op); f != cfg_.forcedTactics.end()) disabled |= d->tactic != cuda::splitTactic(f->second).first;
+    if (disabled || (d->supports && !d->supports(desc))) continue;
+    int n = d->variants ? d->variants(desc, workspaceLimit_) : 1;
+    for (int v = 0; v < n; ++v) out.push_back({d, v, n > 1 || d->variants ? fmt::format("{}:{}", d->tactic, v) : d->tactic});
+  }
+  (void)layerName;
+  return out;
+}
+
+Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::LayerInfo& l, const std::vector<Dims>& dims,
+                                             const std::vector<Tensor>& hostValues) {
+  cpu::LayerDesc desc = runtime::describeLayer(p, l);
+  desc.allowTf32 = cfg_.tf32;
+  std::vector<Candidate> cands = candidates(desc, l.name, l.op);
+  if (auto f = cfg_.forcedTactics.find(l.op); f != cfg_.forcedTactics.end() && f->second.find(':') != std::string::npos)
+    cands.erase(std::remove_if(cands.begin(), cands.end(), [&](const Candidate& c) { return c.name != f->second; }),
+                cands.end());
+  if (cands.empty()) {
+    if (auto f = cfg_.forcedTactics.find(l.op); f != cfg_.forcedTactics.end())
+      return Unsupported("layer '{}' ({}): the forced tactic '{}' does not support it (or does not exist)", l.name,
+                         l.op, f->second);
+    std::vector<std::string> types;
+    for (DType t : desc.inputTypes) types.emplace_back(t == DType::kUndefined ? "-" : dtypeName(t));
+    return Unsupported("layer '{}' ({}{}): no CUDA kernel supports it (input types {}); a CUDA engine runs every layer "
+                       "on the GPU", l.name, l.domain.empty() ? "" : l.domain + ":", l.op, fmt::join(types, ", "));
+  }
+  TacticChoice choice{cands[0].name};
+  std::vector<std::string> names;
+  for (const auto& c : cands) names.push_back(c.name);
+  const std::string key = layerKey(p, l, dims, names) + (cfg_.tf32 ? "|tf32" : "");
+  const bool timing = cfg_.optimizationLevel >= 3 && cands.size() > 1;
+  if (timing && cache_) {
+    if (auto hit = cache_->find(key); hit && std::find(names.begin(), names.end(), hit->tactic) != names.end()) {
+      choice.tactic = hit->tactic;
+      choice.microseconds = hit->microseconds;
+      choice.fromCache = true;
+      return choice;
+    }
+  }
+
+  // Inputs at the opt shapes: weights are real, host inputs are the host-evaluated values, other
+  // inputs random (floats) or zero (indices, masks: always valid).
+  KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(cfg_.device));
+  std::vector<DeviceBuffer> store;
+  store.reserve(l.inputs.size() + l.outputs.size());
+  std::vector<Tensor> views(l.inputs.size() + l.outputs.size());
+  std::vector<const Tensor*> ins;
+  for (size_t i = 0; i < l.inputs.size(); ++i) {
+    int32_t id = l.inputs[i];
+    if (id < 0) {
+      ins.push_back(nullptr);
+      continue;
+    }
+    const auto& t = p.tensors[id];
+    if (isHostSlot(l, static_cast<int>(i))) {
+      const Tensor* v = t.kind == plan::TensorKind::kConstant ? &t.constant : &hostValues[id];
+      if (!v->defined())
+        return InternalError("layer '{}' reads '{}' on the host but its value is unknown at build time", l.name, t.name);
+      ins.push_back(v);
+      continue;
+    }
+    if (t.kind == plan::TensorKind::kConstant) {
+      KILN_ASSIGN_OR_RETURN(const Tensor* w, deviceWeight(p, id));
+      ins.push_back(w);
+      continue;
+    }
+    Tensor host = Tensor::allocate(t.dtype, dims[id]);
+    if (isFloat(t.dtype)) {
+      std::uniform_real_distribution<float> u(-1.f, 1.f);
+      dispatchType<FloatTypes>(t.dtype, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        for (int64_t k = 0; k < host.numel(); ++k) host.data<T>()[k] = convertValue<T>(u(rng_));
+      });
+    }
+    store.emplace_back();
+    KILN_RETURN_IF_ERROR(store.back().ensure(host.nbytes()));
+    if (host.nbytes()) KILN_CUDA_RETURN_IF_ERROR(cudaMemcpy(store.back().ptr, host.raw(), host.nbytes(), cudaMemcpyHostToDevice));
+    views[i] = Tensor::borrow(t.dtype, dims[id], store.back().ptr, MemoryKind::kDevice);
+    ins.push_back(&views[i]);
+  }
+  std::vector<Tensor*> outs;
+  for (size_t o = 0; o < l.outputs.size(); ++o) {
+    int32_t id = l.outputs[o];
+    if (id < 0) {
+      outs.push_back(nullptr);
+      continue;
+    }
+    const auto& t = p.tensors[id];
+    size_t bytes = static_cast<size_t>(dims[id].numel()) * dtypeSize(t.dtype);
+    store.emplace_back();
+    KILN_RETURN_IF_ERROR(store.back().ensure(bytes));
+    views[l.inputs.size() + o] = Tensor::borrow(t.dtype, dims[id], store.back().ptr, MemoryKind::kDevice);
+    outs.push_back(&views[l.inputs.size() + o]);
+  }
+
+  struct Measured {
+    size_t cand;
+    double us;
+    std::vector<Tensor> outputs;  // host copies of float outputs
+  };
+  std::vector<Measured> results;
+  Status firstFailure;
+  const int reps = !timing ? 0 : cfg_.optimizationLevel >= 4 ? 25 : 10;
+  for (size_t ci = 0; ci < cands.size(); ++ci) {
+    const Candidate& c = cands[ci];
+    auto fail = [&](Status st) {
+      if (firstFailure.ok()) firstFailure = std::move(st).withContext(c.name);
+    };
+    auto k = c.def->create(desc, c.variant, workspaceLimit_);
+    if (!k.ok()) {
+      fail(std::move(k).takeStatus());
+      continue;
+    }
+    size_t ws = (*k)->workspaceBytes();
+    if (ws > workspaceLimit_) {
+      fail(ResourceExhausted("needs {} bytes of workspace, over the limit {}", ws, workspaceLimit_));
+      continue;
+    }
+    if (Status st = workspace_.ensure(ws); !st.ok()) {
+      fail(std::move(st));
+      continue;
+    }
+    auto state = (*k)->createState(res_);
+    if (!state.ok()) {
+      fail(std::move(state).takeStatus());
+      continue;
+    }
+    cuda::GpuKernelContext ctx{l.attrs, ins, outs, state->get(), res_, stream_, workspace_.ptr, ws};
+    Status st = (*k)->enqueue(ctx);
+    if (st.ok()) {
+      cudaError_t e = cudaStreamSynchronize(stream_);
+      if (e != cudaSuccess) st = cuda::cudaError(e, "cudaStreamSynchronize", __FILE__, __LINE__);
+    }
+    if (!st.ok()) {
+      // A kernel fault poisons the context; nothing after it can be trusted.
+      if (cudaGetLastError() != cudaSuccess && cudaDeviceSynchronize() != cudaSuccess)
+        return std::move(st).withContext(fmt::format("layer '{}' ({}): tactic {} crashed the GPU", l.name, l.op, c.name));
+      fail(std::move(st));
+      continue;
+    }
+    Measured m{ci, 0, {}};
+    if (timing) {
+      for (Tensor* o : outs) {
+        if (!o || !isFloat(o->dtype())) {
+          m.outputs.emplace_back();
+          continue;
+        }
+        Tensor h = Tensor::allocate(o->dtype(), o->dims());
+        KILN_CUDA_RETURN_IF_ERROR(cudaMemcpy(h.raw(), o->raw(), h.nbytes(), cudaMemcpyDeviceToHost));
+        m.outputs.push_back(std::move(h));
+      }
+      std::vector<float> times;
+      for (int r = 0; r < reps + 2; ++r) {
+        KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(flush_.ptr, r & 0xff, flush_.bytes, stream_));
+        KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(start_, stream_));
+        Status rs = (*k)->enqueue(ctx);
+        KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(stop_, stream_));
+        KILN_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(stop_));
+        if (!rs.ok()) return std::move(rs).withContext(fmt::format("layer '{}': timing {}", l.name, c.name));
+        float ms = 0;
+        KILN_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, start_, stop_));
+        if (r >= 2) times.push_back(ms);
+      }
+      std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+      m.us = times[times.size() / 2] * 1000.0;
+    }
+    results.push_back(std::move(m));
+    workspaceUsed_ = std::max(workspaceUsed_, ws);
+    if (!timing) break;  // the first candidate that works is the choice
+  }
+  if (results.empty())
+    return std::move(firstFailure).withContext(fmt::format("layer '{}' ({}): every CUDA tactic failed", l.name, l.op));
+  const Measured* best = &results[0];
+  if (timing) {
+    bool lowPrecision = false;
+    for (DType t : desc.outputTypes) lowPrecision |= t == DType::kFloat16 || t == DType::kBFloat16;
+    const double tol = lowPrecision ? 2e-2 : cfg_.tf32 ? 1e-2 : 1e-3;
+    const Measured& ref = results[0];
+    for (const auto& m : results) {
+      bool ok = true;
+      for (size_t o = 0; o < m.outputs.size() && ok; ++o)
+        if (m.outputs[o].defined() && ref.outputs[o].defined()) ok = relL2(m.outputs[o], ref.outputs[o]) <= tol;
+      if (ok && m.us < best->us) best = &m;
+    }
+  }
+  choice.tactic = cands[best->cand].name;
+  choice.microseconds = timing ? best->us : -1;
+  choice.timed = timing;
+  if (timing && cache_) cache_->insert(key, TimingEntry{choice.tactic, choice.microseconds});
+  return choice;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CudaTactics>> CudaTactics::create(const BuildConfig& cfg, TimingCache* cache) {
+  auto t = std::make_unique<CudaTacticsImpl>(cfg, cache);
+  KILN_RETURN_IF_ERROR(t->init());
+  return std::unique_ptr<CudaTactics>(std::move(t));
+}
+
+}  // namespace kiln::build

@@ -1,0 +1,427 @@
+// CUDA engines: device checks at load, device kernels, constants in device memory, and per-context
+// device state (arena, workspace, stream, library handles, kernel states, CUDA graphs).
+#include "runtime/cuda_engine.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/device.h"
+#include "backends/cuda/gpu_kernel.h"
+#include "backends/host_inputs.h"
+#include "runtime/layer_desc.h"
+
+namespace kiln::runtime {
+
+bool cudaBackendBuilt() { return true; }
+
+namespace {
+
+constexpr size_t kAlign = 256;
+size_t alignUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+bool envFlag(const char* name, bool dflt) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return dflt;
+  return !(std::strcmp(v, "0") == 0 || std::strcmp(v, "false") == 0 || std::strcmp(v, "off") == 0);
+}
+
+struct DeviceMemory {
+  void* ptr = nullptr;
+  DeviceMemory() = default;
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+  ~DeviceMemory() {
+    if (ptr) cudaFree(ptr);
+  }
+  Status allocate(size_t bytes, const char* what) {
+    if (bytes == 0) return Status::OK();
+    cudaError_t e = cudaMalloc(&ptr, bytes);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      ptr = nullptr;
+      return ResourceExhausted("cannot allocate {} bytes of GPU memory for {}: {}", bytes, what, cudaGetErrorString(e));
+    }
+    return Status::OK();
+  }
+};
+
+struct PinnedMemory {
+  void* ptr = nullptr;
+  PinnedMemory() = default;
+  PinnedMemory(const PinnedMemory&) = delete;
+  PinnedMemory& operator=(const PinnedMemory&) = delete;
+  ~PinnedMemory() {
+    if (ptr) cudaFreeHost(ptr);
+  }
+};
+
+// Which constants device layers read as device data (not through a host input).
+std::vector<bool> constantsOnDevice(const plan::Plan& p) {
+  std::vector<bool> out(p.tensors.size(), false);
+  for (const auto& l : p.layers) {
+    if (l.placement != plan::Placement::kTarget) continue;
+    const auto& host = cuda::hostInputsOf(l.domain, l.op);
+    for (size_t i = 0; i < l.inputs.size(); ++i) {
+      int32_t id = l.inputs[i];
+      if (id < 0 || p.tensors[id].kind != plan::TensorKind::kConstant) continue;
+      if (std::find(host.begin(), host.end(), static_cast<int>(i)) == host.end()) out[id] = true;
+    }
+  }
+  return out;
+}
+
+class CudaEngineImpl;
+
+class CudaContextImpl final : public CudaContext {
+ public:
+  CudaContextImpl(const CudaEngineImpl& e, const std::vector<LayerIO>* layers) : e_(e), layers_(layers) {}
+  ~CudaContextImpl() override;
+  Status init();
+
+  char* deviceArena() override { return static_cast<char*>(arena_.ptr); }
+  char* hostArena() override { return static_cast<char*>(hostArena_.ptr); }
+  Status launch(void* stream, bool synchronize) override;
+  void invalidate() override {
+    graphValid_ = false;
+    warm_ = false;
+  }
+  void setCudaGraphs(bool on) override {
+    graphsOn_ = on;
+    invalidate();
+  }
+  bool cudaGraphs() const override { return graphsOn_; }
+  void setProfiling(bool on) override;
+  double layerMs(size_t layer) const override { return layer < layerMs_.size() ? layerMs_[layer] : 0.0; }
+  Result<void*> staging(size_t slot, size_t bytes) override;
+  Status copyToDevice(void* dst, const void* src, size_t bytes) override;
+  Status copyToHost(void* dst, const void* src, size_t bytes) override;
+
+ private:
+  Status enqueueAll(cudaStream_t s, bool syncEachLayer);
+  Status capture(cudaStream_t s);
+  Status bindStream(cudaStream_t s);
+
+  const CudaEngineImpl& e_;
+  const std::vector<LayerIO>* layers_;
+  cuda::GpuResources res_;
+  cudaStream_t own_ = nullptr;
+  DeviceMemory arena_, workspace_;
+  PinnedMemory hostArena_;
+  std::vector<std::unique_ptr<cuda::GpuKernelState>> states_;
+  std::vector<std::unique_ptr<DeviceMemory>> staging_;
+  std::vector<size_t> stagingBytes_;
+  bool graphsOn_ = true;
+  bool graphValid_ = false;
+  bool warm_ = false;
+  cudaGraphExec_t exec_ = nullptr;
+  bool profiling_ = false;
+  std::vector<cudaEvent_t> events_;
+  std::vector<double> layerMs_;
+  bool syncEachLayer_ = false;
+};
+
+class CudaEngineImpl final : public CudaEngine {
+ public:
+  explicit CudaEngineImpl(const plan::Plan& p) : p_(p) {}
+
+  Status init(int device, const std::string& what) {
+    device_ = device;
+    auto devices = cuda::listDevices();
+    if (devices.empty())
+      return Unavailable("{} is a CUDA engine, but {}", what, cuda::noDeviceReason());
+    if (device < 0 || device >= static_cast<int>(devices.size()))
+      return InvalidArgument("{}: CUDA device {} does not exist (this machine has {})", what, device, devices.size());
+    info_ = devices[device];
+    std::string arch = cuda::archName(info_);
+    if (p_.target.arch != arch)
+      return Unsupported("{} was built for {} ({}); this GPU is {} ({}): rebuild the engine on this GPU", what,
+                         p_.target.arch, p_.target.device, arch, info_.name);
+    auto libs = cuda::libraryVersions();
+    for (const auto& [name, version] : p_.target.libraries) {
+      auto it = std::find_if(libs.begin(), libs.end(), [&](const auto& x) { return x.first == name; });
+      if (it == libs.end()) continue;
+      // Kernels chosen by timing and library algorithm indices are specific to a library version.
+      if (it->second != version)
+        return Unsupported("{} was built with {} {}; this machine loads {} {}: rebuild the engine here", what, name,
+                           version, name, it->second);
+    }
+    KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(device));
+
+    // Kernels of device layers.
+    const auto& reg = cuda::GpuKernelRegistry::global();
+    kernels_.resize(p_.layers.size());
+    size_t ws = 0;
+    for (size_t li = 0; li < p_.layers.size(); ++li) {
+      const auto& l = p_.layers[li];
+      if (l.placement != plan::Placement::kTarget) continue;
+      auto [base, variant] = cuda::splitTactic(l.tactic);
+      const cuda::GpuKernelDef* def = reg.findTactic(l.tactic);
+      if (!def || def->op != l.op || variant < 0)
+        return Unsupported("{}: layer '{}' ({}) uses tactic '{}', which this Kiln build does not provide (rebuild the "
+                           "engine)", what, l.name, l.op, l.tactic);
+      auto k = def->create(describeLayer(p_, l), variant, p_.memory.workspaceBytes);
+      if (!k.ok()) return std::move(k).takeStatus().withContext(fmt::format("{}: layer '{}' ({})", what, l.name, l.op));
+      ws = std::max(ws, (*k)->workspaceBytes());
+      kernels_[li] = std::move(k).value();
+    }
+    workspaceBytes_ = alignUp(ws);
+
+    // Constants read by device layers, in one device buffer.
+    auto onDevice = constantsOnDevice(p_);
+    size_t total = 0;
+    std::vector<size_t> offsets(p_.tensors.size(), 0);
+    for (size_t t = 0; t < p_.tensors.size(); ++t) {
+      if (!onDevice[t]) continue;
+      if (p_.tensors[t].dtype == DType::kString)
+        return Unsupported("{}: string constant '{}' cannot be used on the GPU", what, p_.tensors[t].name);
+      offsets[t] = total;
+      total += alignUp(p_.tensors[t].constant.nbytes());
+    }
+    KILN_RETURN_IF_ERROR(weights_.allocate(total, "the engine's weights"));
+    devConst_.resize(p_.tensors.size());
+    for (size_t t = 0; t < p_.tensors.size(); ++t) {
+      if (!onDevice[t]) continue;
+      const Tensor& c = p_.tensors[t].constant;
+      char* dst = static_cast<char*>(weights_.ptr) + offsets[t];
+      if (c.nbytes()) KILN_CUDA_RETURN_IF_ERROR(cudaMemcpy(dst, c.raw(), c.nbytes(), cudaMemcpyHostToDevice));
+      devConst_[t] = Tensor::borrow(c.dtype(), c.dims(), dst, MemoryKind::kDevice);
+    }
+    return Status::OK();
+  }
+
+  const Tensor& deviceConstant(int32_t id) const override { return devConst_[id]; }
+  Result<std::unique_ptr<CudaContext>> createContext(const std::vector<LayerIO>* layers) const override {
+    auto c = std::make_unique<CudaContextImpl>(*this, layers);
+    KILN_RETURN_IF_ERROR(c->init());
+    return std::unique_ptr<CudaContext>(std::move(c));
+  }
+  int device() const override { return device_; }
+
+  const plan::Plan& p_;
+  int device_ = 0;
+  cuda::DeviceInfo info_;
+  std::vector<std::unique_ptr<cuda::GpuKernel>> kernels_;
+  size_t workspaceBytes_ = 0;
+  DeviceMemory weights_;
+  std::vector<Tensor> devConst_;
+};
+
+CudaContextImpl::~CudaContextImpl() {
+  cudaSetDevice(e_.device_);
+  if (own_) cudaStreamSynchronize(own_);
+  if (exec_) cudaGraphExecDestroy(exec_);
+  for (cudaEvent_t ev : events_) cudaEventDestroy(ev);
+  states_.clear();  // kernel states may hold device memory: free before the handles go
+  if (res_.cudnn) cudnnDestroy(res_.cudnn);
+  if (res_.cublasLt) cublasLtDestroy(res_.cublasLt);
+  if (own_) cudaStreamDestroy(own_);
+}
+
+Status CudaContextImpl::init() {
+  const plan::Plan& p = e_.p_;
+  KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(e_.device_));
+  res_.device = e_.device_;
+  res_.smCount = e_.info_.multiprocessors;
+  res_.computeCapability = e_.info_.major * 10 + e_.info_.minor;
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&own_, cudaStreamNonBlocking));
+  res_.stream = own_;
+  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&res_.cublasLt));
+  KILN_CUDNN_RETURN_IF_ERROR(cudnnCreate(&res_.cudnn));
+  KILN_CUDNN_RETURN_IF_ERROR(cudnnSetStream(res_.cudnn, own_));
+  KILN_RETURN_IF_ERROR(arena_.allocate(alignUp(p.memory.arenaBytes), "the execution context's arena"));
+  KILN_RETURN_IF_ERROR(workspace_.allocate(e_.workspaceBytes_, "kernel workspace"));
+  if (p.memory.hostArenaBytes) {
+    cudaError_t err = cudaMallocHost(&hostArena_.ptr, alignUp(p.memory.hostArenaBytes));
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      hostArena_.ptr = nullptr;
+      return ResourceExhausted("cannot allocate {} bytes of pinned host memory: {}", p.memory.hostArenaBytes,
+                               cudaGetErrorString(err));
+    }
+  }
+  states_.resize(p.layers.size());
+  for (size_t li = 0; li < p.layers.size(); ++li) {
+    if (!e_.kernels_[li]) continue;
+    auto st = e_.kernels_[li]->createState(res_);
+    if (!st.ok())
+      return std::move(st).takeStatus().withContext(fmt::format("layer '{}' ({})", p.layers[li].name, p.layers[li].op));
+    states_[li] = std::move(st).value();
+  }
+  graphsOn_ = envFlag("KILN_CUDA_GRAPHS", true);
+  syncEachLayer_ = envFlag("KILN_CUDA_SYNC", false);
+  return Status::OK();
+}
+
+Status CudaContextImpl::bindStream(cudaStream_t s) {
+  if (res_.stream == s) return Status::OK();
+  res_.stream = s;
+  KILN_CUDNN_RETURN_IF_ERROR(cudnnSetStream(res_.cudnn, s));
+  return Status::OK();
+}
+
+Status CudaContextImpl::enqueueAll(cudaStream_t s, bool syncEachLayer) {
+  const plan::Plan& p = e_.p_;
+  for (size_t li = 0; li < p.layers.size(); ++li) {
+    const cuda::GpuKernel* k = e_.kernels_[li].get();
+    if (!k) continue;
+    const auto& l = p.layers[li];
+    const LayerIO& io = (*layers_)[li];
+    cuda::GpuKernelContext ctx{l.attrs, io.ins, io.outs, states_[li].get(), res_, s, workspace_.ptr, e_.workspaceBytes_};
+    if (profiling_) KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(events_[2 * li], s));
+    Status st = k->enqueue(ctx);
+    if (st.ok() && syncEachLayer) {
+      cudaError_t err = cudaStreamSynchronize(s);
+      if (err != cudaSuccess) st = cuda::cudaError(err, "cudaStreamSynchronize (after the layer)", __FILE__, __LINE__);
+    }
+    if (!st.ok()) return std::move(st).withContext(fmt::format("layer '{}' ({}, tactic {})", l.name, l.op, l.tactic));
+    if (profiling_) KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(events_[2 * li + 1], s));
+  }
+  return Status::OK();
+}
+
+Status CudaContextImpl::capture(cudaStream_t s) {
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  Status st = enqueueAll(s, false);
+  cudaGraph_t graph = nullptr;
+  cudaError_t endErr = cudaStreamEndCapture(s, &graph);
+  if (!st.ok() || endErr != cudaSuccess) {
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    if (!st.ok()) return st;
+    return cuda::cudaError(endErr, "cudaStreamEndCapture", __FILE__, __LINE__);
+  }
+  bool updated = false;
+  if (exec_) {
+    cudaGraphExecUpdateResultInfo info{};
+    updated = cudaGraphExecUpdate(exec_, graph, &info) == cudaSuccess;
+    if (!updated) {
+      cudaGetLastError();
+      cudaGraphExecDestroy(exec_);
+      exec_ = nullptr;
+    }
+  }
+  if (!updated) {
+    cudaError_t e = cudaGraphInstantiateWithFlags(&exec_, graph, 0);
+    if (e != cudaSuccess) {
+      cudaGraphDestroy(graph);
+      exec_ = nullptr;
+      return cuda::cudaError(e, "cudaGraphInstantiateWithFlags", __FILE__, __LINE__);
+    }
+  }
+  cudaGraphDestroy(graph);
+  graphValid_ = true;
+  return Status::OK();
+}
+
+Status CudaContextImpl::launch(void* stream, bool synchronize) {
+  KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(e_.device_));
+  cudaStream_t s = stream ? static_cast<cudaStream_t>(stream) : own_;
+  KILN_RETURN_IF_ERROR(bindStream(s));
+  const bool useGraph = graphsOn_ && !profiling_ && !syncEachLayer_;
+  if (useGraph && !graphValid_ && warm_) {
+    Status st = capture(s);
+    if (!st.ok()) {
+      // A layer that cannot be captured (or a driver refusing the graph) costs graphs, not the
+      // run: this context runs eagerly from now on.
+      graphsOn_ = false;
+      graphValid_ = false;
+    }
+  }
+  if (graphsOn_ && graphValid_ && !profiling_ && !syncEachLayer_) {
+    KILN_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec_, s));
+  } else {
+    KILN_RETURN_IF_ERROR(enqueueAll(s, syncEachLayer_));
+    warm_ = true;
+  }
+  if (synchronize) {
+    cudaError_t err = cudaStreamSynchronize(s);
+    if (err != cudaSuccess)
+      return cuda::cudaError(err, "cudaStreamSynchronize", __FILE__, __LINE__)
+          .withContext("the GPU failed while running the engine (set KILN_CUDA_SYNC=1 to find the layer)");
+    if (profiling_) {
+      for (size_t li = 0; li < e_.kernels_.size(); ++li) {
+        if (!e_.kernels_[li]) continue;
+        float ms = 0;
+        if (cudaEventElapsedTime(&ms, events_[2 * li], events_[2 * li + 1]) == cudaSuccess) layerMs_[li] += ms;
+        else cudaGetLastError();
+      }
+    }
+  }
+  return Status::OK();
+}
+
+void CudaContextImpl::setProfiling(bool on) {
+  profiling_ = on;
+  layerMs_.assign(e_.p_.layers.size(), 0.0);
+  if (on && events_.empty()) {
+    events_.resize(2 * e_.p_.layers.size());
+    for (auto& ev : events_) cudaEventCreate(&ev);
+  }
+}
+
+Result<void*> CudaContextImpl::staging(size_t slot, size_t bytes) {
+  if (slot >= staging_.size()) {
+    staging_.resize(slot + 1);
+    stagingBytes_.resize(slot + 1, 0);
+  }
+  if (!staging_[slot] || stagingBytes_[slot] < bytes) {
+    KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(e_.device_));
+    auto m = std::make_unique<DeviceMemory>();
+    KILN_RETURN_IF_ERROR(m->allocate(std::max<size_t>(bytes, kAlign), "input/output staging"));
+    staging_[slot] = std::move(m);
+    stagingBytes_[slot] = std::max<size_t>(bytes, kAlign);
+    invalidate();  // the address changed
+  }
+  return staging_[slot]->ptr;
+}
+
+Status CudaContextImpl::copyToDevice(void* dst, const void* src, size_t bytes) {
+  if (!bytes) return Status::OK();
+  KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, own_));
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(own_));
+  return Status::OK();
+}
+
+Status CudaContextImpl::copyToHost(void* dst, const void* src, size_t bytes) {
+  if (!bytes) return Status::OK();
+  KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, own_));
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(own_));
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CudaEngine>> CudaEngine::create(const plan::Plan& p, int device, const std::string& what) {
+  auto e = std::make_unique<CudaEngineImpl>(p);
+  KILN_RETURN_IF_ERROR(e->init(device, what));
+  return std::unique_ptr<CudaEngine>(std::move(e));
+}
+
+Result<void*> createCudaStream(int device) {
+  KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(device));
+  cudaStream_t s = nullptr;
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  return static_cast<void*>(s);
+}
+
+Status synchronizeCudaStream(void* s) {
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(static_cast<cudaStream_t>(s)));
+  return Status::OK();
+}
+
+void destroyCudaStream(void* s) {
+  if (s) {
+    cudaStreamSynchronize(static_cast<cudaStream_t>(s));
+    cudaStreamDestroy(static_cast<cudaStream_t>(s));
+  }
+}
+
+}  // namespace kiln::runtime

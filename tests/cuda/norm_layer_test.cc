@@ -1,0 +1,110 @@
+// LayerNormalization / RMSNormalization on the GPU against the CPU reference: the warp-per-row
+// path (BERT hidden sizes 384/768/1024, vectorized and not), the block path (d > 1024), axes
+// other than the last, scalar parameters, the optional Mean/InvStdDev outputs, every float type,
+// and a parameter shape the kernel refuses.
+#include <gtest/gtest.h>
+
+#include "reduce_test_util.h"
+
+namespace kiln::testing {
+namespace {
+
+using namespace rn_test;
+
+Dims blockOf(const Dims& x, int axis) {
+  Dims d;
+  for (int i = axis; i < x.rank(); ++i) d.push_back(x[i]);
+  return d;
+}
+
+OpSpec lnSpec(DType t, const Dims& x, int64_t axis, bool bias, int outputs, uint32_t seed, bool constParams = true) {
+  const int a = static_cast<int>(axis < 0 ? axis + x.rank() : axis);
+  std::vector<Tensor> ins = {rnd(t, x, seed, -3.0, 5.0), rnd(t, blockOf(x, a), seed + 1, 0.5, 1.5)};
+  if (bias) ins.push_back(rnd(t, blockOf(x, a), seed + 2));
+  std::vector<bool> c(ins.size(), constParams);
+  c[0] = false;
+  return spec("LayerNormalization", attrs({{"axis", axis}, {"epsilon", 1e-5f}}), ins, c, outputs);
+}
+
+TEST(NormLayer, HiddenSizes) {
+  KILN_REQUIRE_GPU();
+  uint32_t seed = 1;
+  for (int64_t d : {1, 3, 33, 64, 384, 768, 1000, 1024, 1025, 2048, 4099})
+    for (bool bias : {true, false}) {
+      SCOPED_TRACE("d " + std::to_string(d) + (bias ? " bias" : ""));
+      expectGpuMatchesCpu(lnSpec(DType::kFloat32, {5, 3, d}, -1, bias, 1, seed), 1e-5);
+      seed += 3;
+    }
+}
+
+TEST(NormLayer, BertFp16) {
+  KILN_REQUIRE_GPU();
+  uint32_t seed = 100;
+  for (int64_t d : {384, 768, 1024})
+    for (DType t : {DType::kFloat16, DType::kBFloat16}) {
+      SCOPED_TRACE(tn(t) + " d " + std::to_string(d));
+      expectGpuMatchesCpu(lnSpec(t, {2, 128, d}, -1, true, 1, seed), tolFor(t));
+      seed += 3;
+    }
+}
+
+TEST(NormLayer, AxesAndStatistics) {
+  KILN_REQUIRE_GPU();
+  uint32_t seed = 200;
+  for (int64_t axis : {0, 1, 2, 3, -2})
+    for (int outputs : {1, 3}) {
+      SCOPED_TRACE("axis " + std::to_string(axis) + " outputs " + std::to_string(outputs));
+      expectGpuMatchesCpu(lnSpec(DType::kFloat32, {2, 3, 4, 5}, axis, true, outputs, seed), 1e-5);
+      seed += 3;
+    }
+  expectGpuMatchesCpu(lnSpec(DType::kFloat64, {7, 129}, -1, true, 3, 300), 1e-9);
+  expectGpuMatchesCpu(lnSpec(DType::kFloat16, {7, 136}, -1, false, 3, 301), 2e-3);
+}
+
+TEST(NormLayer, FloatTypesAndRuntimeParams) {
+  KILN_REQUIRE_GPU();
+  uint32_t seed = 400;
+  for (DType t : floatTypes())
+    for (int64_t d : {40, 200, 1536}) {
+      SCOPED_TRACE(tn(t) + " d " + std::to_string(d));
+      expectGpuMatchesCpu(lnSpec(t, {9, d}, -1, true, 1, seed, /*constParams=*/false), tolFor(t));
+      seed += 3;
+    }
+}
+
+TEST(NormLayer, ScalarParameters) {
+  KILN_REQUIRE_GPU();
+  Tensor x = rnd(DType::kFloat32, {6, 50}, 1);
+  Tensor s = Tensor::fromVector<float>({1.5f}, Dims{1});
+  Tensor b = Tensor::fromVector<float>({-0.25f}, Dims{1, 1});
+  expectGpuMatchesCpu(spec("LayerNormalization", {}, {x, s, b}, {false, true, true}), 1e-5);
+}
+
+TEST(NormLayer, RmsNorm) {
+  KILN_REQUIRE_GPU();
+  uint32_t seed = 500;
+  for (DType t : floatTypes())
+    for (int64_t d : {7, 64, 768, 4096}) {
+      SCOPED_TRACE(tn(t) + " d " + std::to_string(d));
+      Tensor x = rnd(t, {3, 5, d}, seed), sc = rnd(t, {d}, seed + 1, 0.5, 1.5);
+      expectGpuMatchesCpu(spec("RMSNormalization", attrs({{"epsilon", 1e-6f}}), {x, sc}, {false, true}), tolFor(t));
+      seed += 2;
+    }
+  Tensor x = rnd(DType::kFloat32, {4, 6, 10}, 9);
+  expectGpuMatchesCpu(spec("RMSNormalization", attrs({{"axis", int64_t{1}}}), {x, rnd(DType::kFloat32, {6, 10}, 10)},
+                           {false, true}),
+                      1e-5);
+}
+
+TEST(NormLayer, ParameterBroadcastInsideBlockHasNoCudaKernel) {
+  KILN_REQUIRE_GPU();
+  // Scale [5] over a normalized block [4, 5]: supports() refuses, so no CUDA tactic can be forced.
+  Tensor x = rnd(DType::kFloat32, {3, 4, 5}, 1);
+  OpSpec s = spec("LayerNormalization", attrs({{"axis", int64_t{1}}}), {x, rnd(DType::kFloat32, {5}, 2)}, {false, true});
+  GpuRunOptions o;
+  o.tactic = "cuda_norm_layernorm";
+  EXPECT_FALSE(runOpCuda(s, o).ok());
+}
+
+}  // namespace
+}  // namespace kiln::testing

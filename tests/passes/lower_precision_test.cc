@@ -1,0 +1,124 @@
+// The lower-precision pass (--fp16/--bf16) on the CPU: which layers it lowers for a given target
+// predicate, that graph I/O keeps its types and names, that shape arithmetic stays in its types,
+// and that the lowered graph computes the same function (run by the reference interpreter, whose
+// fp16 kernels compute in fp32).
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+
+#include "backends/host_inputs.h"
+#include "ir/infer.h"
+#include "model_builder.h"
+#include "onnx/importer.h"
+#include "op_test_util.h"
+#include "passes/pass_manager.h"
+#include "runtime/interpreter.h"
+
+namespace kiln {
+namespace {
+
+using testing::ModelBuilder;
+
+std::string mlpWithShapeArithmetic() {
+  // y = Relu(x @ W + b), reshaped with a target computed from Shape(x); z = Exp(y) (kept fp32).
+  ModelBuilder mb(17);
+  mb.input("x", {"3", "8"});
+  std::mt19937 rng(11);
+  mb.initializer("W", testing::randomTensor(DType::kFloat32, Dims{8, 5}, rng));
+  mb.initializer("b", testing::randomTensor(DType::kFloat32, Dims{5}, rng));
+  mb.initializer("minus1", Tensor::fromVector<int64_t>({-1}, Dims{1}));
+  mb.node("MatMul", {"x", "W"}, {"mm"});
+  mb.node("Add", {"mm", "b"}, {"add"});
+  mb.node("Relu", {"add"}, {"y0"});
+  mb.node("Shape", {"x"}, {"shp"});
+  mb.node("Reshape", {"y0", "minus1"}, {"y"});
+  mb.node("Exp", {"y0"}, {"z"});
+  mb.output("y");
+  mb.output("z");
+  mb.output("shp");
+  return mb.bytes();
+}
+
+passes::PassContext fp16Context(std::set<std::string> runsLow) {
+  passes::PassContext ctx;
+  ctx.lowPrecision = DType::kFloat16;
+  ctx.supportsLowered = [runsLow](const ir::Node& n, DType) { return runsLow.count(n.opType()) > 0; };
+  ctx.hostInputs = [](const std::string& d, const std::string& op) -> const std::vector<int>& {
+    return cuda::hostInputsOf(d, op);
+  };
+  return ctx;
+}
+
+TEST(LowerPrecision, LowersSupportedLayersKeepsIoAndShapeArithmetic) {
+  auto g = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
+  ASSERT_TRUE(g.ok()) << g.status().toString();
+  passes::PipelineOptions opts;
+  opts.only = {"lower-precision"};
+  auto ctx = fp16Context({"MatMul", "Add", "Relu", "Reshape", "Cast", "Exp"});
+  auto reps = passes::PassManager::standard().run(**g, ctx, opts);
+  ASSERT_TRUE(reps.ok()) << reps.status().toString();
+  const ir::Graph& graph = **g;
+  // Outputs keep their names and types.
+  ASSERT_EQ(graph.outputs().size(), 3u);
+  EXPECT_EQ(graph.outputs()[0]->name(), "y");
+  EXPECT_EQ(graph.outputs()[0]->dtype(), DType::kFloat32);
+  EXPECT_EQ(graph.outputs()[1]->name(), "z");
+  EXPECT_EQ(graph.outputs()[1]->dtype(), DType::kFloat32);
+  EXPECT_EQ(graph.outputs()[2]->dtype(), DType::kInt64);
+  EXPECT_EQ(graph.inputs()[0]->dtype(), DType::kFloat32);
+  int lowMatMul = 0, exps = 0, casts = 0;
+  for (const ir::Node* n : graph.nodes()) {
+    if (n->opType() == "MatMul") {
+      lowMatMul += n->output(0)->dtype() == DType::kFloat16;
+      // The weight was converted once at build time, not cast at run time.
+      EXPECT_TRUE(n->input(1)->isConstant());
+      EXPECT_EQ(n->input(1)->dtype(), DType::kFloat16);
+    }
+    if (n->opType() == "Exp") {
+      ++exps;
+      EXPECT_EQ(n->input(0)->dtype(), DType::kFloat32) << "Exp is kept in float32 (range)";
+    }
+    if (n->opType() == "Reshape") EXPECT_EQ(n->input(1)->dtype(), DType::kInt64) << "shape input never lowered";
+    casts += n->opType() == "Cast";
+  }
+  EXPECT_EQ(lowMatMul, 1);
+  EXPECT_EQ(exps, 1);
+  EXPECT_GE(casts, 2);  // x -> fp16 at the input; fp16 -> fp32 for the outputs / Exp
+
+  // Same function as the float32 graph (fp16 storage: ~1e-3 relative).
+  auto ref = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
+  ASSERT_TRUE(ref.ok());
+  std::mt19937 rng(5);
+  Tensor x = testing::randomTensor(DType::kFloat32, Dims{3, 8}, rng);
+  auto run = [&](std::shared_ptr<const ir::Graph> gr) {
+    auto interp = runtime::Interpreter::create(gr);
+    EXPECT_TRUE(interp.ok()) << interp.status().toString();
+    std::vector<runtime::NamedTensor> outs;
+    Status st = (*interp)->run({{"x", x}}, &outs);
+    EXPECT_TRUE(st.ok()) << st.toString();
+    return outs;
+  };
+  auto a = run(std::shared_ptr<const ir::Graph>(std::move(g).value()));
+  auto b = run(std::shared_ptr<const ir::Graph>(std::move(ref).value()));
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), 3u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(a[i].tensor.dtype(), DType::kFloat32);
+    EXPECT_LE(testing::relativeL2(a[i].tensor, b[i].tensor), 5e-3) << "output " << i;
+  }
+  EXPECT_EQ(testing::maxAbsDiff(a[2].tensor, b[2].tensor), 0.0);
+}
+
+TEST(LowerPrecision, NothingLowersWhenTheTargetHasNoReducedKernels) {
+  auto g = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
+  ASSERT_TRUE(g.ok());
+  passes::PipelineOptions opts;
+  opts.only = {"lower-precision"};
+  auto reps = passes::PassManager::standard().run(**g, fp16Context({}), opts);
+  ASSERT_TRUE(reps.ok());
+  for (const ir::Node* n : (*g)->nodes()) EXPECT_NE(n->opType(), "Cast") << "no casts when nothing is lowered";
+}
+
+}  // namespace
+}  // namespace kiln

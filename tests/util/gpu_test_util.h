@@ -1,0 +1,43 @@
+// GPU test helpers: run one op as a CUDA engine (the real path: builder with the CUDA target,
+// host/device placement, engine load, execution context) and compare it with the CPU reference.
+// Without a GPU every GPU test skips, saying why (KILN_REQUIRE_GPU).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "op_test_util.h"
+
+namespace kiln::testing {
+
+bool gpuAvailable();
+std::string gpuSkipReason();
+
+#define KILN_REQUIRE_GPU() \
+  do {                                                                                    \
+    if (!::kiln::testing::gpuAvailable()) GTEST_SKIP() << ::kiln::testing::gpuSkipReason(); \
+  } while (0)
+
+struct GpuRunOptions {
+  std::string tactic;  // force this CUDA tactic for the op ("" = the builder's choice, timed)
+  bool fp16 = false;   // build with --fp16 (precision lowering); kernel tests usually pass fp16 inputs instead
+  bool tf32 = false;   // off in tests so fp32 results match the CPU closely
+  bool useCudaGraph = true;
+  int runs = 2;        // run the context this many times (checks replay gives the same result)
+};
+
+// Runs spec on the GPU; outputs come back in host memory.
+Result<std::vector<Tensor>> runOpCuda(const OpSpec& spec, const GpuRunOptions& opts = {});
+
+// Every registered CUDA tactic of `op` (for tests that check each implementation).
+std::vector<std::string> cudaTacticsFor(const std::string& op, const std::string& domain = "");
+
+// Runs spec on the CPU reference and on the GPU (each CUDA tactic of the op, or opts.tactic) and
+// expects relative L2 <= tol (floats) or exact equality (integers/bool). Reports which tactic
+// failed.
+void expectGpuMatchesCpu(const OpSpec& spec, double tol = 1e-5, GpuRunOptions opts = {});
+
+}  // namespace kiln::testing
