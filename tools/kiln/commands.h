@@ -12,6 +12,7 @@ void addRunCommand(CLI::App& app, int& exitCode);
 void addBenchCommand(CLI::App& app, int& exitCode);
 void addInspectCommand(CLI::App& app, int& exitCode);
 void addCompareCommand(CLI::App& app, int& exitCode);
+void addServeCommand(CLI::App& app, int& exitCode);  // serve_cmd.cc
 // With no subcommand: build the embedded model, save, reload and run it.
 int runDemo(const std::string& model);
 

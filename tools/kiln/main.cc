@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   kiln::cli::addBenchCommand(app, exitCode);
   kiln::cli::addInspectCommand(app, exitCode);
   kiln::cli::addCompareCommand(app, exitCode);
+  kiln::cli::addServeCommand(app, exitCode);
   std::string demoModel = KILN_DEFAULT_MODEL;
   app.add_option("--demo-model", demoModel, "Model the demo runs (default: the bundled tiny CNN)");
   CLI11_PARSE(app, argc, argv);
