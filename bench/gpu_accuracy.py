@@ -7,7 +7,7 @@ Run on the GPU machine (after torch_anchors.py export DIR):
 - ResNet-50: 256 random images (8 batches of 32); fp32 (TF32 off) and fp16 engines; relative L2
   of the logits vs ORT and top-1 agreement (target: fp32 rel L2 <= 1e-4, fp16 <= 1e-2, top-1
   equal on >= 99%).
-- BERT-base: batch 4, seq 128, random token ids; fp32 (TF32 off) and fp16 vs ORT.
+- BERT-base: batch 1, seq 128 (28 padded positions), random token ids; fp32 (TF32 off) and fp16 vs ORT.
 Writes OUT/gpu-accuracy.json and prints a table.
 """
 import argparse, json, os, subprocess, sys, tempfile
@@ -77,16 +77,17 @@ def main():
     bert = os.path.join(a.models, "bert-base.onnx")
     if os.path.exists(bert):
         sess = ort.InferenceSession(bert, providers=["CPUExecutionProvider"])
-        feeds = {"input_ids": rng.integers(0, 30000, (4, 128), dtype=np.int64),
-                 "attention_mask": np.ones((4, 128), dtype=np.int64),
-                 "token_type_ids": np.zeros((4, 128), dtype=np.int64)}
-        feeds["attention_mask"][1, 100:] = 0  # a padded sequence exercises the mask
+        # Batch 1: ONNX Runtime 1.2x refuses this export at batch 4 (LayerNormalization buffer reuse).
+        feeds = {"input_ids": rng.integers(0, 30000, (1, 128), dtype=np.int64),
+                 "attention_mask": np.ones((1, 128), dtype=np.int64),
+                 "token_type_ids": np.zeros((1, 128), dtype=np.int64)}
+        feeds["attention_mask"][0, 100:] = 0  # a padded sequence exercises the mask
         names = [o.name for o in sess.get_outputs()]
         ref = dict(zip(names, sess.run(None, feeds)))
-        shapes = ",".join(f"{k}:4x128" for k in feeds)
+        shapes = ",".join(f"{k}:1x128" for k in feeds)
         for prec in ["fp32", "fp16"]:
             eng = os.path.join(tmp, f"bert-{prec}.engine")
-            r = {"model": "bert-base", "precision": prec, "batch": 4, "seq": 128}
+            r = {"model": "bert-base", "precision": prec, "batch": 1, "seq": 128}
             try:
                 cmd = [a.kiln, "build", bert, "-o", eng, "--target", "cuda", "--shapes", shapes,
                        "--builder-optimization-level", a.level]

@@ -138,8 +138,15 @@ class KilnServer:
         self._lines = []
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
-        self._wait_ports(30)
-        self.wait_ready(ready_timeout)
+        try:
+            self._wait_ports(30)
+            self.wait_ready(ready_timeout)
+        except BaseException:
+            # A server that never became ready must not outlive the failed fixture.
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            raise
 
     def _read_stdout(self):
         for line in self.proc.stdout:
