@@ -294,6 +294,45 @@ TEST(Passes, AttentionFusionWithMask) {
   EXPECT_EQ(count(ops, "MatMul"), 0);
 }
 
+TEST(Passes, AttentionFusionOfPyTorch2SdpaExport) {
+  // What torch 2.x's SDPA export gives: K^T through Reshape/Transpose/Reshape, sqrt(scale) on Q
+  // and on K^T, an additive mask, and Where(IsNaN(P), 0, P) after the Softmax.
+  ModelBuilder mb(17);
+  std::mt19937 rng(12);
+  mb.input("q", {"2", "3", "5", "8"});
+  mb.input("k", {"2", "3", "5", "8"});
+  mb.input("v", {"2", "3", "5", "8"});
+  mb.input("mask", {"2", "1", "5", "5"});
+  mb.initializer("bhsd3", Tensor::fromVector<int64_t>({6, 5, 8}, Dims{3}));
+  mb.initializer("bhds4", Tensor::fromVector<int64_t>({2, 3, 8, 5}, Dims{4}));
+  mb.initializer("rs", Tensor::scalar<float>(0.5946036f));  // 8^-1/4
+  mb.initializer("zero", Tensor::scalar<float>(0.0f));
+  mb.node("Reshape", {"k", "bhsd3"}, {"k3"});
+  auto& t = mb.node("Transpose", {"k3"}, {"kt3"});
+  ModelBuilder::attr(t, "perm", std::vector<int64_t>{0, 2, 1});
+  mb.node("Reshape", {"kt3", "bhds4"}, {"kt"});
+  mb.node("Mul", {"q", "rs"}, {"qs"});
+  mb.node("Mul", {"kt", "rs"}, {"kts"});
+  mb.node("MatMul", {"qs", "kts"}, {"qk"});
+  mb.node("Add", {"qk", "mask"}, {"s"});
+  auto& sm = mb.node("Softmax", {"s"}, {"p"});
+  ModelBuilder::attr(sm, "axis", int64_t{-1});
+  mb.node("IsNaN", {"p"}, {"nan"});
+  mb.node("Where", {"nan", "zero", "p"}, {"pg"});
+  mb.node("MatMul", {"pg", "v"}, {"y"});
+  mb.output("y");
+  auto ops = checkPass(mb.bytes(), {"fuse-attention"},
+                       {{"q", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                        {"k", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                        {"v", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                        {"mask", testing::randomTensor(DType::kFloat32, {2, 1, 5, 5}, rng, -3, 0)}});
+  EXPECT_EQ(count(ops, "Attention"), 1);
+  EXPECT_EQ(count(ops, "Softmax"), 0);
+  EXPECT_EQ(count(ops, "MatMul"), 0);
+  EXPECT_EQ(count(ops, "Where"), 0);
+  EXPECT_EQ(count(ops, "Transpose"), 0);
+}
+
 TEST(Passes, PipelineOptionsAndReport) {
   BuildConfig cfg;
   cfg.passes = {"no-such-pass"};
