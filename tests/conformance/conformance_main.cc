@@ -20,6 +20,7 @@
 #include "onnx/value_proto.h"
 #include "backends/host_inputs.h"
 #include "build/builder_internal.h"
+#include "build/cuda_target.h"
 #include "kiln/engine.h"
 #include "plan/plan.h"
 #include "runtime/interpreter.h"
@@ -289,6 +290,13 @@ int main(int argc, char** argv) {
       std::cerr << "usage: kiln_conformance --root DIR [--suite NAME]... [--expected FILE] "
                    "[--report FILE] [--filter SUBSTR] [--target cpu|cuda] [-v]\n";
       return 2;
+    }
+  }
+  if (opt.cuda) {
+    const std::string key = build::cudaDeviceKey(0);
+    if (key == "cuda:none" || key == "cuda:unavailable") {
+      std::cout << "SKIP: --target cuda needs a GPU, and this machine has none usable (" << key << ")\n";
+      return 77;
     }
   }
   if (opt.root.empty() || !fs::is_directory(opt.root)) {
