@@ -21,6 +21,8 @@ bool cudaSupportsLayer(const cpu::LayerDesc& d);
 bool cudaHasOp(const std::string& domain, const std::string& op);
 // Timing-cache device key: GPU name, architecture, library versions.
 std::string cudaDeviceKey(int device);
+// Usable CUDA devices (0 without a GPU or in builds without the CUDA backend).
+int cudaDeviceCount();
 
 class CudaTactics {
  public:

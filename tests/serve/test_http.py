@@ -659,3 +659,26 @@ def test_half_sent_request_then_hangup(server):
     with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as s:
         s.sendall(b"POST /v2/models/simple/infer HTTP/1.1\r\nContent-Length: 5000\r\n\r\n{\"inputs\":")
     assert_still_serving(server)
+
+
+def test_instance_group_placement_is_checked(start_server, tmp_path):
+    # KIND_GPU on a machine without a usable GPU, GPU ids with KIND_CPU and a bad precision are
+    # each refused at load with a reason; the default placement (KIND_AUTO) resolves to the CPU
+    # here and the server keeps serving.
+    repo = make_repository(tmp_path / "repo", ["simple"])
+    s = start_server(repo, "--model-control-mode=explicit", "--load-model=simple")
+    c = client(s)
+    base = {"max_batch_size": 8, "input": [{"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [16]},
+                                           {"name": "INPUT1", "data_type": "TYPE_FP32", "dims": [16]}]}
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{s.metrics_port}/metrics", timeout=10) as r:
+        gpu_present = "nv_gpu_memory_total_bytes{" in r.read().decode()  # NVML sees a GPU
+    if not gpu_present:
+        with pytest.raises(InferenceServerException, match="KIND_GPU.*no usable GPU"):
+            c.load_model("simple", config=json.dumps({**base, "instance_group": [{"kind": "KIND_GPU", "count": 1}]}))
+    with pytest.raises(InferenceServerException, match="lists gpus but is not KIND_GPU"):
+        c.load_model("simple", config=json.dumps({**base, "instance_group": [{"kind": "KIND_CPU", "gpus": [0]}]}))
+    with pytest.raises(InferenceServerException, match="'precision' must be fp32, fp16 or bf16"):
+        c.load_model("simple", config=json.dumps({**base, "parameters": {"precision": {"string_value": "fp12"}}}))
+    assert c.is_model_ready("simple")
+    assert_still_serving(s)

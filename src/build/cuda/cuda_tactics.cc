@@ -33,6 +33,8 @@ bool cudaHasOp(const std::string& domain, const std::string& op) {
   return !cuda::GpuKernelRegistry::global().candidates(domain, op).empty();
 }
 
+int cudaDeviceCount() { return static_cast<int>(cuda::listDevices().size()); }
+
 std::string cudaDeviceKey(int device) {
   auto devices = cuda::listDevices();
   if (device < 0 || device >= static_cast<int>(devices.size())) return "cuda:none";

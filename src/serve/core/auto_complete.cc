@@ -66,9 +66,8 @@ void autoCompleteConfig(inference::ModelConfig& cfg, const ModelIODesc& io, cons
     auto* g = cfg.mutable_instance_group(i);
     if (g->name().empty()) g->set_name(fmt::format("{}_{}", cfg.name(), i));
     if (g->count() == 0) g->set_count(1);
-    // This build runs engines on the CPU: AUTO and MODEL placement resolve to it.
     if (g->kind() == inference::ModelInstanceGroup::KIND_AUTO || g->kind() == inference::ModelInstanceGroup::KIND_MODEL)
-      g->set_kind(inference::ModelInstanceGroup::KIND_CPU);
+      g->set_kind(opts.placeOnGpu ? inference::ModelInstanceGroup::KIND_GPU : inference::ModelInstanceGroup::KIND_CPU);
   }
   if (cfg.version_policy().policy_choice_case() == inference::ModelVersionPolicy::POLICY_CHOICE_NOT_SET)
     cfg.mutable_version_policy()->mutable_latest()->set_num_versions(1);

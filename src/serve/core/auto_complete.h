@@ -17,6 +17,9 @@ struct AutoCompleteOptions {
   // max_batch_size given to a batchable model whose config sets none (Triton's
   // --backend-config=default-max-batch-size, whose default is 4).
   int defaultMaxBatchSize = 4;
+  // Where KIND_AUTO/KIND_MODEL instance groups go: the GPU for a GPU engine, or for an ONNX model
+  // when a GPU is present (as Triton places models), else the CPU.
+  bool placeOnGpu = false;
 };
 
 // `modelName` fills an empty `name`; `isEngine` picks the platform string.

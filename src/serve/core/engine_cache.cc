@@ -9,6 +9,7 @@
 #include <random>
 
 #include "backends/cpu/cpu_info.h"
+#include "build/cuda_target.h"
 #include "plan/checksum.h"
 #include "plan/plan.h"
 #include "serve/core/repository.h"
@@ -74,6 +75,8 @@ std::string buildKeyText(const BuildConfig& cfg) {
                               plan::kFormatVersion, cfg.target == Target::kCPU ? "cpu" : "cuda",
                               cfg.target == Target::kCPU ? 0 : cfg.device, cpu.arch, cpu.model, cpu.features);
   for (const auto& [lib, ver] : cpu.libraries) s += fmt::format(" {}={}", lib, ver);
+  // A GPU engine is only valid for the GPU model, architecture and library versions it was tuned on.
+  if (cfg.target == Target::kCUDA) s += " | " + build::cudaDeviceKey(cfg.device);
   s += fmt::format(" | fp16 {} bf16 {} int8 {} fp8 {} tf32 {} mem {} level {}", cfg.fp16, cfg.bf16, cfg.int8, cfg.fp8, cfg.tf32,
                    cfg.memoryLimit, cfg.optimizationLevel);
   for (const auto& p : cfg.profiles) {
@@ -97,8 +100,10 @@ uint64_t engineCacheKey(const std::string& modelBytes, const BuildConfig& cfg) {
 Result<EngineResult> loadOrBuildEngine(const EngineRequest& req) {
   auto t0 = std::chrono::steady_clock::now();
   EngineResult out;
+  LoadOptions load;
+  load.device = req.build.target == Target::kCUDA ? req.build.device : 0;
   if (req.isEngine) {
-    KILN_ASSIGN_OR_RETURN(out.engine, Engine::loadFile(req.modelPath));
+    KILN_ASSIGN_OR_RETURN(out.engine, Engine::loadFile(req.modelPath, load));
     out.source = EngineResult::Source::kPrebuilt;
     out.seconds = since(t0);
     return out;
@@ -112,7 +117,7 @@ Result<EngineResult> loadOrBuildEngine(const EngineRequest& req) {
     out.cachePath = (fs::path(req.cacheDir) / fmt::format("{}{:016x}.engine", prefix, engineCacheKey(bytes, req.build))).string();
     std::error_code ec;
     if (fs::is_regular_file(out.cachePath, ec)) {
-      auto e = Engine::loadFile(out.cachePath);
+      auto e = Engine::loadFile(out.cachePath, load);
       if (e.ok()) {
         out.engine = std::move(*e);
         out.source = EngineResult::Source::kCache;
@@ -141,7 +146,7 @@ Result<EngineResult> loadOrBuildEngine(const EngineRequest& req) {
       out.cachePath.clear();
     }
   }
-  KILN_ASSIGN_OR_RETURN(out.engine, Engine::loadBytes(std::move(*built), req.modelName));
+  KILN_ASSIGN_OR_RETURN(out.engine, Engine::loadBytes(std::move(*built), req.modelName, load));
   out.source = EngineResult::Source::kBuilt;
   out.seconds = since(t0);
   return out;

@@ -3,7 +3,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 
+#include "build/cuda_target.h"
 #include "serve/core/auto_complete.h"
 #include "serve/core/config_io.h"
 #include "serve/core/instance.h"
@@ -31,15 +33,39 @@ Result<ModelPlan> planModel(const ModelSource& src, const std::optional<std::str
   // Auto-complete from the highest served version (Triton completes from one version too).
   int64_t top = plan.versions.back();
   KILN_ASSIGN_OR_RETURN(ModelFile file, findModelFile(src, top, plan.config.default_model_filename()));
+  AutoCompleteOptions ac;
   if (file.isEngine) {
     KILN_ASSIGN_OR_RETURN(auto engine, Engine::loadFile(file.path));
     plan.io = describeEngine(*engine);
+    ac.placeOnGpu = engine->isCuda();
   } else {
     KILN_ASSIGN_OR_RETURN(plan.io, describeOnnxModel(file.path));
+    ac.placeOnGpu = build::cudaDeviceCount() > 0;
   }
-  autoCompleteConfig(plan.config, plan.io, src.name, file.isEngine);
+  autoCompleteConfig(plan.config, plan.io, src.name, file.isEngine, ac);
   return plan;
 }
+
+namespace {
+
+void logEngine(const std::string& model, int64_t version, const std::string& path, const EngineResult& engine) {
+  switch (engine.source) {
+    case EngineResult::Source::kPrebuilt:
+      log::info("model '{}' version {}: loaded prebuilt engine {} in {:.3f} s", model, version, path, engine.seconds);
+      break;
+    case EngineResult::Source::kCache:
+      log::info("model '{}' version {}: engine cache hit {} (loaded in {:.3f} s)", model, version, engine.cachePath,
+                engine.seconds);
+      break;
+    case EngineResult::Source::kBuilt:
+      log::info("model '{}' version {}: built engine from {} in {:.3f} s{}", model, version, path, engine.seconds,
+                engine.cachePath.empty() ? "" : ", cached as " + engine.cachePath);
+      break;
+  }
+  if (!engine.cacheNote.empty()) log::warn("model '{}' version {}: {}", model, version, engine.cacheNote);
+}
+
+}  // namespace
 
 Result<std::shared_ptr<ModelVersion>> loadModelVersion(const ModelSource& src, const ModelPlan& plan, int64_t version,
                                                        const LoadOptions& opts) {
@@ -74,39 +100,64 @@ Result<std::shared_ptr<ModelVersion>> loadModelVersion(const ModelSource& src, c
   }
   if (opts.useEngineCache)
     er.cacheDir = opts.engineCacheDir.empty() ? (fs::path(src.repository) / ".kiln-cache").string() : opts.engineCacheDir;
-  KILN_ASSIGN_OR_RETURN(EngineResult engine, loadOrBuildEngine(er));
-  if (!engine.cacheNote.empty()) log::warn("model '{}' version {}: {}", src.name, version, engine.cacheNote);
-  switch (engine.source) {
-    case EngineResult::Source::kPrebuilt:
-      log::info("model '{}' version {}: loaded prebuilt engine {} in {:.3f} s", src.name, version, file.path, engine.seconds);
-      break;
-    case EngineResult::Source::kCache:
-      log::info("model '{}' version {}: engine cache hit {} (loaded in {:.3f} s)", src.name, version, engine.cachePath,
-                engine.seconds);
-      break;
-    case EngineResult::Source::kBuilt:
-      log::info("model '{}' version {}: built engine from {} in {:.3f} s{}", src.name, version, file.path, engine.seconds,
-                engine.cachePath.empty() ? "" : ", cached as " + engine.cachePath);
-      break;
+  // GPU engines: config parameter "precision" (fp32 default, fp16, bf16) chooses the reduced type.
+  bool fp16 = false, bf16 = false;
+  if (auto it = cfg.parameters().find("precision"); it != cfg.parameters().end()) {
+    const std::string& v = it->second.string_value();
+    if (v == "fp16") fp16 = true;
+    else if (v == "bf16") bf16 = true;
+    else if (v != "fp32") return InvalidArgument("config parameter 'precision' must be fp32, fp16 or bf16, got '{}'", v);
   }
-  KILN_RETURN_IF_ERROR(applyEngineLimits(*spec, *engine.engine));
+  // One engine per device the instance groups use (-1: the CPU), built or loaded once each.
+  std::map<int, EngineResult> engines;
+  auto engineFor = [&](int device) -> Result<std::shared_ptr<Engine>> {
+    if (auto it = engines.find(device); it != engines.end()) return it->second.engine;
+    EngineRequest req = er;
+    if (device >= 0) {
+      req.build.target = Target::kCUDA;
+      req.build.device = device;
+      req.build.fp16 = fp16;
+      req.build.bf16 = bf16;
+    }
+    KILN_ASSIGN_OR_RETURN(EngineResult r, loadOrBuildEngine(req));
+    if (r.engine->isCuda() != (device >= 0))
+      return InvalidArgument("'{}' is a {} engine, but the instance group places it on {}", file.path,
+                             r.engine->isCuda() ? "GPU" : "CPU", device >= 0 ? fmt::format("GPU {}", device) : "the CPU");
+    KILN_RETURN_IF_ERROR(applyEngineLimits(*spec, *r.engine));
+    logEngine(src.name, version, file.path, r);
+    return engines.emplace(device, std::move(r)).first->second.engine;
+  };
+  auto devicesOf = [](const inference::ModelInstanceGroup& g) {
+    std::vector<int> d;
+    if (g.kind() != inference::ModelInstanceGroup::KIND_GPU) return std::vector<int>{-1};
+    for (int id : g.gpus()) d.push_back(id);
+    if (d.empty())
+      for (int id = 0; id < build::cudaDeviceCount(); ++id) d.push_back(id);
+    return d;
+  };
 
   std::vector<std::unique_ptr<Instance>> instances;
   std::vector<Instance*> raw;
-  int n = 0;
+  std::shared_ptr<Engine> firstEngine;
   for (const auto& g : cfg.instance_group()) {
-    for (int i = 0; i < std::max(1, g.count()); ++i, ++n) {
-      KILN_ASSIGN_OR_RETURN(auto inst, Instance::create(engine.engine, spec, fmt::format("{}_{}", g.name(), i)));
-      raw.push_back(inst.get());
-      instances.push_back(std::move(inst));
+    for (int device : devicesOf(g)) {
+      KILN_ASSIGN_OR_RETURN(std::shared_ptr<Engine> engine, engineFor(device));
+      if (!firstEngine) firstEngine = engine;
+      for (int i = 0; i < std::max(1, g.count()); ++i) {
+        std::string name = device >= 0 ? fmt::format("{}_{}_gpu{}", g.name(), i, device) : fmt::format("{}_{}", g.name(), i);
+        KILN_ASSIGN_OR_RETURN(auto inst, Instance::create(engine, spec, std::move(name)));
+        raw.push_back(inst.get());
+        instances.push_back(std::move(inst));
+      }
     }
   }
+  if (!firstEngine) return InternalError("model '{}' has no instance group", src.name);
   KILN_RETURN_IF_ERROR(runWarmup(cfg, *spec, src, raw));
 
   auto mv = std::make_shared<ModelVersion>();
   mv->spec = spec;
-  mv->engine = engine.engine;
-  mv->engineSource = engine.source;
+  mv->engine = firstEngine;
+  mv->engineSource = engines.begin()->second.source;
   mv->stats = std::make_shared<ModelStats>(*opts.metrics, src.name, spec->versionString);
   mv->scheduler = std::make_unique<Scheduler>(spec, std::move(instances), mv->stats, opts.defaultQueueBound);
   mv->loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -1,6 +1,8 @@
 // Config validation against the model, and derivation of the spec and build profile.
 #include "serve/core/model_spec.h"
 
+#include "build/cuda_target.h"
+
 #include <algorithm>
 
 #include "serve/core/datatype.h"
@@ -196,11 +198,24 @@ Result<std::shared_ptr<ModelSpec>> makeModelSpec(const inference::ModelConfig& c
 
   int count = 0;
   for (const auto& g : cfg.instance_group()) {
-    if (g.kind() == inference::ModelInstanceGroup::KIND_GPU)
-      return Unsupported("instance_group '{}' is KIND_GPU, but this Kiln build runs engines on the CPU only (use KIND_CPU)",
-                         g.name());
+    if (g.kind() == inference::ModelInstanceGroup::KIND_GPU) {
+      const int gpus = build::cudaDeviceCount();
+      if (gpus == 0)
+        return Unsupported("instance_group '{}' is KIND_GPU, but this machine has no usable GPU (or Kiln was built "
+                           "without CUDA): use KIND_CPU", g.name());
+      for (int id : g.gpus())
+        if (id < 0 || id >= gpus)
+          return InvalidArgument("instance_group '{}' lists GPU {}, but this machine has {} (0-{})", g.name(), id, gpus,
+                                 gpus - 1);
+    } else if (g.gpus_size() > 0) {
+      return InvalidArgument("instance_group '{}' lists gpus but is not KIND_GPU", g.name());
+    }
     if (g.count() < 0 || g.count() > 256) return InvalidArgument("instance_group '{}' count {} is outside [1, 256]", g.name(), g.count());
-    count += std::max(1, g.count());
+    // KIND_GPU: `count` instances on each listed GPU (every GPU when none is listed), as Triton.
+    int devices = 1;
+    if (g.kind() == inference::ModelInstanceGroup::KIND_GPU)
+      devices = g.gpus_size() > 0 ? g.gpus_size() : build::cudaDeviceCount();
+    count += std::max(1, g.count()) * devices;
   }
   spec->instanceCount = std::max(1, std::min(count, 256));
 
