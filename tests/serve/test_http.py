@@ -680,5 +680,8 @@ def test_instance_group_placement_is_checked(start_server, tmp_path):
         c.load_model("simple", config=json.dumps({**base, "instance_group": [{"kind": "KIND_CPU", "gpus": [0]}]}))
     with pytest.raises(InferenceServerException, match="'precision' must be fp32, fp16 or bf16"):
         c.load_model("simple", config=json.dumps({**base, "parameters": {"precision": {"string_value": "fp12"}}}))
+    # The failed reloads left the old version serving, and its config is still the one reported.
     assert c.is_model_ready("simple")
+    assert "precision" not in c.get_model_config("simple").get("parameters", {})
+    assert all(not g.get("gpus") for g in c.get_model_config("simple")["instance_group"])
     assert_still_serving(s)

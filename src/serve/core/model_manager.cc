@@ -148,7 +148,12 @@ Status ModelManager::loadLocked(const ModelSource& src, const std::optional<std:
     Entry& e = entries_[src.name];
     e.source = src;
     e.fingerprint = src.fingerprint;
-    e.config = plan->config;
+    // The config describes what serves: a reload whose every version failed (the old versions
+    // keep serving) keeps the old config.
+    bool anyLoaded = false, oldServing = false;
+    for (const auto& [v, r] : loaded) anyLoaded |= r.ok();
+    for (const auto& [v, slot] : e.versions) oldServing |= slot.model != nullptr;
+    if (anyLoaded || !oldServing || !e.planned) e.config = plan->config;
     e.planned = true;
     e.reason.clear();
     std::map<int64_t, VersionSlot> next;
