@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from conftest import make_repository, write_simple
+from conftest import _save, add_sub_model, kiln_binary, make_repository, write_simple
 
 th = pytest.importorskip("tritonclient.http")
 from tritonclient.utils import InferenceServerException  # noqa: E402
@@ -685,3 +685,28 @@ def test_instance_group_placement_is_checked(start_server, tmp_path):
     assert "precision" not in c.get_model_config("simple").get("parameters", {})
     assert all(not g.get("gpus") for g in c.get_model_config("simple")["instance_group"])
     assert_still_serving(s)
+
+
+def test_fixed_batch_engine_is_padded(start_server, tmp_path):
+    # A prebuilt engine whose profile starts at batch 4: smaller batches are padded with zero rows
+    # and each request still gets exactly its own rows back.
+    import subprocess
+    repo = tmp_path / "repo"
+    onnx_path = tmp_path / "add_sub.onnx"
+    _save(add_sub_model(), onnx_path)
+    (repo / "fixed4" / "1").mkdir(parents=True)
+    subprocess.run([kiln_binary(), "build", str(onnx_path), "-o", str(repo / "fixed4" / "1" / "model.engine"),
+                    "--min-shapes", "INPUT0:4x16,INPUT1:4x16", "--opt-shapes", "INPUT0:4x16,INPUT1:4x16",
+                    "--max-shapes", "INPUT0:8x16,INPUT1:8x16"], check=True, capture_output=True)
+    (repo / "fixed4" / "config.pbtxt").write_text(
+        'max_batch_size: 4\ninstance_group [ { count: 1 kind: KIND_CPU } ]\ndynamic_batching { }\n')
+    s = start_server(repo, ready_timeout=30)
+    c = client(s)
+    rng = np.random.default_rng(3)
+    for rows in (1, 3, 4):
+        a = rng.standard_normal((rows, 16)).astype(np.float32)
+        b = rng.standard_normal((rows, 16)).astype(np.float32)
+        r = c.infer("fixed4", simple_inputs(a, b))
+        assert r.as_numpy("OUTPUT0").shape == (rows, 16)
+        np.testing.assert_allclose(r.as_numpy("OUTPUT0"), a + b, rtol=1e-6)
+        np.testing.assert_allclose(r.as_numpy("OUTPUT1"), a - b, rtol=1e-6)

@@ -44,17 +44,20 @@ Status Instance::run(const std::vector<InferRequest*>& batch, int64_t total,
   auto t0 = SteadyClock::now();
 
   // Inputs: a lone request's tensors are used in place; several are concatenated along the batch
-  // dim (same signature, so only the batch dim differs).
+  // dim (same signature, so only the batch dim differs). An engine whose profile starts above the
+  // batch gets zero rows after the real ones (rows are independent, so results don't change).
+  const int64_t rows = batched ? std::max<int64_t>(total, spec.minEngineBatch) : total;
   std::vector<Tensor> gathered(spec.inputs.size());
   for (size_t k = 0; k < spec.inputs.size(); ++k) {
     const TensorSpec& ts = spec.inputs[k];
     const InferTensor& first = batch[0]->inputs[k];
-    Dims engineDims = ts.reshaped ? withBatch(total, ts.engineDims, batched) : first.shape;
-    if (batched) engineDims[0] = total;
-    if (batch.size() == 1) {
+    Dims engineDims = ts.reshaped ? withBatch(rows, ts.engineDims, batched) : first.shape;
+    if (batched) engineDims[0] = rows;
+    if (batch.size() == 1 && rows == total) {
       gathered[k] = first.data.reshaped(engineDims);
     } else {
       Tensor t = Tensor::allocate(ts.dtype, engineDims);
+      if (rows > total && ts.dtype != DType::kString) std::memset(t.raw(), 0, t.nbytes());
       if (ts.dtype == DType::kString) {
         int64_t at = 0;
         for (const InferRequest* r : batch)
@@ -134,9 +137,9 @@ Status Instance::run(const std::vector<InferRequest*>& batch, int64_t total,
         out.data = full->reshaped(out.shape);
       } else {
         const Dims& fd = full->dims();
-        if (fd.rank() == 0 || fd[0] != total)
-          return InternalError("output '{}' has shape {} but the batch has {} rows", os.name, fd.toString(), total);
-        int64_t rowElems = total ? full->numel() / total : 0;
+        if (fd.rank() == 0 || fd[0] != rows)
+          return InternalError("output '{}' has shape {} but the batch has {} rows", os.name, fd.toString(), rows);
+        int64_t rowElems = rows ? full->numel() / rows : 0;
         int64_t start = 0;
         for (size_t j = 0; j < i; ++j) start += batch[j]->inputs.empty() ? 0 : batch[j]->inputs[0].shape[0];
         int64_t rows = r.inputs[0].shape[0];

@@ -298,9 +298,12 @@ Status applyEngineLimits(ModelSpec& spec, const Engine& engine) {
       mn = mx = *st;
     }
     if (spec.maxBatchSize > 0) {
-      if (mn.rank() == 0 || mn[0] > 1 || mx[0] < spec.maxBatchSize)
+      // A larger minimum is met by padding (Instance::run); the maximum must hold a full batch.
+      if (mn.rank() == 0 || mx[0] < spec.maxBatchSize)
         return InvalidArgument("max_batch_size is {} but the engine's input '{}' accepts batch sizes {}..{} only", spec.maxBatchSize,
                                in.name, mn.rank() ? mn[0] : 0, mx.rank() ? mx[0] : 0);
+      spec.minEngineBatch = std::max<int64_t>(spec.minEngineBatch, std::max<int64_t>(1, mn[0]));
+      mn[0] = 1;  // requests may be smaller: the batch is padded
     }
     in.minDims = mn;
     in.maxDims = mx;

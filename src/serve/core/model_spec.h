@@ -40,6 +40,9 @@ struct ModelSpec {
   std::string versionString;
   std::string platform;
   int maxBatchSize = 0;  // 0: no batching; requests carry full shapes
+  // Smallest batch the engine's profile accepts (> 1 for engines built with a fixed or minimum
+  // batch): smaller batches are padded with zero rows, which never change the real rows' results.
+  int64_t minEngineBatch = 1;
   std::vector<TensorSpec> inputs, outputs;
   const TensorSpec* findInput(const std::string& n) const;
   const TensorSpec* findOutput(const std::string& n) const;
