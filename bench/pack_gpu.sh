@@ -1,0 +1,17 @@
+#!/bin/bash
+# Packs what one GPU-machine call needs into .gpu/ (ignored by git: add "/.gpu/" to
+# .git/info/exclude) within the 64 MiB the device tool carries: the kiln binary and the GPU test
+# binary (stripped, xz), the shared libraries the GPU machine lacks (../shared/tools/bundle-libs),
+# torch_anchors.py and bench/gpu_session.sh. Then: device run `bash .gpu/gpu_session.sh`, carry [".gpu"].
+# Usage: bench/pack_gpu.sh [BUILD_DIR]   (a build with CUDA for sm_90a, e.g. build/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+rm -rf .gpu && mkdir -p .gpu
+strip -o .gpu/kiln "$build/tools/kiln"
+strip -o .gpu/kiln_gpu_tests "$build/tests/kiln_gpu_tests"
+../shared/tools/bundle-libs .gpu/libs .gpu/kiln .gpu/kiln_gpu_tests
+xz -T2 -6 .gpu/kiln .gpu/kiln_gpu_tests
+tar -C .gpu -cJf .gpu/libs.tar.xz libs && rm -rf .gpu/libs
+cp ../shared/bench/torch_anchors.py bench/gpu_session.sh .gpu/
+du -sh .gpu
