@@ -8,14 +8,6 @@
 
 namespace kiln::cuda {
 
-cudaError_t launchFill(float* deviceData, int64_t n, float value);  // fill_kernel.cu
-
-Status fillDevice(float* deviceData, int64_t n, float value) {
-  cudaError_t e = launchFill(deviceData, n, value);
-  if (e != cudaSuccess) return InternalError("fill kernel failed: {}", cudaGetErrorString(e));
-  return Status::OK();
-}
-
 std::vector<DeviceInfo> listDevices() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {

@@ -32,7 +32,4 @@ std::vector<std::pair<std::string, std::string>> libraryVersions();
 // The CUDA driver's version ("13.0"), informational.
 std::string driverVersion();
 
-// Fills n floats in device memory with `value` (a smoke test of the toolchain and device).
-Status fillDevice(float* deviceData, int64_t n, float value);
-
 }  // namespace kiln::cuda
