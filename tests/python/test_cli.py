@@ -72,3 +72,19 @@ def test_errors_name_what_is_wrong(kiln, workdir):
     assert r.returncode != 0 and "--fp16" in r.stderr
     r = kiln("run", model_path("tiny_cnn.onnx"), "--random-inputs", "--shapes", "image:1x3xbadx32", check=False)
     assert r.returncode != 0 and "not a dimension" in r.stderr, r.stderr
+
+
+def test_gpu_options_explain_themselves(kiln, workdir):
+    # Without a GPU (CI), GPU requests fail with the reason; bad device lists are named.
+    import shutil
+    model = model_path("tiny_cnn.onnx")
+    r = kiln("bench", model, "--shapes", "image:1x3x32x32", "--devices", "0,x", check=False)
+    assert r.returncode != 0 and "'x' is not a GPU index" in r.stderr
+    r = kiln("build", model, "-o", workdir / "t.engine", "--fp16", "--shapes", "image:1x3x32x32", check=False)
+    assert r.returncode != 0 and "--target cuda" in r.stderr
+    if shutil.which("nvidia-smi") is None:
+        r = kiln("bench", model, "--shapes", "image:1x3x32x32", "--devices", "0", check=False)
+        assert r.returncode != 0 and "GPU 0" in r.stderr and "CUDA" in r.stderr
+        r = kiln("build", model, "-o", workdir / "g.engine", "--target", "cuda", "--shapes", "image:1x3x32x32",
+                 check=False)
+        assert r.returncode != 0 and "GPU" in r.stderr

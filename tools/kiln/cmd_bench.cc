@@ -36,6 +36,7 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
     double duration = 2.0;
     bool verbose = false, profile = false, cudaGraph = true;
     TargetOptions target;
+    std::string devices;  // "0,1": one engine copy per GPU
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "Engine file, or ONNX model (built in memory)")->required();
@@ -50,6 +51,8 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
   cmd->add_flag("--cuda-graph,!--no-cuda-graph", o->cudaGraph,
                 "CUDA engines: capture each context's launches into a CUDA graph and replay it (default on)");
   o->target.addTo(cmd);
+  cmd->add_option("--devices", o->devices,
+                  "GPUs to run on, e.g. 0,1: one engine copy per GPU, --streams contexts on each (CUDA engines)");
   cmd->add_flag("-v,--verbose", o->verbose, "Show build progress");
   cmd->callback([o, &exitCode] {
     if (o->threads > 0) cpu::setNumThreads(o->threads);
@@ -62,16 +65,42 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
       }
       given = *s;
     }
-    auto loadStart = std::chrono::steady_clock::now();
-    BuildConfig cfg;
-    (void)o->target.apply(cfg);
-    auto engine = loadOrBuild(o->model, cfg, o->shapes, {}, o->verbose);
-    double loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loadStart).count();
-    if (!engine.ok()) {
-      exitCode = fail("bench", engine.status());
-      return;
+    std::vector<int> devices;
+    for (size_t pos = 0; pos < o->devices.size();) {
+      size_t c = o->devices.find(',', pos);
+      std::string item = o->devices.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
+      pos = c == std::string::npos ? o->devices.size() : c + 1;
+      if (item.empty()) continue;
+      if (item.find_first_not_of("0123456789") != std::string::npos) {
+        exitCode = fail("bench", InvalidArgument("--devices '{}': '{}' is not a GPU index (use 0,1)", o->devices, item));
+        return;
+      }
+      devices.push_back(std::stoi(item));
     }
-    const Engine& e = **engine;
+    auto loadStart = std::chrono::steady_clock::now();
+    // One engine per device (a CUDA engine is loaded on, or built for, the GPU it runs on).
+    std::vector<std::shared_ptr<Engine>> engines;
+    for (int d : devices.empty() ? std::vector<int>{-1} : devices) {
+      BuildConfig cfg;
+      (void)o->target.apply(cfg);
+      if (d >= 0) {
+        cfg.target = Target::kCUDA;
+        cfg.device = d;
+      }
+      auto engine = loadOrBuild(o->model, cfg, o->shapes, {}, o->verbose);
+      if (!engine.ok()) {
+        exitCode = fail("bench", d >= 0 ? std::move(engine).takeStatus().withContext(fmt::format("GPU {}", d))
+                                        : engine.status());
+        return;
+      }
+      if (d >= 0 && !(*engine)->isCuda()) {
+        exitCode = fail("bench", InvalidArgument("--devices needs a CUDA engine; '{}' is a CPU engine", o->model));
+        return;
+      }
+      engines.push_back(std::move(*engine));
+    }
+    double loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loadStart).count();
+    const Engine& e = *engines[0];
     auto dims = chooseInputDims(e, given);
     if (!dims.ok()) {
       exitCode = fail("bench", dims.status());
@@ -86,12 +115,13 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
       if (d.rank() > 0 && inputs.empty()) batch = d[0];
       inputs.push_back({io.name, randomInput(io.dtype, d, seed++)});
     }
-    const int streams = o->streams;
+    // --streams contexts per engine copy (per GPU with --devices).
+    const int streams = o->streams * static_cast<int>(engines.size());
     std::vector<std::vector<double>> lat(streams);
     std::vector<Status> errors(streams);
     std::atomic<bool> go{false};
     auto worker = [&](int s) {
-      auto ctx = e.createExecutionContext();
+      auto ctx = engines[s / o->streams]->createExecutionContext();
       if (!ctx.ok()) {
         errors[s] = ctx.status();
         return;
@@ -152,6 +182,11 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
     fmt::print("latency: min = {:.3f} ms, median = {:.3f} ms, mean = {:.3f} ms, p90 = {:.3f} ms, p99 = {:.3f} ms, max = {:.3f} ms\n",
                percentile(all, 0), percentile(all, 0.5), mean, percentile(all, 0.9), percentile(all, 0.99), percentile(all, 1));
     fmt::print("throughput: {:.1f} inferences/s ({:.1f} samples/s at batch {})\n", qps, qps * batch, batch);
+    for (size_t d = 0; d < devices.size(); ++d) {
+      size_t n = 0;
+      for (int st = static_cast<int>(d) * o->streams; st < static_cast<int>(d + 1) * o->streams; ++st) n += lat[st].size();
+      fmt::print("  GPU {}: {:.1f} inferences/s\n", devices[d], n / wall);
+    }
     nlohmann::json profileJson = nlohmann::json::array();
     if (o->profile) {
       auto ctx = e.createExecutionContext();
@@ -195,6 +230,7 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
       for (const auto& in : inputs) j["inputs"][in.name] = in.tensor.dims().vec();
       j["threads"] = threadsUsed;
       if (e.isCuda()) j["cuda_graphs"] = o->cudaGraph;
+      if (!devices.empty()) j["devices"] = devices;
       j["precisions"] = p.build.precisions;
       j["streams"] = streams;
       j["iterations"] = all.size();
