@@ -50,4 +50,11 @@ inline const std::vector<int>& hostInputsOf(const std::string& domain, const std
   return it == table.end() ? none : it->second;
 }
 
+// Whether input `i` of `domain:op` is read on the host.
+inline bool isHostInput(const std::string& domain, const std::string& op, size_t i) {
+  for (int h : hostInputsOf(domain, op))
+    if (static_cast<size_t>(h) == i) return true;
+  return false;
+}
+
 }  // namespace kiln::cuda

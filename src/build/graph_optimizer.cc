@@ -59,10 +59,9 @@ cpu::LayerDesc describeNode(const ir::Node& n, DType low) {
   desc.op = n.opType();
   desc.domain = n.domain();
   desc.attrs = &n.attrs();
-  const auto& host = cuda::hostInputsOf(n.domain(), n.opType());
   for (int i = 0; i < n.numInputs(); ++i) {
     const ir::Value* v = n.input(i);
-    bool hostSlot = std::find(host.begin(), host.end(), i) != host.end();
+    bool hostSlot = cuda::isHostInput(n.domain(), n.opType(), static_cast<size_t>(i));
     desc.inputTypes.push_back(v ? (hostSlot ? v->dtype() : lowered(v->dtype())) : DType::kUndefined);
     desc.inputShapes.push_back(v ? v->shape() : Shape());
     desc.constInputs.push_back(v && v->isConstant() && low == DType::kUndefined ? &v->constant() : nullptr);

@@ -15,10 +15,7 @@ namespace kiln::build {
 
 namespace {
 
-bool isHostSlot(const plan::LayerInfo& l, size_t i) {
-  const auto& h = cuda::hostInputsOf(l.domain, l.op);
-  return std::find(h.begin(), h.end(), static_cast<int>(i)) != h.end();
-}
+bool isHostSlot(const plan::LayerInfo& l, size_t i) { return cuda::isHostInput(l.domain, l.op, i); }
 
 // Ops that read only their input's dims, never its data.
 bool readsDimsOnly(const plan::LayerInfo& l) { return l.domain.empty() && (l.op == "Shape" || l.op == "Size"); }

@@ -80,13 +80,11 @@ Result<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext(int pro
     // Device layers of a CUDA engine read constants from the engine's device copy, except the
     // inputs they read on the host (shape-like values).
     const bool deviceLayer = isCuda && layer.placement == plan::Placement::kTarget;
-    const std::vector<int> noHost;
-    const auto& host = deviceLayer ? cuda::hostInputsOf(layer.domain, layer.op) : noHost;
     for (size_t i = 0; i < layer.inputs.size(); ++i) {
       int32_t id = layer.inputs[i];
       const Tensor* v = id >= 0 ? &s.views[id] : nullptr;
       if (deviceLayer && id >= 0 && p.tensors[id].kind == plan::TensorKind::kConstant &&
-          std::find(host.begin(), host.end(), static_cast<int>(i)) == host.end())
+          !cuda::isHostInput(layer.domain, layer.op, i))
         v = &impl_->cuda->deviceConstant(id);
       s.layers[l].ins.push_back(v);
     }

@@ -142,10 +142,7 @@ TestResult runOnCuda(TestResult r, ir::Graph& g, const std::vector<runtime::Name
     bool hostRead = false;
     for (ir::Node* n : g.nodes())
       for (int i = 0; i < n->numInputs(); ++i)
-        if (n->input(i) == v) {
-          const auto& h = cuda::hostInputsOf(n->domain(), n->opType());
-          hostRead |= std::find(h.begin(), h.end(), i) != h.end();
-        }
+        if (n->input(i) == v) hostRead |= cuda::isHostInput(n->domain(), n->opType(), static_cast<size_t>(i));
     if (hostRead) {
       g.replaceAllUses(v, g.addConstant(in.name + "/const", in.value.tensor()));
       continue;

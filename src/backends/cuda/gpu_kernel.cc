@@ -1,6 +1,5 @@
 // GpuKernelRegistry storage, the host-input table and common predicates.
 #include "backends/cuda/gpu_kernel.h"
-#include "backends/host_inputs.h"
 
 #include <algorithm>
 
@@ -82,10 +81,6 @@ const GpuKernelRegistry& GpuKernelRegistry::global() {
     return r;
   }();
   return *reg;
-}
-
-const std::vector<int>& hostInputs(const std::string& domain, const std::string& op) {
-  return hostInputsOf(domain, op);
 }
 
 bool allTypesIn(const LayerDesc& d, std::initializer_list<DType> types) {

@@ -7,7 +7,7 @@
 //  - enqueue() only launches work on ctx.stream (kernels, cudaMemsetAsync/cudaMemcpyAsync between
 //    device buffers, cuBLASLt/cuDNN calls bound to that stream); it never synchronizes, never
 //    allocates or frees device memory, and never reads device memory on the host;
-//  - inputs listed in hostInputs() arrive as HOST tensors (shape-like values: Reshape's shape,
+//  - inputs listed in backends/host_inputs.h arrive as HOST tensors (shape-like values: Reshape's shape,
 //    Slice's starts, ...); every other input and every output is a DEVICE tensor whose dims are
 //    final (computed by the engine's shape program before the launch);
 //  - scratch memory comes from ctx.workspace (size declared by workspaceBytes()) or from state
@@ -122,10 +122,9 @@ class GpuKernelRegistry {
   std::map<std::pair<std::string, std::string>, std::vector<std::unique_ptr<GpuKernelDef>>> defs_;
 };
 
-// Inputs of an op that kernels read on the host (shape-like values). The builder places the
-// layers computing them on the host (they depend only on shapes and constants) and evaluates them
-// once per input-shape set, outside the captured launch sequence.
-const std::vector<int>& hostInputs(const std::string& domain, const std::string& op);
+// Which inputs of an op kernels read on the host (shape-like values): backends/host_inputs.h. The
+// builder places the layers computing them on the host (they depend only on shapes and constants)
+// and evaluates them once per input-shape set, outside the captured launch sequence.
 
 // Registration: one function per kernel family (kernels/families.h), all called from
 // registerAllGpuKernels.

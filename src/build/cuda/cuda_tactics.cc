@@ -87,10 +87,7 @@ double relL2(const Tensor& a, const Tensor& b) {
   return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
 }
 
-bool isHostSlot(const plan::LayerInfo& l, int i) {
-  const auto& h = cuda::hostInputsOf(l.domain, l.op);
-  return std::find(h.begin(), h.end(), i) != h.end();
-}
+bool isHostSlot(const plan::LayerInfo& l, int i) { return cuda::isHostInput(l.domain, l.op, static_cast<size_t>(i)); }
 
 class CudaTacticsImpl final : public CudaTactics {
  public:

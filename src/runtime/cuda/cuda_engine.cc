@@ -68,11 +68,10 @@ std::vector<bool> constantsOnDevice(const plan::Plan& p) {
   std::vector<bool> out(p.tensors.size(), false);
   for (const auto& l : p.layers) {
     if (l.placement != plan::Placement::kTarget) continue;
-    const auto& host = cuda::hostInputsOf(l.domain, l.op);
     for (size_t i = 0; i < l.inputs.size(); ++i) {
       int32_t id = l.inputs[i];
       if (id < 0 || p.tensors[id].kind != plan::TensorKind::kConstant) continue;
-      if (std::find(host.begin(), host.end(), static_cast<int>(i)) == host.end()) out[id] = true;
+      if (!cuda::isHostInput(l.domain, l.op, i)) out[id] = true;
     }
   }
   return out;
