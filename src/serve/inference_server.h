@@ -39,7 +39,15 @@ struct InferTensor {
   Dims shape;
   Tensor data;  // host memory, `shape` dims (BYTES: kString elements)
   Params parameters;
+  // An output the server wrote into the system shared-memory region its request named: `data` is
+  // empty and frontends send only its name, datatype and shape (as Triton does).
+  bool inSharedMemory = false;
 };
+
+// True when an input's or requested output's parameters put its data in a system shared-memory
+// region (shared_memory_region, with shared_memory_byte_size and optional shared_memory_offset).
+// Frontends then leave the input's data empty; the server binds the region's bytes.
+inline bool usesSharedMemory(const Params& p) { return p.count("shared_memory_region") > 0; }
 
 struct RequestedOutput {
   std::string name;
@@ -86,6 +94,14 @@ struct ServerMetadata {
   std::string name = "kiln";
   std::string version;
   std::vector<std::string> extensions;
+};
+
+// A registered system shared-memory region, as Triton's status endpoints report it.
+struct SharedMemoryRegionStatus {
+  std::string name;
+  std::string key;       // the POSIX shared-memory object ("/name")
+  uint64_t offset = 0;   // where the region starts in the object
+  uint64_t byteSize = 0;
 };
 
 struct RepositoryEntry {
@@ -154,6 +170,15 @@ class InferenceServer {
   virtual Status loadModel(const std::string& name, const std::optional<std::string>& configJson) = 0;
   virtual Status unloadModel(const std::string& name, bool unloadDependents) = 0;
   virtual Result<std::vector<ModelStatistics>> statistics(const std::string& name, const std::string& version) const = 0;
+
+  // Triton's system shared memory extension. register maps `byteSize` bytes at `offset` of the
+  // POSIX shared-memory object `key` under `name`; inputs and outputs of later requests may then
+  // live there instead of in the request and response. unregister: "" = every region; a name
+  // that is not registered is not an error (as Triton). status: "" = every region.
+  virtual Status registerSystemSharedMemory(const std::string& name, const std::string& key, uint64_t offset,
+                                            uint64_t byteSize) = 0;
+  virtual Status unregisterSystemSharedMemory(const std::string& name) = 0;
+  virtual Result<std::vector<SharedMemoryRegionStatus>> systemSharedMemoryStatus(const std::string& name) const = 0;
 
   virtual MetricsRegistry& metrics() = 0;
   // Stops accepting requests, answers every queued one (completing them or failing them with

@@ -275,8 +275,8 @@ def test_error_codes(gserver):
          "StatusCode.INVALID_ARGUMENT", "unknown model"),
         ("load with model control off", lambda: c.load_model("simple"),
          "StatusCode.UNAVAILABLE", "model control is disabled"),
-        ("shared memory", lambda: c.get_system_shared_memory_status(),
-         "StatusCode.UNIMPLEMENTED", "shared-memory"),
+        ("CUDA shared memory", lambda: c.get_cuda_shared_memory_status(),
+         "StatusCode.UNIMPLEMENTED", "CUDA shared memory is not supported"),
     ]
     for what, fn, code, text in cases:
         got_code, msg = grpc_error(fn)

@@ -7,6 +7,8 @@
 #include "serve/core/log.h"
 #include "serve/core/model_manager.h"
 #include "serve/core/request_check.h"
+#include "serve/core/shared_memory.h"
+#include "serve/core/shared_memory_io.h"
 #include "serve/inference_server.h"
 
 namespace kiln::serve {
@@ -28,7 +30,7 @@ class Server final : public InferenceServer {
     m.name = "kiln";
     m.version = KILN_VERSION_STRING;
     m.extensions = {"binary_tensor_data", "parameters", "model_repository", "model_repository(unload_dependents)",
-                    "schedule_policy", "model_configuration", "statistics"};
+                    "schedule_policy", "model_configuration", "statistics", "system_shared_memory"};
     return m;
   }
 
@@ -60,6 +62,15 @@ class Server final : public InferenceServer {
     if (stopping_) return reply(Unavailable("the server is shutting down"));
     auto mv = manager_.find(req->model, req->version);
     if (!mv.ok()) return reply(mv.status());
+    // Shared-memory regions are resolved (and held) now, as Triton does: a region unregistered
+    // while the request waits still receives its outputs.
+    Status shm = bindSharedMemoryInputs(sharedMemory_, *req);
+    auto shmOutputs = shm.ok() ? resolveSharedMemoryOutputs(sharedMemory_, *req)
+                               : Result<std::vector<SharedMemoryOutput>>(shm);
+    if (!shmOutputs.ok()) {
+      (*mv)->stats->recordFailure(FailureReason::kOther, 0);
+      return reply(shmOutputs.status());
+    }
     for (const auto& in : req->inputs)
       if (in.data.defined() && in.data.nbytes() > opts_.maxTensorBytes)
         return reply(InvalidArgument("input '{}' is {} bytes, more than the server's per-tensor limit of {}", in.name,
@@ -68,6 +79,20 @@ class Server final : public InferenceServer {
     if (!checked.ok()) {
       (*mv)->stats->recordFailure(FailureReason::kOther, 0);
       return reply(checked.status());
+    }
+    if (!shmOutputs->empty()) {
+      // Written on the scheduler thread that completes the request, before any frontend sees it.
+      req->complete = [targets = std::move(*shmOutputs), done = std::move(req->complete)](
+                          std::unique_ptr<InferResponse> resp) {
+        if (resp && resp->status.ok()) {
+          Status st = writeSharedMemoryOutputs(targets, *resp);
+          if (!st.ok()) {
+            resp->outputs.clear();
+            resp->status = std::move(st);
+          }
+        }
+        if (done) done(std::move(resp));
+      };
     }
     (*mv)->scheduler->enqueue(std::move(req), *checked);
   }
@@ -83,6 +108,14 @@ class Server final : public InferenceServer {
   }
   Result<std::vector<ModelStatistics>> statistics(const std::string& name, const std::string& version) const override {
     return manager_.statistics(name, version);
+  }
+  Status registerSystemSharedMemory(const std::string& name, const std::string& key, uint64_t offset,
+                                    uint64_t byteSize) override {
+    return sharedMemory_.registerRegion(name, key, offset, byteSize);
+  }
+  Status unregisterSystemSharedMemory(const std::string& name) override { return sharedMemory_.unregister(name); }
+  Result<std::vector<SharedMemoryRegionStatus>> systemSharedMemoryStatus(const std::string& name) const override {
+    return sharedMemory_.status(name);
   }
   MetricsRegistry& metrics() override { return metrics_; }
 
@@ -101,6 +134,7 @@ class Server final : public InferenceServer {
   ServerOptions opts_;
   MetricsRegistry metrics_;  // before manager_: models register their series in it
   ModelManager manager_;
+  SharedMemoryRegistry sharedMemory_;
   std::thread startThread_;
   std::atomic<bool> stopping_{false};
   std::mutex shutdownMu_;

@@ -261,11 +261,22 @@ Result<std::unique_ptr<InferRequest>> fromInferRequest(ModelInferRequest& msg) {
   req->priority = static_cast<uint32_t>(priority);
   KILN_RETURN_IF_ERROR(takeUnsigned(req->parameters, "timeout", std::numeric_limits<int64_t>::max(), &req->timeoutUs));
 
+  // Inputs in shared memory have no raw_input_contents entry: the entries belong, in order, to the
+  // other inputs (as Triton reads them).
+  int nshm = 0;
+  for (const auto& in : msg.inputs()) nshm += in.parameters().count("shared_memory_region") ? 1 : 0;
   const int nraw = msg.raw_input_contents_size();
-  if (nraw > 0 && nraw != msg.inputs_size())
-    return InvalidArgument("raw_input_contents has {} entries but the request has {} inputs (one entry per input, "
-                           "in order)",
-                           nraw, msg.inputs_size());
+  const int nplain = msg.inputs_size() - nshm;
+  if (nraw > 0 && nraw != nplain) {
+    if (nshm == 0)
+      return InvalidArgument("raw_input_contents has {} entries but the request has {} inputs (one entry per input, "
+                             "in order)",
+                             nraw, msg.inputs_size());
+    return InvalidArgument("raw_input_contents has {} entries but the request has {} inputs not in shared memory "
+                           "(one entry per such input, in order)",
+                           nraw, nplain);
+  }
+  int rawAt = 0;
   std::set<std::string> seen;
   req->inputs.reserve(msg.inputs_size());
   for (int i = 0; i < msg.inputs_size(); ++i) {
@@ -282,12 +293,22 @@ Result<std::unique_ptr<InferRequest>> fromInferRequest(ModelInferRequest& msg) {
     KILN_ASSIGN_OR_RETURN(t.shape, checkedDims(in.shape(), what));
     KILN_RETURN_IF_ERROR(paramsFromProto(in.parameters(), &t.parameters, what));
     const bool typed = in.has_contents() && typedCount(in.contents()) > 0;
+    if (usesSharedMemory(t.parameters)) {
+      // The server binds the region's bytes (core/shared_memory_io.h).
+      if (typed)
+        return InvalidArgument("{}: has typed contents while its data is in shared memory (shared_memory_region); "
+                               "send one",
+                               what);
+      req->inputs.push_back(std::move(t));
+      continue;
+    }
     if (nraw > 0 && typed)
       return InvalidArgument("{}: has typed contents while the request uses raw_input_contents; use one form for "
                              "all inputs",
                              what);
     if (nraw > 0) {
-      KILN_ASSIGN_OR_RETURN(t.data, fromRaw(std::move(*msg.mutable_raw_input_contents(i)), t.dtype, t.shape, what));
+      KILN_ASSIGN_OR_RETURN(t.data,
+                            fromRaw(std::move(*msg.mutable_raw_input_contents(rawAt++)), t.dtype, t.shape, what));
     } else if (typed) {
       KILN_ASSIGN_OR_RETURN(t.data, fromTyped(in.contents(), t.dtype, t.shape, what));
     } else if (t.shape.numel() == 0) {
@@ -323,13 +344,17 @@ Status toInferResponse(const InferResponse& r, inference::ModelInferResponse* ms
     std::string_view dt = kserveDatatype(o.dtype);
     if (dt.empty())
       return InternalError("output '{}' has element type {}, which has no KServe datatype", o.name, dtypeName(o.dtype));
-    if (o.data.memoryKind() != MemoryKind::kHost) return InternalError("output '{}' is not in host memory", o.name);
+    if (!o.inSharedMemory && o.data.memoryKind() != MemoryKind::kHost)
+      return InternalError("output '{}' is not in host memory", o.name);
     auto* out = msg->add_outputs();
     out->set_name(o.name);
     out->set_datatype(std::string(dt));
     for (int64_t d : o.shape) out->add_shape(d);
     paramsToProto(o.parameters, out->mutable_parameters());
+    // One entry per output, also for one written to shared memory (left empty, as Triton does), so
+    // that clients can index raw_output_contents by output position.
     std::string* raw = msg->add_raw_output_contents();
+    if (o.inSharedMemory) continue;
     if (o.dtype == DType::kString) {
       const auto* s = o.data.data<std::string>();
       size_t total = 0;

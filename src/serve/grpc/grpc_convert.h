@@ -26,12 +26,15 @@ grpc::Status toGrpcStatus(const Status& s);
 // afterwards. Every refusal is InvalidArgument and names the input and what is wrong: unknown
 // datatype, negative dims, rank over the limit, raw and typed contents mixed, a raw byte count or
 // typed element count that does not match the shape, malformed BYTES elements, out-of-range
-// typed values, unsupported parameter types. `complete` is left for the caller to set.
+// typed values, unsupported parameter types. An input whose parameters name a shared-memory
+// region gets no data here and no raw_input_contents entry (the entries are those of the other
+// inputs, in order); the server binds the region. `complete` is left for the caller to set.
 Result<std::unique_ptr<InferRequest>> fromInferRequest(inference::ModelInferRequest& msg);
 
 // Fills a ModelInferResponse from a successful InferResponse; every output goes to
-// raw_output_contents (BYTES elements as 4-byte little-endian length + bytes). Fails (Internal)
-// only for an output whose dtype has no KServe datatype.
+// raw_output_contents (BYTES elements as 4-byte little-endian length + bytes), one written to
+// shared memory as an empty entry. Fails (Internal) only for an output whose dtype has no KServe
+// datatype.
 Status toInferResponse(const InferResponse& r, inference::ModelInferResponse* msg);
 
 // Request/response parameter maps.

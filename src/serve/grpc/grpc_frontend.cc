@@ -225,17 +225,40 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
                         "with --model-control-mode explicit)");
   }
 
-  // Extensions Kiln does not have: a clear status instead of a silent empty answer.
-  template <typename Q, typename R>
-  grpc::Status shm(const Q&, R*) {
-    return notSupported("the shared-memory extension (send tensor data in the request)");
+  // System shared memory: the registry is the server's; "" names every region (status, unregister).
+  grpc::Status handleSystemSharedMemoryStatus(const inference::SystemSharedMemoryStatusRequest& q,
+                                              inference::SystemSharedMemoryStatusResponse* r) {
+    auto regions = server_.systemSharedMemoryStatus(q.name());
+    if (!regions.ok()) return toGrpcStatus(regions.status());
+    for (const auto& s : *regions) {
+      auto& out = (*r->mutable_regions())[s.name];
+      out.set_name(s.name);
+      out.set_key(s.key);
+      out.set_offset(s.offset);
+      out.set_byte_size(s.byteSize);
+    }
+    return grpc::Status::OK;
   }
-  grpc::Status handleSystemSharedMemoryStatus(const auto& q, auto* r) { return shm(q, r); }
-  grpc::Status handleSystemSharedMemoryRegister(const auto& q, auto* r) { return shm(q, r); }
-  grpc::Status handleSystemSharedMemoryUnregister(const auto& q, auto* r) { return shm(q, r); }
-  grpc::Status handleCudaSharedMemoryStatus(const auto& q, auto* r) { return shm(q, r); }
-  grpc::Status handleCudaSharedMemoryRegister(const auto& q, auto* r) { return shm(q, r); }
-  grpc::Status handleCudaSharedMemoryUnregister(const auto& q, auto* r) { return shm(q, r); }
+  grpc::Status handleSystemSharedMemoryRegister(const inference::SystemSharedMemoryRegisterRequest& q,
+                                                inference::SystemSharedMemoryRegisterResponse*) {
+    return toGrpcStatus(server_.registerSystemSharedMemory(q.name(), q.key(), q.offset(), q.byte_size()));
+  }
+  grpc::Status handleSystemSharedMemoryUnregister(const inference::SystemSharedMemoryUnregisterRequest& q,
+                                                  inference::SystemSharedMemoryUnregisterResponse*) {
+    return toGrpcStatus(server_.unregisterSystemSharedMemory(q.name()));
+  }
+
+  // Extensions Kiln does not have: a clear status instead of a silent empty answer.
+  static grpc::Status cudaShm() {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "CUDA shared memory is not supported by kiln serve; use system shared memory "
+                        "(SystemSharedMemoryRegister) or send tensors in the request");
+  }
+  grpc::Status handleCudaSharedMemoryStatus(const auto&, auto*) { return cudaShm(); }
+  grpc::Status handleCudaSharedMemoryRegister(const auto&, auto*) { return cudaShm(); }
+  // Nothing can be registered, so unregistering succeeds (as on Triton built without GPUs):
+  // perf_analyzer --shared-memory system unregisters CUDA regions too when it exits.
+  grpc::Status handleCudaSharedMemoryUnregister(const auto&, auto*) { return grpc::Status::OK; }
   grpc::Status handleTraceSetting(const auto&, auto*) { return notSupported("the trace extension"); }
   grpc::Status handleLogSettings(const auto&, auto*) { return notSupported("the logging extension"); }
 

@@ -10,6 +10,8 @@
 //   GET  /v2/models[/M[/versions/V]]/stats     statistics extension
 //   POST /v2/repository/index                  {"ready": bool}
 //   POST /v2/repository/models/M/load|unload   model control (403 unless enabled)
+//   /v2/systemsharedmemory/...                 system shared memory extension (http_shared_memory.h)
+//   /v2/cudasharedmemory/...                   501, not supported (unregister: a no-op 200)
 #include <nlohmann/json.hpp>
 
 #include "serve/core/log.h"
@@ -17,6 +19,7 @@
 #include "serve/http/http_infer.h"
 #include "serve/http/http_json.h"
 #include "serve/http/http_server.h"
+#include "serve/http/http_shared_memory.h"
 
 namespace kiln::serve {
 
@@ -104,6 +107,8 @@ class HttpFrontend final : public Frontend {
       return out->send(std::move(r));
     }
     if (seg[1] == "repository") return repository(req, seg, post, out);
+    if (seg[1] == "systemsharedmemory" || seg[1] == "cudasharedmemory")
+      return out->send(http::sharedMemoryEndpoint(server_, req, seg));
     if (seg[1] != "models") return out->send(errorResponse(404, fmt::format("unknown endpoint '{}'", req.path)));
     // /v2/models/stats: statistics of every model.
     if (n == 3 && seg[2] == "stats") {

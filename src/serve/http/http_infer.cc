@@ -254,11 +254,15 @@ Status parseInput(const dom::element& e, size_t index, const std::string& body, 
   if (!obj["parameters"].get(paramsEl)) {
     KILN_ASSIGN_OR_RETURN(out->parameters, parseParams(paramsEl, where));
   }
-  if (out->parameters.count("shared_memory_region"))
-    return Unsupported("{}: shared memory is not supported by kiln serve; send the data in the request", where);
   auto bin = out->parameters.find("binary_data_size");
   dom::element data;
   bool hasData = !obj["data"].get(data);
+  if (usesSharedMemory(out->parameters)) {
+    if (hasData || bin != out->parameters.end())
+      return InvalidArgument("{} has its data in shared memory (shared_memory_region) and also in the request "
+                             "('data' or binary_data_size); send one", where);
+    return Status::OK();  // the server binds the region's bytes (core/shared_memory_io.h)
+  }
   if (bin != out->parameters.end()) {
     const int64_t* size = std::get_if<int64_t>(&bin->second);
     if (!size || *size < 0) return InvalidArgument("{}: binary_data_size must be a non-negative integer", where);
@@ -365,8 +369,6 @@ Result<ParsedInfer> parseInferRequest(std::shared_ptr<const std::string> bodyPtr
       }
       if (ro.parameters.count("classification"))
         return Unsupported("{}: the classification extension is not supported by kiln serve", where);
-      if (ro.parameters.count("shared_memory_region"))
-        return Unsupported("{}: shared memory is not supported by kiln serve", where);
       if (ro.parameters.count("binary_data")) {
         KILN_ASSIGN_OR_RETURN(bool b, boolParam(ro.parameters, "binary_data", where));
         out.encoding.perOutput.emplace_back(ro.name, b);
@@ -491,11 +493,14 @@ Response encodeInferResponse(const InferResponse& resp, const OutputEncoding& en
     json += "{\"name\":";
     appendJsonString(json, o.name);
     json += ",\"datatype\":\"";
-    json += kserveDatatype(o.data.dtype());
+    json += kserveDatatype(o.dtype);
     json += "\",\"shape\":[";
     for (int d = 0; d < o.shape.rank(); ++d) json += (d ? "," : "") + std::to_string(o.shape[d]);
     json += ']';
-    if (enc.binaryFor(o.name)) {
+    if (o.inSharedMemory) {
+      // Its data is in the client's region already; Triton sends neither data nor parameters.
+      json += '}';
+    } else if (enc.binaryFor(o.name)) {
       anyBinary = true;
       size_t before = binary.size();
       appendBinary(binary, o.data);

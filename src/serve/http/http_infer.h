@@ -2,7 +2,9 @@
 // data per the binary tensor data extension) to an InferRequest, and an InferResponse back to a
 // body. Everything a client sends is checked before anything is allocated for it: shapes (rank,
 // element counts without overflow), datatypes, element types and ranges of JSON data, binary
-// sizes against the Inference-Header-Content-Length split, trailing bytes.
+// sizes against the Inference-Header-Content-Length split, trailing bytes. An input in shared
+// memory (parameter shared_memory_region) comes out without data, for the server to bind; an
+// output the server wrote to shared memory goes back as name, datatype and shape only.
 #pragma once
 
 #include <cstdint>

@@ -71,6 +71,30 @@ class FakeServer final : public InferenceServer {
     s.batchStats.push_back({4, {1, 10}, {1, 20}, {1, 30}});
     return std::vector<ModelStatistics>{s};
   }
+  // System shared memory as bookkeeping only (nothing is mapped): enough to test the frontend's
+  // translation of the three RPCs.
+  Status registerSystemSharedMemory(const std::string& name, const std::string& key, uint64_t offset,
+                                    uint64_t byteSize) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (const auto& r : regions_)
+      if (r.name == name)
+        return makeError(StatusCode::kAlreadyExists, "shared memory region '{}' already in manager", name);
+    regions_.push_back({name, key, offset, byteSize});
+    return {};
+  }
+  Status unregisterSystemSharedMemory(const std::string& name) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    std::erase_if(regions_, [&](const SharedMemoryRegionStatus& r) { return name.empty() || r.name == name; });
+    return {};
+  }
+  Result<std::vector<SharedMemoryRegionStatus>> systemSharedMemoryStatus(const std::string& name) const override {
+    std::lock_guard<std::mutex> lk(mu_);
+    std::vector<SharedMemoryRegionStatus> out;
+    for (const auto& r : regions_)
+      if (name.empty() || r.name == name) out.push_back(r);
+    if (!name.empty() && out.empty()) return NotFound("Unable to find system shared memory region: '{}'", name);
+    return out;
+  }
   MetricsRegistry& metrics() override { return metrics_; }
   void shutdown(std::chrono::milliseconds) override { drain(); }
 
@@ -94,6 +118,7 @@ class FakeServer final : public InferenceServer {
   MetricsRegistry metrics_;
   mutable std::mutex mu_;
   std::vector<std::thread> threads_;
+  std::vector<SharedMemoryRegionStatus> regions_;
 };
 
 }  // namespace kiln::serve::testing

@@ -256,6 +256,48 @@ TEST(GrpcConvert, ResponseAlwaysRaw) {
   EXPECT_EQ(toInferResponse(bad, &msg).code(), StatusCode::kInternal);
 }
 
+TEST(GrpcConvert, SharedMemoryInputsTakeNoRawEntry) {
+  ModelInferRequest m;
+  auto* a = addInput(m, "a", "FP32", {2});
+  (*a->mutable_parameters())["shared_memory_region"].set_string_param("in_a");
+  (*a->mutable_parameters())["shared_memory_byte_size"].set_int64_param(8);
+  addInput(m, "b", "FP32", {2});
+  m.add_raw_input_contents(rawOf<float>({5, 6}));  // b's: a is in shared memory
+  auto r = fromInferRequest(m);
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  const InferRequest& q = **r;
+  ASSERT_EQ(q.inputs.size(), 2u);
+  EXPECT_FALSE(q.inputs[0].data.defined());  // bound by the server later
+  EXPECT_EQ(std::get<std::string>(q.inputs[0].parameters.at("shared_memory_region")), "in_a");
+  EXPECT_EQ(q.inputs[1].data.data<float>()[1], 6.f);
+
+  m.add_raw_input_contents(rawOf<float>({7, 8}));  // one entry too many now
+  EXPECT_NE(errorOf(m).find("raw_input_contents has 2 entries but the request has 1 inputs not in shared memory"),
+            std::string::npos);
+
+  ModelInferRequest typed;
+  auto* t = addInput(typed, "a", "FP32", {1});
+  (*t->mutable_parameters())["shared_memory_region"].set_string_param("in_a");
+  t->mutable_contents()->add_fp32_contents(1);
+  EXPECT_NE(errorOf(typed).find("typed contents while its data is in shared memory"), std::string::npos);
+}
+
+TEST(GrpcConvert, SharedMemoryOutputGetsAnEmptyRawEntry) {
+  InferResponse r;
+  InferTensor inShm{"x", DType::kFloat32, Dims{2}, Tensor(), {}};
+  inShm.inSharedMemory = true;
+  r.outputs.push_back(inShm);
+  r.outputs.push_back({"y", DType::kInt32, Dims{2}, Tensor::fromVector<int32_t>({5, -6}, {2}), {}});
+  inference::ModelInferResponse msg;
+  ASSERT_TRUE(toInferResponse(r, &msg).ok());
+  ASSERT_EQ(msg.outputs_size(), 2);
+  EXPECT_EQ(msg.outputs(0).datatype(), "FP32");
+  EXPECT_EQ(msg.outputs(0).shape(0), 2);
+  ASSERT_EQ(msg.raw_output_contents_size(), 2);  // indexed by output position, as Triton
+  EXPECT_TRUE(msg.raw_output_contents(0).empty());
+  EXPECT_EQ(msg.raw_output_contents(1), rawOf<int32_t>({5, -6}));
+}
+
 TEST(GrpcConvert, StatusMapping) {
   EXPECT_EQ(toGrpcStatus(Status()).error_code(), grpc::StatusCode::OK);
   EXPECT_EQ(toGrpcStatus(InvalidArgument("x")).error_code(), grpc::StatusCode::INVALID_ARGUMENT);

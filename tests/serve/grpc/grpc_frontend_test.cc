@@ -143,10 +143,54 @@ TEST_F(GrpcFrontendTest, HealthMetadataConfigStatisticsIndex) {
   }
   {
     grpc::ClientContext c;
-    inference::SystemSharedMemoryStatusResponse r;
-    grpc::Status s = stub_->SystemSharedMemoryStatus(&c, {}, &r);
+    inference::CudaSharedMemoryStatusResponse r;
+    grpc::Status s = stub_->CudaSharedMemoryStatus(&c, {}, &r);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-    EXPECT_NE(s.error_message().find("shared-memory"), std::string::npos);
+    EXPECT_NE(s.error_message().find("CUDA shared memory is not supported"), std::string::npos);
+  }
+}
+
+TEST_F(GrpcFrontendTest, SystemSharedMemoryRpcs) {
+  start();
+  {
+    grpc::ClientContext c;
+    inference::SystemSharedMemoryRegisterRequest q;
+    q.set_name("in0");
+    q.set_key("/kiln_in0");
+    q.set_offset(8);
+    q.set_byte_size(64);
+    inference::SystemSharedMemoryRegisterResponse r;
+    ASSERT_TRUE(stub_->SystemSharedMemoryRegister(&c, q, &r).ok());
+    grpc::ClientContext c2;
+    grpc::Status s = stub_->SystemSharedMemoryRegister(&c2, q, &r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
+  }
+  {
+    grpc::ClientContext c;
+    inference::SystemSharedMemoryStatusResponse r;
+    ASSERT_TRUE(stub_->SystemSharedMemoryStatus(&c, {}, &r).ok());
+    ASSERT_EQ(r.regions().count("in0"), 1u);
+    const auto& s = r.regions().at("in0");
+    EXPECT_EQ(s.name(), "in0");
+    EXPECT_EQ(s.key(), "/kiln_in0");
+    EXPECT_EQ(s.offset(), 8u);
+    EXPECT_EQ(s.byte_size(), 64u);
+  }
+  {
+    grpc::ClientContext c;
+    inference::SystemSharedMemoryStatusRequest q;
+    q.set_name("nope");
+    inference::SystemSharedMemoryStatusResponse r;
+    EXPECT_EQ(stub_->SystemSharedMemoryStatus(&c, q, &r).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext c;
+    inference::SystemSharedMemoryUnregisterResponse r;
+    ASSERT_TRUE(stub_->SystemSharedMemoryUnregister(&c, {}, &r).ok());
+    grpc::ClientContext c2;
+    inference::SystemSharedMemoryStatusResponse s;
+    ASSERT_TRUE(stub_->SystemSharedMemoryStatus(&c2, {}, &s).ok());
+    EXPECT_TRUE(s.regions().empty());
   }
 }
 
