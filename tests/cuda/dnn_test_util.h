@@ -58,6 +58,10 @@ inline int expectGpuMatchesF32(const OpSpec& spec, double tol, std::vector<std::
       if (!tactic.empty() && got.status().code() == StatusCode::kUnsupported &&
           got.status().message().find("does not support") != std::string::npos)
         continue;
+      // expectEveryVariantMatches probes indices 0..7; a layer may have fewer algorithms.
+      if (tactic.find(':') != std::string::npos && got.status().code() == StatusCode::kInvalidArgument &&
+          got.status().message().find("does not exist") != std::string::npos)
+        continue;
       ADD_FAILURE() << label << ": " << got.status().toString();
       continue;
     }

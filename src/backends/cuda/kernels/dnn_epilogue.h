@@ -3,7 +3,8 @@
 //  - the convolution epilogue y = act(y + bias[c] + z), in place, one pass over y;
 //  - the filter relayout [K, C, S] -> [K, S, C] (KCRS -> KRSC) for channels-last convolutions
 //    whose weights are not constants (constant weights are relaid once on the host);
-//  - the zero-padding copy that turns an asymmetrically padded convolution into a pad-free one.
+//  - the zero-padding copy that turns an asymmetrically padded convolution into a pad-free one;
+//  - the channels-last im2col gather of the GEMM convolution tactic (dnn_conv_gemm.cc).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -53,5 +54,22 @@ struct PadArgs {
   int smCount = 132;
 };
 cudaError_t launchZeroPad(const PadArgs& a, cudaStream_t s);
+
+// Channels-last im2col of a 2-D convolution (group 1): col[m][k] for output pixel
+// m = (n * outH + oh) * outW + ow and k = (r * kW + s) * C + c is
+// x[n][oh * strideH - padH + r * dilH][ow * strideW - padW + s * dilW][c], zero outside the input;
+// columns k in [kH * kW * C, rowElems) are zero (the row is padded so that rows stay 16-byte aligned).
+// 16-byte vectors when C * elemSize and both pointers allow, else elements of elemSize (2 or 4) bytes.
+struct Im2colArgs {
+  const void* x = nullptr;
+  void* col = nullptr;
+  int elemSize = 2;
+  int64_t n = 1, h = 1, w = 1, c = 1;  // x [n, h, w, c]
+  int64_t outH = 1, outW = 1;
+  int64_t kH = 1, kW = 1, strideH = 1, strideW = 1, padH = 0, padW = 0, dilH = 1, dilW = 1;
+  int64_t rowElems = 0;  // >= kH * kW * c
+  int smCount = 132;
+};
+cudaError_t launchIm2colNhwc(const Im2colArgs& a, cudaStream_t s);
 
 }  // namespace kiln::cuda::dnn

@@ -3,9 +3,12 @@
 //   Conv            cuda_dnn_conv (cudnnConvolutionForward + epilogue kernel for the bias),
 //                   cuda_dnn_conv_bias_act (cudnnConvolutionBiasActivationForward, identity: needs a bias)
 //   kiln:FusedConv  cuda_dnn_fused_conv_bias_act (cuDNN fused bias + residual + ReLU/identity),
-//                   cuda_dnn_fused_conv (cuDNN conv + our epilogue: any activation)
+//                   cuda_dnn_fused_conv (cuDNN conv + our epilogue: any activation),
+//                   cuda_gemm_fused_conv (channels-last 2-D as im2col + cuBLASLt matmul with the
+//                   bias/ReLU epilogue and the residual as C; variants: cuBLASLt's algorithms)
 //   ConvTranspose   cuda_dnn_conv_transpose (cudnnConvolutionBackwardData + bias epilogue)
 #include "backends/cuda/kernels/dnn_conv.h"
+#include "backends/cuda/kernels/dnn_conv_gemm.h"
 #include "backends/cuda/kernels/families.h"
 
 namespace kiln::cuda {
@@ -34,6 +37,18 @@ void registerDnnKernels(GpuKernelRegistry& r) {
   addForward(r, "", "Conv", "cuda_dnn_conv_bias_act", 5, false, true);
   addForward(r, "kiln", "FusedConv", "cuda_dnn_fused_conv_bias_act", 20, true, true);
   addForward(r, "kiln", "FusedConv", "cuda_dnn_fused_conv", 10, true, false);
+
+  // Lowest priority: heuristic-level builds keep cuDNN; timed builds pick it where it is faster
+  // (small batches), and the cuDNN tactics are the self-check's reference.
+  GpuKernelDef g;
+  g.domain = "kiln";
+  g.op = "FusedConv";
+  g.tactic = "cuda_gemm_fused_conv";
+  g.priority = 5;
+  g.supports = [](const LayerDesc& l) { return dnn::supportsConvGemm(l); };
+  g.variants = [](const LayerDesc& l, size_t limit) { return dnn::convGemmVariants(l, limit); };
+  g.create = [](const LayerDesc& l, int variant, size_t limit) { return dnn::createConvGemm(l, variant, limit); };
+  r.add(std::move(g));
 
   GpuKernelDef t;
   t.op = "ConvTranspose";
