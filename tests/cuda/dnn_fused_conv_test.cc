@@ -3,7 +3,10 @@
 // and every activation, channels-last 1-D, depthwise with asymmetric SAME padding, non-constant
 // weights (relaid on the device), every algorithm variant; and a ResNet basic block built through
 // the optimizer (fuse-conv + channels-last + --fp16) compared with the CPU engine.
+#include <cstdio>
 #include <random>
+
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -11,6 +14,7 @@
 #include "kiln/builder.h"
 #include "kiln/engine.h"
 #include "model_builder.h"
+#include "plan/plan.h"
 
 namespace kiln::testing {
 namespace {
@@ -269,6 +273,51 @@ TEST(DnnFusedConv, EveryAlgorithmVariant) {
   EXPECT_GT(expectEveryVariantMatches(fusedSpec(c, 82), "cuda_dnn_fused_conv_bias_act", kF32Tol), 0);
 }
 
+// The GEMM tactic (im2col + cuBLASLt) on its own paths, every cuBLASLt variant: 1x1 unpadded
+// (X multiplied directly) with residual + ReLU at ResNet's batch-1 deep-layer shape, 3x3 strided
+// with 16-byte gathers, the 7x7 stem with 3 channels (element gathers, rows padded to 16 bytes),
+// asymmetric pads with an activation cuBLASLt can't fuse (our epilogue after), and bf16.
+TEST(DnnFusedConv, GemmTacticEveryVariant) {
+  KILN_REQUIRE_GPU();
+  const std::string tactic = "cuda_gemm_fused_conv";
+  FusedCase c;
+  c.dtype = DType::kFloat16;
+  c.channelsLast = true;
+  c.x = {1, 64, 7, 9};
+  c.w = {40, 64, 1, 1};
+  c.residual = true;
+  c.act = "Relu";
+  EXPECT_GT(expectEveryVariantMatches(fusedSpec(c, 100), tactic, kF16Tol), 0);
+  c.x = {2, 24, 13, 11};
+  c.w = {32, 24, 3, 3};
+  c.strides = {2, 2};
+  c.pads = {1, 1, 1, 1};
+  c.residual = false;
+  EXPECT_GT(expectEveryVariantMatches(fusedSpec(c, 101), tactic, kF16Tol), 0);
+  FusedCase stem;
+  stem.dtype = DType::kFloat16;
+  stem.channelsLast = true;
+  stem.x = {1, 3, 29, 31};
+  stem.w = {16, 3, 7, 7};
+  stem.strides = {2, 2};
+  stem.pads = {3, 3, 3, 3};
+  stem.act = "Relu";
+  EXPECT_GT(expectEveryVariantMatches(fusedSpec(stem, 102), tactic, kF16Tol), 0);
+  FusedCase f;
+  f.channelsLast = true;
+  f.x = {2, 5, 9, 8};
+  f.w = {7, 5, 3, 2};
+  f.pads = {1, 0, 0, 1};
+  f.dilations = {2, 1};
+  f.residual = true;
+  f.act = "Silu";
+  EXPECT_GT(expectEveryVariantMatches(fusedSpec(f, 103), tactic, kF32Tol), 0);
+  f.dtype = DType::kBFloat16;
+  f.bias = false;
+  f.act = "";
+  EXPECT_GT(expectEveryVariantMatches(fusedSpec(f, 104), tactic, kBF16Tol), 0);
+}
+
 // A ResNet basic block through the real optimizer: Conv+Relu and Conv+Add+Relu become FusedConv
 // layers (channels-last on the CUDA target), --fp16 lowers them. Needs the Transpose/Cast kernels
 // of the other families as well.
@@ -369,6 +418,53 @@ TEST(DnnFusedConvModel, DynamicShapesMatchCpu) {
       ASSERT_EQ((*got)[i].dims(), (*ref)[i].dims()) << i;
       EXPECT_LE(relativeL2((*got)[i], (*ref)[i]), fp16 ? 1e-2 : 2e-4) << (fp16 ? "fp16 run " : "fp32 run ") << i;
     }
+  }
+}
+
+// A rebuild whose tactics all come from a warm timing cache must size the workspace as the first
+// build did: it once recorded 0 bytes, and every dynamic convolution then failed at run time.
+TEST(DnnFusedConvModel, WarmTimingCacheRebuildKeepsTheWorkspace) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(17);
+  ModelBuilder mb;
+  mb.input("x", {"batch", "8", "13", "13"});
+  mb.initializer("w", randomTensor(DType::kFloat32, {32, 8, 3, 3}, rng, -0.3, 0.3));
+  mb.initializer("b", randomTensor(DType::kFloat32, {32}, rng));
+  auto& c = mb.node("Conv", {"x", "w", "b"}, {"c"});
+  ModelBuilder::attr(c, "pads", std::vector<int64_t>{1, 1, 1, 1});
+  mb.node("Relu", {"c"}, {"y"});
+  mb.output("y");
+  OptimizationProfile prof;
+  ASSERT_TRUE(prof.set("x", {1, 8, 13, 13}, {4, 8, 13, 13}, {8, 8, 13, 13}).ok());
+  const std::string cachePath = ::testing::TempDir() + "kiln_warm_cache_" + std::to_string(::getpid()) + ".cache";
+  std::remove(cachePath.c_str());
+  BuildConfig cfg;
+  cfg.target = Target::kCUDA;
+  cfg.fp16 = true;
+  cfg.profiles = {prof};
+  cfg.timingCachePath = cachePath;
+  BuildReport cold, warm;
+  auto first = buildEngineFromBytes(mb.bytes(), ".", "warm_cache", cfg, &cold);
+  ASSERT_TRUE(first.ok()) << first.status().toString();
+  auto second = buildEngineFromBytes(mb.bytes(), ".", "warm_cache", cfg, &warm);
+  ASSERT_TRUE(second.ok()) << second.status().toString();
+  std::remove(cachePath.c_str());
+  EXPECT_GT(warm.timingCacheHits, 0) << "the second build should take its tactics from the cache";
+  auto e1 = Engine::loadBytes(std::move(*first), "cold");
+  auto e2 = Engine::loadBytes(std::move(*second), "warm");
+  ASSERT_TRUE(e1.ok() && e2.ok());
+  EXPECT_GT((*e1)->plan().memory.workspaceBytes, 0u);
+  EXPECT_EQ((*e2)->plan().memory.workspaceBytes, (*e1)->plan().memory.workspaceBytes);
+  auto c1 = (*e1)->createExecutionContext();
+  auto c2 = (*e2)->createExecutionContext();
+  ASSERT_TRUE(c1.ok() && c2.ok());
+  for (int64_t n : {3, 1, 8, 3}) {  // back to an earlier shape: cached per-shape descriptors
+    Tensor x = randomTensor(DType::kFloat32, {n, 8, 13, 13}, rng);
+    std::vector<ExecutionContext::Named> o1, o2;
+    ASSERT_TRUE((*c1)->run({{"x", x}}, &o1).ok());
+    Status st = (*c2)->run({{"x", x}}, &o2);
+    ASSERT_TRUE(st.ok()) << "batch " << n << ": " << st.toString();
+    EXPECT_LE(relativeL2(o2[0].tensor, o1[0].tensor), 1e-3) << "batch " << n;
   }
 }
 

@@ -221,10 +221,17 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
   const bool timing = cfg_.optimizationLevel >= 3 && cands.size() > 1;
   if (timing && cache_) {
     if (auto hit = cache_->find(key); hit && std::find(names.begin(), names.end(), hit->tactic) != names.end()) {
-      choice.tactic = hit->tactic;
-      choice.microseconds = hit->microseconds;
-      choice.fromCache = true;
-      return choice;
+      // The cached choice still sizes the engine's workspace: without this a rebuild with a warm
+      // cache recorded too small a workspace and the layer failed at run time. A choice that no
+      // longer creates (or outgrows the limit) is timed again.
+      const Candidate& c = *std::find_if(cands.begin(), cands.end(), [&](const Candidate& x) { return x.name == hit->tactic; });
+      if (auto k = c.def->create(desc, c.variant, workspaceLimit_); k.ok() && (*k)->workspaceBytes() <= workspaceLimit_) {
+        workspaceUsed_ = std::max(workspaceUsed_, (*k)->workspaceBytes());
+        choice.tactic = hit->tactic;
+        choice.microseconds = hit->microseconds;
+        choice.fromCache = true;
+        return choice;
+      }
     }
   }
 

@@ -25,15 +25,36 @@ namespace {
 
 constexpr size_t kDynamicCudnnWorkspace = size_t{64} << 20;
 
-struct ConvState final : GpuKernelState {
-  Descriptors d;
-  DeviceMem packedW;  // constant weights relaid out for channels-last
-  DeviceMem zeroBias; // the fused cuDNN call needs a bias: zeros when the layer has none
-  bool configured = false;
+// The descriptors and algorithm for one set of dims.
+struct ShapeEntry {
   Dims key;  // logical x dims + y dims the descriptors describe (dynamic layers)
+  Descriptors d;
   ConvProblem prob;
   AlgoChoice algo;
+  bool ran = false;  // the first call resolves cuDNN's plan: under cudnnPlanMutex()
 };
+
+// Dynamic layers keep one entry per dims seen (up to kMaxShapes): a server batching requests
+// switches batch sizes on nearly every run, and describing the problem again with cuDNN's
+// heuristics each time cost milliseconds per layer (ResNet-50: ~150 ms a run).
+constexpr size_t kMaxShapes = 64;
+
+struct ConvState final : GpuKernelState {
+  std::vector<std::unique_ptr<ShapeEntry>> shapes;  // static layers: exactly one
+  ShapeEntry* cur = nullptr;
+  DeviceMem packedW;  // constant weights relaid out for channels-last
+  DeviceMem zeroBias; // the fused cuDNN call needs a bias: zeros when the layer has none
+};
+
+Result<std::unique_ptr<ShapeEntry>> newShapeEntry(const FwdConfig& cfg) {
+  auto e = std::make_unique<ShapeEntry>();
+  KILN_RETURN_IF_ERROR(e->d.create());
+  if (cfg.biasAct)
+    KILN_CUDNN_RETURN_IF_ERROR(cudnnSetActivationDescriptor(
+        e->d.act, cfg.act == EpAct::kRelu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
+        CUDNN_NOT_PROPAGATE_NAN, 0.0));
+  return e;
+}
 
 }  // namespace
 
@@ -134,18 +155,16 @@ ConvKernel::ConvKernel(FwdConfig cfg, AlgoChoice algo, size_t cudnnWorkspace)
 
 Result<std::unique_ptr<GpuKernelState>> ConvKernel::createState(const GpuResources& res) const {
   auto st = std::make_unique<ConvState>();
-  KILN_RETURN_IF_ERROR(st->d.create());
   const int64_t m = cfg_.wDims[0];
   if (cfg_.staticShapes) {
-    KILN_RETURN_IF_ERROR(st->d.set(cfg_.prob, algo_.math, cfg_.biasAct ? m : 0));
-    st->prob = cfg_.prob;
-    st->algo = algo_;
-    st->configured = true;
+    KILN_ASSIGN_OR_RETURN(auto e, newShapeEntry(cfg_));
+    KILN_RETURN_IF_ERROR(e->d.set(cfg_.prob, algo_.math, cfg_.biasAct ? m : 0));
+    e->prob = cfg_.prob;
+    e->algo = algo_;
+    st->cur = e.get();
+    st->shapes.push_back(std::move(e));
   }
   if (cfg_.biasAct) {
-    KILN_CUDNN_RETURN_IF_ERROR(cudnnSetActivationDescriptor(
-        st->d.act, cfg_.act == EpAct::kRelu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
-        CUDNN_NOT_PROPAGATE_NAN, 0.0));
     if (!cfg_.hasBias) {
       const size_t bytes = static_cast<size_t>(m) * dtypeSize(cfg_.dtype);
       KILN_RETURN_IF_ERROR(st->zeroBias.allocate(bytes));
@@ -195,17 +214,22 @@ Status ConvKernel::enqueue(const GpuKernelContext& ctx) const {
   } else {
     Dims key = xd;
     for (int64_t v : yd) key.push_back(v);
-    if (!st->configured || key != st->key) {
-      st->configured = false;
+    if (!st->cur || st->cur->key != key) {
+      st->cur = nullptr;
+      for (auto& e : st->shapes)
+        if (e->key == key) st->cur = e.get();
+    }
+    if (!st->cur) {
+      KILN_ASSIGN_OR_RETURN(auto e, newShapeEntry(cfg_));
       KILN_ASSIGN_OR_RETURN(ConvProblem p, resolveProblem(ConvKind::kForward, cfg_.attrs, cfg_.dtype, cfg_.channelsLast,
                                                           xd, cfg_.wDims, yd, cfg_.allowTf32, /*allowScratch=*/false));
       std::vector<AlgoChoice> algos;
       if (cfg_.biasAct && cfg_.act == EpAct::kNone) {
         KILN_ASSIGN_OR_RETURN(AlgoChoice a,
-                              forwardAlgo(ctx.res.cudnn, p, st->d, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM));
+                              forwardAlgo(ctx.res.cudnn, p, e->d, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM));
         algos.push_back(a);
       } else {
-        KILN_ASSIGN_OR_RETURN(algos, listAlgos(ctx.res.cudnn, ConvKind::kForward, p, st->d));
+        KILN_ASSIGN_OR_RETURN(algos, listAlgos(ctx.res.cudnn, ConvKind::kForward, p, e->d));
       }
       const AlgoChoice* pick = nullptr;
       for (const AlgoChoice& a : algos)
@@ -216,13 +240,16 @@ Status ConvKernel::enqueue(const GpuKernelContext& ctx) const {
       if (!pick)
         return Unsupported("{}: no cuDNN algorithm for {} -> {} fits the {}-byte workspace", op, xd.toString(),
                            yd.toString(), cudnnWs_);
-      KILN_RETURN_IF_ERROR(st->d.set(p, pick->math, cfg_.biasAct ? m : 0));
-      st->prob = p;
-      st->algo = *pick;
-      st->key = key;
-      st->configured = true;
+      KILN_RETURN_IF_ERROR(e->d.set(p, pick->math, cfg_.biasAct ? m : 0));
+      e->prob = p;
+      e->algo = *pick;
+      e->key = key;
+      if (st->shapes.size() >= kMaxShapes) st->shapes.erase(st->shapes.begin());  // the oldest
+      st->cur = e.get();
+      st->shapes.push_back(std::move(e));
     }
   }
+  ShapeEntry& cur = *st->cur;
   if (workspace_ > ctx.workspaceSize || (workspace_ && !ctx.workspace))
     return InternalError("{}: needs {} bytes of workspace; the context has {}", op, workspace_, ctx.workspaceSize);
   char* ws = static_cast<char*>(ctx.workspace);
@@ -242,7 +269,7 @@ Status ConvKernel::enqueue(const GpuKernelContext& ctx) const {
   }
   // Input, zero-padded first when the paddings have no symmetric cuDNN equivalent.
   const void* xPtr = x.raw();
-  const ConvProblem& p = st->prob;
+  const ConvProblem& p = cur.prob;
   if (p.prePad) {
     PadArgs pa;
     pa.x = x.raw();
@@ -265,20 +292,24 @@ Status ConvKernel::enqueue(const GpuKernelContext& ctx) const {
   const bool dbl = cfg_.dtype == DType::kFloat64;
   const void* one = dbl ? static_cast<const void*>(&d1) : static_cast<const void*>(&f1);
   const void* zero = dbl ? static_cast<const void*>(&d0) : static_cast<const void*>(&f0);
-  void* cudnnWs = st->algo.workspace ? ws : nullptr;
-  const auto algo = static_cast<cudnnConvolutionFwdAlgo_t>(st->algo.algo);
+  void* cudnnWs = cur.algo.workspace ? ws : nullptr;
+  const auto algo = static_cast<cudnnConvolutionFwdAlgo_t>(cur.algo.algo);
+  std::unique_lock<std::mutex> planLock(cudnnPlanMutex(), std::defer_lock);
+  if (!cur.ran) planLock.lock();
+  cur.ran = true;  // a failed first call is not retried unlocked: the run fails anyway
   if (cfg_.biasAct) {
     // y = act(conv(x) + alpha2 * z + bias); without a residual z is y itself with alpha2 = 0.
     const void* zPtr = z ? z->raw() : y.raw();
     const void* bPtr = b ? b->raw() : st->zeroBias.ptr;
     KILN_CUDNN_RETURN_IF_ERROR(cudnnConvolutionBiasActivationForward(
-        ctx.res.cudnn, one, st->d.in, xPtr, st->d.filter, wPtr, st->d.conv, algo, cudnnWs, st->algo.workspace,
-        z ? one : zero, st->d.out, zPtr, st->d.bias, bPtr, st->d.act, st->d.out, y.raw()));
+        ctx.res.cudnn, one, cur.d.in, xPtr, cur.d.filter, wPtr, cur.d.conv, algo, cudnnWs, cur.algo.workspace,
+        z ? one : zero, cur.d.out, zPtr, cur.d.bias, bPtr, cur.d.act, cur.d.out, y.raw()));
     return Status::OK();
   }
-  KILN_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(ctx.res.cudnn, one, st->d.in, xPtr, st->d.filter, wPtr,
-                                                     st->d.conv, algo, cudnnWs, st->algo.workspace, zero, st->d.out,
+  KILN_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(ctx.res.cudnn, one, cur.d.in, xPtr, cur.d.filter, wPtr,
+                                                     cur.d.conv, algo, cudnnWs, cur.algo.workspace, zero, cur.d.out,
                                                      y.raw()));
+  if (planLock.owns_lock()) planLock.unlock();
   if (!b && !z && cfg_.act == EpAct::kNone) return Status::OK();
   EpilogueArgs ea;
   ea.dtype = cfg_.dtype;

@@ -79,6 +79,7 @@ struct TransposeState final : GpuKernelState {
   Dims key;
   ConvProblem prob;
   AlgoChoice algo;
+  bool ran = false;  // these descriptors made their first cuDNN call
 };
 
 class TransposeKernel final : public GpuKernel {
@@ -150,6 +151,7 @@ class TransposeKernel final : public GpuKernel {
         st->algo = *pick;
         st->key = key;
         st->configured = true;
+        st->ran = false;
       }
     }
     const ConvProblem& p = st->prob;
@@ -163,6 +165,10 @@ class TransposeKernel final : public GpuKernel {
     const void* one = dbl ? static_cast<const void*>(&d1) : static_cast<const void*>(&f1);
     const void* zero = dbl ? static_cast<const void*>(&d0) : static_cast<const void*>(&f0);
     // Forward terms: dy = the layer's X (descriptor `out`), dx = the layer's Y (descriptor `in`).
+    // Fresh descriptors resolve cuDNN's plan on their first call: under cudnnPlanMutex().
+    std::unique_lock<std::mutex> planLock(cudnnPlanMutex(), std::defer_lock);
+    if (!st->ran) planLock.lock();
+    st->ran = true;
     KILN_CUDNN_RETURN_IF_ERROR(cudnnConvolutionBackwardData(
         ctx.res.cudnn, one, st->d.filter, w.raw(), st->d.out, x.raw(), st->d.conv,
         static_cast<cudnnConvolutionBwdDataAlgo_t>(st->algo.algo), st->algo.workspace ? ctx.workspace : nullptr,

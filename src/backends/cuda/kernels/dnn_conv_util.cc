@@ -236,7 +236,13 @@ Status Descriptors::set(const ConvProblem& p, cudnnMathType_t math, int64_t bias
   return Status::OK();
 }
 
+std::mutex& cudnnPlanMutex() {
+  static std::mutex m;
+  return m;
+}
+
 Result<std::vector<AlgoChoice>> listAlgos(cudnnHandle_t h, ConvKind kind, const ConvProblem& p, Descriptors& d) {
+  std::lock_guard<std::mutex> lock(cudnnPlanMutex());
   const cudnnMathType_t base = baseMathType(p);
   KILN_RETURN_IF_ERROR(d.set(p, base, 0));
   std::vector<AlgoChoice> out;

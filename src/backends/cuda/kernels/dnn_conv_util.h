@@ -89,6 +89,13 @@ struct AlgoChoice {
   size_t workspace = 0;
 };
 
+// cuDNN's legacy convolution API resolves (algorithm, descriptors) into an execution plan in
+// process-wide state on a query and on the first call with fresh descriptors; with layers on two
+// GPUs doing that at once (dynamic shapes under dynamic batching, 2x H200) it faulted
+// (cudaErrorIllegalInstruction, "i >= heur_param.algoCount"). Queries and each descriptor set's
+// first call hold this lock; later calls with the same descriptors run unlocked.
+std::mutex& cudnnPlanMutex();
+
 // The heuristics' algorithms for p, best first, each checked with the workspace query (algorithms
 // cuDNN refuses for p are dropped; duplicates too). `d` is created and set as a side effect.
 Result<std::vector<AlgoChoice>> listAlgos(cudnnHandle_t h, ConvKind kind, const ConvProblem& p, Descriptors& d);
