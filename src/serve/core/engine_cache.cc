@@ -71,9 +71,10 @@ void removeStale(const std::string& dir, const std::string& prefix, const std::s
 
 std::string buildKeyText(const BuildConfig& cfg) {
   const auto& cpu = cpu::cpuInfo();
-  std::string s = fmt::format("kiln {} format {} target {} device {} | {} | {} | {}", KILN_VERSION_STRING,
-                              plan::kFormatVersion, cfg.target == Target::kCPU ? "cpu" : "cuda",
-                              cfg.target == Target::kCPU ? 0 : cfg.device, cpu.arch, cpu.model, cpu.features);
+  // Not the device index: GPUs of one model (name, architecture, libraries: cudaDeviceKey) share
+  // one engine, so an instance group over several identical GPUs builds once.
+  std::string s = fmt::format("kiln {} format {} target {} | {} | {} | {}", KILN_VERSION_STRING, plan::kFormatVersion,
+                              cfg.target == Target::kCPU ? "cpu" : "cuda", cpu.arch, cpu.model, cpu.features);
   for (const auto& [lib, ver] : cpu.libraries) s += fmt::format(" {}={}", lib, ver);
   // A GPU engine is only valid for the GPU model, architecture and library versions it was tuned on.
   if (cfg.target == Target::kCUDA) s += " | " + build::cudaDeviceKey(cfg.device);
@@ -111,8 +112,13 @@ Result<EngineResult> loadOrBuildEngine(const EngineRequest& req) {
   KILN_ASSIGN_OR_RETURN(std::string bytes, readFileBytes(req.modelPath));
   // "<safe name>-<name hash>.v<version>.": distinct model names never share a prefix, even when
   // their safe forms agree.
-  std::string prefix = fmt::format("{}-{:08x}.v{}.", safeName(req.modelName),
-                                   static_cast<uint32_t>(plan::xxhash64(req.modelName)), req.version);
+  // The device class is part of the prefix, so instances on different GPU models (or the CPU)
+  // each keep their engine instead of removing the other's as stale.
+  const std::string deviceClass =
+      req.build.target == Target::kCUDA ? build::cudaDeviceKey(req.build.device) : std::string("cpu");
+  std::string prefix = fmt::format("{}-{:08x}.v{}.{:08x}.", safeName(req.modelName),
+                                   static_cast<uint32_t>(plan::xxhash64(req.modelName)), req.version,
+                                   static_cast<uint32_t>(plan::xxhash64(deviceClass)));
   if (!req.cacheDir.empty()) {
     out.cachePath = (fs::path(req.cacheDir) / fmt::format("{}{:016x}.engine", prefix, engineCacheKey(bytes, req.build))).string();
     std::error_code ec;

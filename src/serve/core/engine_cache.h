@@ -1,10 +1,11 @@
 // Engines for served models: a prebuilt model.engine is loaded as is; an ONNX model is built with
 // the Kiln builder and the engine is kept in an on-disk cache, keyed by everything that decides
-// its contents: the model bytes, the build configuration, the device, and the Kiln version and
-// engine format. A restart (or another version with the same bytes) loads the cached engine in
-// milliseconds instead of rebuilding. Writes are atomic (temporary file + rename), so a crash
-// never leaves a half-written entry under a final name; an entry that fails to load (truncated,
-// damaged, other format) is rebuilt and replaced, never fatal.
+// its contents: the model bytes, the build configuration, the device model (GPUs of one model
+// share an entry; each model keeps its own), and the Kiln version and engine format. A restart
+// (or another version with the same bytes) loads the cached engine in milliseconds instead of
+// rebuilding. Writes are atomic (temporary file + rename), so a crash never leaves a half-written
+// entry under a final name; an entry that fails to load (truncated, damaged, other format) is
+// rebuilt and replaced, never fatal.
 #pragma once
 
 #include <memory>
