@@ -7,6 +7,7 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -62,6 +63,19 @@ struct PinnedMemory {
     if (ptr) cudaFreeHost(ptr);
   }
 };
+
+// The devices this process has execution contexts on, one bit each (never cleared).
+std::atomic<uint64_t> gContextDevices{0};
+
+// With contexts on two GPUs, re-capturing a context's graph after its input shapes changed
+// (dynamic batching: nearly every run) faulted with cudaErrorIllegalInstruction on 2x H200
+// (CUDA 13.0, driver 580); the same load ran clean eagerly, and one GPU re-captured without
+// fault. Root cause not found yet, so such contexts keep their first graph only: after a shape
+// change they run eagerly.
+bool multiDeviceProcess() {
+  const uint64_t m = gContextDevices.load(std::memory_order_relaxed);
+  return (m & (m - 1)) != 0;
+}
 
 // Which constants device layers read as device data (not through a host input).
 std::vector<bool> constantsOnDevice(const plan::Plan& p) {
@@ -120,6 +134,7 @@ class CudaContextImpl final : public CudaContext {
   bool graphsOn_ = true;
   bool graphValid_ = false;
   bool warm_ = false;
+  bool captured_ = false;  // a graph was captured once (see multiDeviceProcess)
   cudaGraphExec_t exec_ = nullptr;
   bool profiling_ = false;
   std::vector<cudaEvent_t> events_;
@@ -227,6 +242,7 @@ CudaContextImpl::~CudaContextImpl() {
 Status CudaContextImpl::init() {
   const plan::Plan& p = e_.p_;
   KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(e_.device_));
+  if (e_.device_ >= 0 && e_.device_ < 64) gContextDevices.fetch_or(uint64_t{1} << e_.device_);
   res_.device = e_.device_;
   res_.smCount = e_.info_.multiprocessors;
   res_.computeCapability = e_.info_.major * 10 + e_.info_.minor;
@@ -325,8 +341,9 @@ Status CudaContextImpl::launch(void* stream, bool synchronize) {
   cudaStream_t s = stream ? static_cast<cudaStream_t>(stream) : own_;
   KILN_RETURN_IF_ERROR(bindStream(s));
   const bool useGraph = graphsOn_ && !profiling_ && !syncEachLayer_;
-  if (useGraph && !graphValid_ && warm_) {
+  if (useGraph && !graphValid_ && warm_ && !(captured_ && multiDeviceProcess())) {
     Status st = capture(s);
+    captured_ = captured_ || st.ok();
     if (!st.ok()) {
       // A layer that cannot be captured (or a driver refusing the graph) costs graphs, not the
       // run: this context runs eagerly from now on.

@@ -90,10 +90,11 @@ struct AlgoChoice {
 };
 
 // cuDNN's legacy convolution API resolves (algorithm, descriptors) into an execution plan in
-// process-wide state on a query and on the first call with fresh descriptors; with layers on two
-// GPUs doing that at once (dynamic shapes under dynamic batching, 2x H200) it faulted
-// (cudaErrorIllegalInstruction, "i >= heur_param.algoCount"). Queries and each descriptor set's
-// first call hold this lock; later calls with the same descriptors run unlocked.
+// library state on a heuristic query and on the first call with fresh descriptors. Queries and
+// each descriptor set's first call hold this process-wide lock (once per shape, so the cost is
+// small); later calls run unlocked. It did not cure the 2-GPU fault under dynamic batching (the
+// same load ran clean with CUDA graphs off; see runtime/cuda/cuda_engine.cc); it is kept because
+// the clean 2-GPU run was measured with it.
 std::mutex& cudnnPlanMutex();
 
 // The heuristics' algorithms for p, best first, each checked with the workspace query (algorithms
