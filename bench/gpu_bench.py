@@ -35,8 +35,9 @@ def run(cmd, log, timeout):
 
 
 def export_models(anchors, models, work, log):
-    """Exports only `models`, exactly as torch_anchors.py's export does (its own builders, inputs,
-    names, dynamic axes and opset), to save device time; returns the models.json-style metadata."""
+    """Exports only `models` as torch_anchors.py's export does (its own builders, inputs,
+    names, dynamic axes and opset; the example batch is at least 2, see below), to save device time;
+    returns the models.json-style metadata."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(anchors)))
     import torch
     import torch_anchors as ta
@@ -45,6 +46,10 @@ def export_models(anchors, models, work, log):
         t0 = time.time()
         m = ta.build(name)
         b, s = ta.CASES[name][1][0]
+        # PyTorch 2.11's exporter (dynamo, whatever dynamo=False says) specializes a dim whose
+        # example size is 1: BERT exported from batch 1 bakes Reshape targets [1, -1, 12, 64] and
+        # cannot run at batch 64 anywhere. Export from batch 2; the axes stay dynamic.
+        b = max(b, 2)
         x = ta.inputs(name, b, s)
         names = list(x)
         if name == "resnet50":

@@ -16,9 +16,13 @@ timeout $T_TESTS ./.gpu/kiln_gpu_tests --gtest_brief=1 > $OUT/gpu_tests.txt 2>&1
 grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests? from .* ran" $OUT/gpu_tests.txt | tail -40 >> $OUT/summary.txt
 # 2. Kiln vs PyTorch, one run
 timeout $T_BENCH python3 bench/gpu_bench.py --kiln ./.gpu/kiln --anchors .gpu/torch_anchors.py --out $OUT/bench \
-  --cases "${BENCH_CASES:-resnet50:1,resnet50:128,bert-base:1:128}" \
+  --cases "${BENCH_CASES:-resnet50:1,resnet50:128,bert-base:1:128,bert-base:64:128}" \
   --torch-modes "${TORCH_MODES:-eager,graph}" > $OUT/bench.txt 2>&1; echo "bench rc=$?" >> $OUT/summary.txt
 cp $OUT/bench/*.json $OUT/bench/*.md $OUT/ 2>/dev/null; cp $OUT/bench/gpu_bench.log $OUT/ 2>/dev/null
+# 2b. where the time goes: per-layer profile of the batch-1 engines (tactic per layer)
+for e in $OUT/bench/work/*-b1-*.engine; do
+  [ -f "$e" ] && timeout 60 ./.gpu/kiln bench "$e" --duration 1 --profile > $OUT/profile-$(basename $e .engine).txt 2>&1
+done
 # 3. accuracy vs ONNX Runtime on the exported models (fp32 TF32 off, fp16)
 timeout ${T_ACC:-70} python3 bench/gpu_accuracy.py --kiln ./.gpu/kiln --models $OUT/bench/work --out $OUT \
   > $OUT/accuracy.txt 2>&1; echo "accuracy rc=$?" >> $OUT/summary.txt; cat $OUT/accuracy.txt >> $OUT/summary.txt
