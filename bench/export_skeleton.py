@@ -9,7 +9,8 @@ weights (hundreds of MiB) cannot travel back, the graph (a few hundred KiB) can.
       with every initializer over 1 KiB moved to an external file that is *not* kept.
   Here:                bench/export_skeleton.py fill DIR/<model>.skeleton.onnx
       recreates that external file as zeros of the right size (sparse), so the model loads and
-      builds with Kiln (shapes and passes are real; the numbers are not).
+      builds with Kiln (shapes and passes are real; the numbers are not); with --random, float
+      weights are N(0, 0.02), so Kiln can be compared with ONNX Runtime on the real graph.
 """
 import argparse, os, sys, tempfile
 
@@ -45,7 +46,21 @@ def fill(a):
     path = os.path.join(os.path.dirname(os.path.abspath(a.skeleton)), location)
     with open(path, "wb") as f:
         f.truncate(end)
-    print(f"wrote {path}: {end} zero bytes")
+        if a.random:
+            # Floats N(0, 0.02) (BERT's init scale), everything else zeros (valid indices).
+            import numpy as np
+            from onnx import helper
+            rng = np.random.default_rng(a.seed)
+            for t in m.graph.initializer:
+                if not uses_external_data(t):
+                    continue
+                info = ExternalDataInfo(t)
+                dt = helper.tensor_dtype_to_np_dtype(t.data_type)
+                if np.issubdtype(dt, np.floating):
+                    n = int(np.prod(t.dims)) if len(t.dims) else 1
+                    f.seek(info.offset or 0)
+                    f.write((rng.standard_normal(n) * 0.02).astype(dt).tobytes())
+    print(f"wrote {path}: {end} bytes ({'random floats' if a.random else 'zeros'})")
 
 
 def main():
@@ -57,6 +72,8 @@ def main():
     s.add_argument("--out", required=True)
     f = sub.add_parser("fill")
     f.add_argument("skeleton")
+    f.add_argument("--random", action="store_true", help="float weights N(0, 0.02) instead of zeros")
+    f.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     save(a) if a.cmd == "save" else fill(a)
 

@@ -54,6 +54,23 @@ TEST(Graph, SymbolicShapeArithmeticResolvesReshape) {
   EXPECT_TRUE(verifyGraph(g).ok());
 }
 
+TEST(Graph, RangeOverAShapeDimKeepsItsSymbol) {
+  // PyTorch 2.x position ids: Range(0, Squeeze(Shape(x)[1:2]), 1) is [S], not data-dependent.
+  Graph g;
+  Value* x = g.addInput("x", DType::kInt64, Shape{Dim::symbol("N"), Dim::symbol("S")});
+  Node* shape = add(g, "Shape", {x});
+  Node* s = add(g, "Slice", {shape->output(0), ints(g, {1}), ints(g, {2})});
+  Node* n = add(g, "Squeeze", {s->output(0), ints(g, {0})});
+  Value* zero = g.addConstant("zero", Tensor::scalar<int64_t>(0));
+  Value* one = g.addConstant("one", Tensor::scalar<int64_t>(1));
+  Node* r = add(g, "Range", {zero, n->output(0), one});
+  EXPECT_EQ(r->output(0)->shape().toString(), "[S]");
+  // Another start or step than 0 and 1 still gets a fresh symbol (no affine lengths yet).
+  Value* two = g.addConstant("two", Tensor::scalar<int64_t>(2));
+  Node* r2 = add(g, "Range", {zero, n->output(0), two});
+  EXPECT_NE(r2->output(0)->shape().toString(), "[S]");
+}
+
 TEST(Graph, ReshapeErrorsNameTheProblem) {
   Graph g;
   Value* x = g.addInput("x", DType::kFloat32, Shape{Dim(2), Dim(3)});

@@ -333,6 +333,61 @@ TEST(Passes, AttentionFusionOfPyTorch2SdpaExport) {
   EXPECT_EQ(count(ops, "Transpose"), 0);
 }
 
+// A BERT-style block: per-head split of the projections (Reshape + Transpose) before the
+// attention and the merge after it, which fold-attention-heads turns into 3-D Attention.
+std::string attentionBlockModel(std::mt19937& rng, bool qAlsoOutput) {
+  ModelBuilder mb(17);
+  mb.input("x", {"2", "5", "24"});
+  mb.input("mask", {"2", "1", "1", "5"});
+  mb.initializer("split", Tensor::fromVector<int64_t>({2, 5, 3, 8}, Dims{4}));
+  mb.initializer("merge", Tensor::fromVector<int64_t>({2, 5, 24}, Dims{3}));
+  mb.initializer("scale", Tensor::scalar<float>(2.828427f));
+  for (const char* n : {"q", "k", "v"}) {
+    const std::string s = n;
+    mb.initializer("w" + s, testing::randomTensor(DType::kFloat32, {24, 24}, rng, -0.3, 0.3));
+    mb.node("MatMul", {"x", "w" + s}, {s + "p"});
+    mb.node("Reshape", {s + "p", "split"}, {s + "4"});
+    auto& t = mb.node("Transpose", {s + "4"}, {s + "h"});
+    ModelBuilder::attr(t, "perm", std::vector<int64_t>{0, 2, 1, 3});
+  }
+  auto& kt = mb.node("Transpose", {"kh"}, {"kt"});
+  ModelBuilder::attr(kt, "perm", std::vector<int64_t>{0, 1, 3, 2});
+  mb.node("MatMul", {"qh", "kt"}, {"qk"});
+  mb.node("Div", {"qk", "scale"}, {"s"});
+  mb.node("Add", {"s", "mask"}, {"sm"});
+  auto& sm = mb.node("Softmax", {"sm"}, {"p"});
+  ModelBuilder::attr(sm, "axis", int64_t{-1});
+  mb.node("MatMul", {"p", "vh"}, {"yh"});
+  auto& t = mb.node("Transpose", {"yh"}, {"y4"});
+  ModelBuilder::attr(t, "perm", std::vector<int64_t>{0, 2, 1, 3});
+  mb.node("Reshape", {"y4", "merge"}, {"y"});
+  mb.output("y");
+  if (qAlsoOutput) mb.output("qh");
+  return mb.bytes();
+}
+
+TEST(Passes, AttentionHeadSplitAndMergeFoldIntoAttention) {
+  std::mt19937 rng(31);
+  const std::string model = attentionBlockModel(rng, false);
+  auto ops = checkPass(model, {"fuse-attention", "fold-attention-heads"},
+                       {{"x", testing::randomTensor(DType::kFloat32, {2, 5, 24}, rng)},
+                        {"mask", testing::randomTensor(DType::kFloat32, {2, 1, 1, 5}, rng, -3, 0)}});
+  EXPECT_EQ(count(ops, "Attention"), 1);
+  EXPECT_EQ(count(ops, "Transpose"), 0);
+  EXPECT_EQ(count(ops, "Reshape"), 0);
+  EXPECT_EQ(count(ops, "MatMul"), 3);  // the projections
+}
+
+TEST(Passes, AttentionHeadsStayWhenTheSplitIsUsedElsewhere) {
+  std::mt19937 rng(32);
+  const std::string model = attentionBlockModel(rng, true);  // Q's split is also a graph output
+  auto ops = checkPass(model, {"fuse-attention", "fold-attention-heads"},
+                       {{"x", testing::randomTensor(DType::kFloat32, {2, 5, 24}, rng)},
+                        {"mask", testing::randomTensor(DType::kFloat32, {2, 1, 1, 5}, rng, -3, 0)}});
+  EXPECT_EQ(count(ops, "Attention"), 1);
+  EXPECT_EQ(count(ops, "Transpose"), 4);  // Q, K, V splits and the merge stay
+}
+
 TEST(Passes, PipelineOptionsAndReport) {
   BuildConfig cfg;
   cfg.passes = {"no-such-pass"};

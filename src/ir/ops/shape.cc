@@ -113,6 +113,12 @@ Status inferRange(InferContext& ctx) {
     double n = std::ceil(((*limit)[0] - (*start)[0]) / d);
     int64_t count = std::max<int64_t>(0, static_cast<int64_t>(n));
     ctx.setOutput(0, ctx.inputType(0), Shape({Dim(count)}));
+  } else if (auto lim = ctx.inputSymbolicValue(1);
+             start && delta && start->size() == 1 && delta->size() == 1 && (*start)[0] == 0 && (*delta)[0] == 1 &&
+             lim && lim->size() == 1 && !(*lim)[0].isUnknown()) {
+    // arange(n) with n from shape arithmetic (PyTorch 2.x exports: Range(0, Squeeze(Shape(x)[1]),
+    // 1) for position ids): its length is n itself, so dynamic dims stay shape-determined.
+    ctx.setOutput(0, ctx.inputType(0), Shape({(*lim)[0]}));
   } else {
     ctx.setOutput(0, ctx.inputType(0), Shape({ctx.newSymbol("range_len")}));
   }
