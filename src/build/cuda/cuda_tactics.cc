@@ -219,6 +219,7 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
   for (const auto& c : cands) names.push_back(c.name);
   const std::string key = layerKey(p, l, dims, names) + (cfg_.tf32 ? "|tf32" : "");
   const bool timing = cfg_.optimizationLevel >= 3 && cands.size() > 1;
+  KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(cfg_.device));  // library queries below run on it too
   if (timing && cache_) {
     if (auto hit = cache_->find(key); hit && std::find(names.begin(), names.end(), hit->tactic) != names.end()) {
       // The cached choice still sizes the engine's workspace: without this a rebuild with a warm
@@ -237,7 +238,6 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
 
   // Inputs at the opt shapes: weights are real, host inputs are the host-evaluated values, other
   // inputs random (floats) or zero (indices, masks: always valid).
-  KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(cfg_.device));
   std::vector<DeviceBuffer> store;
   store.reserve(l.inputs.size() + l.outputs.size());
   std::vector<Tensor> views(l.inputs.size() + l.outputs.size());

@@ -98,6 +98,15 @@ Status inferConstantOfShape(InferContext& ctx) {
   return Status::OK();
 }
 
+// True for dims that cannot be negative: a known value >= 0, a symbol (dims are sizes), or a
+// positive multiple of a product of symbols. Differences (S - k) may go below zero, where Range
+// is empty rather than of negative length.
+bool nonNegative(const Dim& d) {
+  if (d.isStatic()) return d.value() >= 0;
+  const DimExpr* e = d.expr();
+  return e && (e->op == DimExpr::Op::kSymbol || (e->op == DimExpr::Op::kProduct && e->coef > 0));
+}
+
 Status inferRange(InferContext& ctx) {
   for (int i = 0; i < 3; ++i) {
     const Shape& s = ctx.inputShape(i);
@@ -115,7 +124,7 @@ Status inferRange(InferContext& ctx) {
     ctx.setOutput(0, ctx.inputType(0), Shape({Dim(count)}));
   } else if (auto lim = ctx.inputSymbolicValue(1);
              start && delta && start->size() == 1 && delta->size() == 1 && (*start)[0] == 0 && (*delta)[0] == 1 &&
-             lim && lim->size() == 1 && !(*lim)[0].isUnknown()) {
+             lim && lim->size() == 1 && nonNegative((*lim)[0])) {
     // arange(n) with n from shape arithmetic (PyTorch 2.x exports: Range(0, Squeeze(Shape(x)[1]),
     // 1) for position ids): its length is n itself, so dynamic dims stay shape-determined.
     ctx.setOutput(0, ctx.inputType(0), Shape({(*lim)[0]}));

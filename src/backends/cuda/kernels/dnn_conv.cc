@@ -296,7 +296,7 @@ Status ConvKernel::enqueue(const GpuKernelContext& ctx) const {
   const auto algo = static_cast<cudnnConvolutionFwdAlgo_t>(cur.algo.algo);
   std::unique_lock<std::mutex> planLock(cudnnPlanMutex(), std::defer_lock);
   if (!cur.ran) planLock.lock();
-  cur.ran = true;  // a failed first call is not retried unlocked: the run fails anyway
+  cur.ran = true;
   if (cfg_.biasAct) {
     // y = act(conv(x) + alpha2 * z + bias); without a residual z is y itself with alpha2 = 0.
     const void* zPtr = z ? z->raw() : y.raw();
