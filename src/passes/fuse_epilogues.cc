@@ -1,6 +1,7 @@
 // Epilogue fusions into kiln:FusedConv and kiln:FusedMatMul (float32):
 //   Conv(x, W, b) [+ Z] [-> act]            ->  FusedConv(x, W, b, Z) {activation}
 //   MatMul(A, B) [+ bias[N]] [-> act]       ->  FusedMatMul(A, B, bias) {activation}
+//   MatMul(A, B[K,N]) [+ bias[N]] + R        ->  FusedMatMul(A, B, bias, R)   (R: residual, Y's shape)
 //   Gemm(A, B, C) (alpha = beta = 1, no transA, transB only with constant B) -> FusedMatMul
 // Z is a residual of the conv output's shape (ResNet's shortcut Add). Activations: Relu,
 // LeakyRelu, Clip (constant bounds), Sigmoid, Tanh, HardSwish, Swish(alpha=1) as SiLU, Gelu.
@@ -143,11 +144,28 @@ class FuseMatMulEpilogue final : public Pass {
       if (bias && bias->constant().rank() != 1) {
         bias = g.addConstant(bias->name() + "_vec", bias->constant().clone().reshaped(Dims{bias->constant().numel()}));
       }
+      // A residual Add of the output's shape (transformers: x + Linear(h)) becomes the GEMM's C,
+      // one kernel instead of two. Only behind a 2-D weight (one GEMM, or a strided batch, on
+      // the GPU); no activation is taken after it. `out` has this Add as its only consumer, so
+      // the residual cannot depend on the MatMul.
+      ir::Value* residual = nullptr;
+      if (!gemm && b->shape().rankKnown() && b->shape().rank() == 2) {
+        if (ir::Node* add = soleConsumer(g, out); add && add->opType() == "Add" && add->domain().empty()) {
+          ir::Value* r = otherInput(add, out);
+          if (r && r != out && !r->isConstant() && r->dtype() == DType::kFloat32 && sameShape(r->shape(), out->shape()) &&
+              sameShape(add->output(0)->shape(), out->shape())) {
+            residual = r;
+            out = add->output(0);
+            nodes.push_back(add);
+          }
+        }
+      }
       AttrMap attrs;
-      out = takeActivation(g, out, attrs, nodes);
+      if (!residual) out = takeActivation(g, out, attrs, nodes);
       if (nodes.size() == 1 && !gemm) continue;  // a plain MatMul stays a MatMul
       std::vector<ir::Value*> ins = {a, b};
-      if (bias) ins.push_back(bias);
+      if (bias || residual) ins.push_back(bias);
+      if (residual) ins.push_back(residual);
       KILN_ASSIGN_OR_RETURN(ir::Node * f, addOp(g, "FusedMatMul", "kiln", 1, mm->name() + "/fused", ins, attrs, 1,
                                                 fusedNames(nodes)));
       g.takeOver(out, f, 0);

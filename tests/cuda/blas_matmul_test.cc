@@ -192,6 +192,37 @@ TEST(CudaBlasFusedMatMul, KZeroIsActivationOfBias) {
   expectGpuMatchesCpu(fused({5, 0}, {0, 7}, true, "Sigmoid", rng), 1e-5);
 }
 
+// The residual input (transformers' x + Linear(h)) as cuBLASLt's C: folded rows and strided
+// batches, with and without bias, with an activation in the epilogue and after it (Sigmoid).
+TEST(CudaBlasFusedMatMul, ResidualAsC) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(10);
+  for (const char* act : {"", "Relu", "Sigmoid"})
+    for (bool bias : {false, true}) {
+      SCOPED_TRACE(std::string(act) + (bias ? " with bias" : " no bias"));
+      for (const auto& [a, b, y] : {std::tuple<Dims, Dims, Dims>{{2, 33, 65}, {65, 97}, {2, 33, 97}},
+                                    std::tuple<Dims, Dims, Dims>{{3, 9, 16}, {3, 16, 24}, {3, 9, 24}}}) {
+        OpSpec s = fused(a, b, bias, act, rng);
+        if (!bias) s.inputs.emplace_back();  // the omitted bias slot
+        s.inputs.push_back(randomTensor(DType::kFloat32, y, rng));
+        s.constInputs = {false, true, true, false};
+        expectGpuMatchesCpu(s, 1e-5);
+      }
+    }
+  // fp16 (the --fp16 BERT path) against the reference on the same rounded values.
+  OpSpec s32 = fused({2, 64, 768}, {768, 768}, true, "", rng);
+  s32.inputs.push_back(randomTensor(DType::kFloat32, Dims{2, 64, 768}, rng));
+  s32.constInputs = {false, true, true, false};
+  OpSpec s16 = s32;
+  for (auto& x : s16.inputs) x = convert(x, DType::kFloat16);
+  for (auto& x : s32.inputs) x = convert(convert(x, DType::kFloat16), DType::kFloat32);
+  auto ref = runOp(s32);
+  ASSERT_TRUE(ref.ok()) << ref.status().toString();
+  auto got = runOpCuda(s16);
+  ASSERT_TRUE(got.ok()) << got.status().toString();
+  EXPECT_LE(relativeL2(convert((*got)[0], DType::kFloat32), (*ref)[0]), 1e-2);
+}
+
 TEST(CudaBlasRegistry, TacticsAreRegistered) {
   EXPECT_FALSE(cudaTacticsFor("MatMul").empty());
   EXPECT_FALSE(cudaTacticsFor("Gemm").empty());

@@ -388,6 +388,32 @@ TEST(Passes, AttentionHeadsStayWhenTheSplitIsUsedElsewhere) {
   EXPECT_EQ(count(ops, "Transpose"), 4);  // Q, K, V splits and the merge stay
 }
 
+TEST(Passes, MatMulResidualAddBecomesFusedMatMulInput) {
+  // x + Linear(h) (with and without a bias), then a LayerNorm-free consumer.
+  for (bool bias : {false, true}) {
+    SCOPED_TRACE(bias ? "with bias" : "no bias");
+    ModelBuilder mb(17);
+    std::mt19937 rng(33);
+    mb.input("h", {"2", "5", "24"});
+    mb.input("x", {"2", "5", "16"});
+    mb.initializer("w", testing::randomTensor(DType::kFloat32, {24, 16}, rng, -0.3, 0.3));
+    mb.node("MatMul", {"h", "w"}, {"p"});
+    std::string lin = "p";
+    if (bias) {
+      mb.initializer("b", testing::randomTensor(DType::kFloat32, {16}, rng));
+      mb.node("Add", {"p", "b"}, {"pb"});
+      lin = "pb";
+    }
+    mb.node("Add", {"x", lin}, {"s"});
+    mb.node("Relu", {"s"}, {"y"});
+    mb.output("y");
+    auto ops = checkPass(mb.bytes(), {"fuse-matmul"},
+                         {{"h", testing::randomTensor(DType::kFloat32, {2, 5, 24}, rng)},
+                          {"x", testing::randomTensor(DType::kFloat32, {2, 5, 16}, rng)}});
+    EXPECT_EQ(ops, (std::vector<std::string>{"FusedMatMul", "Relu"}));  // no activation after a residual
+  }
+}
+
 TEST(Passes, PipelineOptionsAndReport) {
   BuildConfig cfg;
   cfg.passes = {"no-such-pass"};

@@ -1,7 +1,8 @@
 // Fused layers the optimizer creates (domain "kiln"). They are ordinary ops in the registry, so
 // engines store, inspect and run them like any other layer.
 //   FusedConv(X, W, B?, Z?):   Y = act(Conv(X, W) + B + Z)   (Z: residual, same shape as Y)
-//   FusedMatMul(A, B, bias?):  Y = act(A @ B + bias)          (numpy MatMul batching; bias [N])
+//   FusedMatMul(A, B, bias?, R?):  Y = act(A @ B + bias + R)  (numpy MatMul batching; bias [N];
+//                                  R: residual, same shape as Y)
 #include "core/activation.h"
 #include "core/layout.h"
 #include "ir/infer_util.h"
@@ -85,12 +86,13 @@ void RegisterFusedOps(OpRegistry& r) {
   fm.domain = "kiln";
   fm.name = "FusedMatMul";
   fm.minInputs = 2;
-  fm.maxInputs = 3;
+  fm.maxInputs = 4;
   fm.attrs = activationAttrs();
   fm.infer = [mmInfer = matmul->infer](InferContext& ctx) -> Status {
     KILN_RETURN_IF_ERROR(checkActivation(ctx.attrs()));
     KILN_RETURN_IF_ERROR(mmInfer(ctx));
     if (ctx.hasInput(2)) KILN_RETURN_IF_ERROR(expectSameType(ctx, 0, 2));
+    if (ctx.hasInput(3)) KILN_RETURN_IF_ERROR(expectSameType(ctx, 0, 3));  // its shape: checked by kernels
     return Status::OK();
   };
   r.add(std::move(fm));

@@ -65,6 +65,12 @@ class DnnlMatMulKernel final : public Kernel {
     const char* op = fused_ ? "FusedMatMul" : gemm_ ? "Gemm" : "MatMul";
     if (a.dtype() != DType::kFloat32 || b.dtype() != DType::kFloat32 || (c && c->dtype() != DType::kFloat32))
       return Unsupported("{} (oneDNN): only float32 is supported", op);
+    // FusedMatMul's residual is added after the primitive (no activation in between: with one,
+    // the reference kernel keeps the order act(A @ B + bias + R)).
+    const Tensor* residual = fused_ && ctx.hasInput(3) ? &ctx.in(3) : nullptr;
+    if (residual && (residual->dtype() != DType::kFloat32 || residual->dims() != y.dims() ||
+                     ep_.act != Activation::kNone))
+      return fallback(ctx);
     if (y.numel() == 0 || a.numel() == 0 || b.numel() == 0) return fallback(ctx);
     std::unique_ptr<State> local;  // only when the caller has no per-context state
     State* st = ctx.state ? static_cast<State*>(ctx.state) : (local = std::make_unique<State>()).get();
@@ -95,6 +101,13 @@ class DnnlMatMulKernel final : public Kernel {
       KILN_RETURN_IF_ERROR(execute(st->stream, bd->mm, args, op));
       st->stream.wait();
       if (gemm_) epilogue(y, bd->e->useBias ? nullptr : c);
+      if (residual) {
+        float* py = y.data<float>();
+        const float* pr = residual->data<float>();
+        parallelFor(y.numel(), 32768, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) py[i] += pr[i];
+        });
+      }
     } catch (const dnnl::error& err) {
       return InternalError("{} (oneDNN): {}", op, err.what());
     }

@@ -164,9 +164,13 @@ Status refFusedMatMul(const KernelContext& ctx) {
   Tensor& y = ctx.out(0);
   if (bias && (y.rank() == 0 || bias->numel() != y.dims().back()))
     return InvalidArgument("FusedMatMul: bias of {} values for an output of shape {}", bias->numel(), y.dims().toString());
+  const Tensor* residual = ctx.hasInput(3) ? &ctx.in(3) : nullptr;
+  if (residual && residual->dims() != y.dims())
+    return InvalidArgument("FusedMatMul: residual of shape {} for an output of shape {}", residual->dims().toString(),
+                           y.dims().toString());
   KernelContext mm{ctx.attrs, ctx.inputs.subspan(0, 2), ctx.outputs};
   KILN_RETURN_IF_ERROR(refMatMul(mm));
-  applyEpilogue(y, nullptr, bias, EpilogueSpec::fromAttrs(ctx.attrs));
+  applyEpilogue(y, residual, bias, EpilogueSpec::fromAttrs(ctx.attrs));
   return Status::OK();
 }
 

@@ -324,6 +324,15 @@ Status MatmulKernel::enqueue(const GpuKernelContext& ctx) const {
       bias = extra;
     }
     epilogue = fusedEpilogue(static_cast<Activation>(act_), bias != nullptr, &post);
+    if (ctx.hasInput(3)) {
+      // The residual is cuBLASLt's C (beta 1), which shares D's layout: act(A B + C + bias).
+      const Tensor& r = ctx.in(3);
+      if (r.dtype() != dtype_ || r.dims() != y.dims() || s.mode == MmShape::kLoop)
+        return Unsupported("FusedMatMul: residual {} for output {} ({} batching)", r.describe(), y.describe(),
+                           s.mode == MmShape::kLoop ? "looped" : "single/strided");
+      cPtr = r.raw();
+      beta = 1.0;
+    }
   } else if (op_ == MmOp::kGemm && extra && beta_ != 0.0f) {
     const Dims& cd = extra->dims();
     bool ok = cd.rank() <= 2;
@@ -347,6 +356,8 @@ Status MatmulKernel::enqueue(const GpuKernelContext& ctx) const {
   const int64_t rowsY = y.numel() / s.N;
   if (s.K == 0) {
     // A zero-length product: Y is the epilogue of zeros.
+    if (op_ == MmOp::kFused && ctx.hasInput(3))
+      return Unsupported("FusedMatMul: a residual with an empty product (K = 0) is not supported on the GPU");
     if (op_ == MmOp::kGemm && extra && beta_ != 0.0f) {
       const int64_t cRows = extra->rank() == 2 ? extra->dims()[0] : 1;
       const int64_t cCols = extra->rank() >= 1 ? extra->dims()[extra->rank() - 1] : 1;

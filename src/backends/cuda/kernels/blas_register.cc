@@ -38,7 +38,7 @@ bool supportsGemm(const LayerDesc& d) {
 }
 
 bool supportsFused(const LayerDesc& d) {
-  if (d.inputTypes.size() < 2 || d.inputTypes.size() > 3 || !sameLtTypes(d, false)) return false;
+  if (d.inputTypes.size() < 2 || d.inputTypes.size() > 4 || !sameLtTypes(d, false)) return false;
   Activation act;
   if (!d.attrs || !parseActivation(d.attrs->getString("activation", ""), &act)) return false;
   return rankIn(d.inputShapes[0], 1, 12) && rankIn(d.inputShapes[1], 1, 12);
