@@ -23,6 +23,7 @@ std::unique_ptr<Pass> makeFuseSilu();
 std::unique_ptr<Pass> makeFuseLayerNorm();         // LayerNormalization and RMSNormalization
 std::unique_ptr<Pass> makeFuseAttention();
 std::unique_ptr<Pass> makeFoldAttentionHeads();
+std::unique_ptr<Pass> makePackQkv();
 std::unique_ptr<Pass> makeFuseConvActivation();    // Conv + bias + activation (+ residual Add)
 std::unique_ptr<Pass> makeFuseMatMulEpilogue();    // MatMul/Gemm + bias + activation
 std::unique_ptr<Pass> makeFuseElementwise();       // chains of element-wise ops

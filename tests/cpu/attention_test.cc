@@ -211,6 +211,36 @@ void checkCase(const AttnCase& c, double tol, unsigned seed = 11) {
   if (r->size() == 4) EXPECT_LE(maxErr((*r)[3], want.qk), tol) << "qk_matmul_output mode " << c.mode;
 }
 
+// kiln:PackedAttention (the optimizer's merged Q/K/V projection) is ONNX Attention (3-D) on the
+// column blocks [Hq*D | Hkv*D | Hkv*D] of its input: GQA, a float mask, causal, odd lengths.
+TEST(PackedAttention, EqualsAttentionOnTheColumnBlocks) {
+  std::mt19937 rng(41);
+  for (int causal : {0, 1}) {
+    const int64_t B = 2, S = 9, hq = 4, hkv = 2, d = 8, w = (hq + 2 * hkv) * d;
+    Tensor qkv = randomTensor(DType::kFloat32, {B, S, w}, rng);
+    Tensor mask = randomTensor(DType::kFloat32, {B, 1, S, S}, rng, -3, 0);
+    auto block = [&](int64_t from, int64_t width) {
+      Tensor t = Tensor::allocate(DType::kFloat32, {B, S, width});
+      for (int64_t r = 0; r < B * S; ++r)
+        for (int64_t c = 0; c < width; ++c) t.data<float>()[r * width + c] = qkv.data<float>()[r * w + from + c];
+      return t;
+    };
+    AttrMap a;
+    a.set("q_num_heads", AttrValue(hq));
+    a.set("kv_num_heads", AttrValue(hkv));
+    a.set("is_causal", AttrValue(int64_t{causal}));
+    OpSpec packed{.op = "PackedAttention", .attrs = a, .inputs = {qkv, mask}, .opset = 1, .domain = "kiln"};
+    OpSpec plain{.op = "Attention", .attrs = a,
+                 .inputs = {block(0, hq * d), block(hq * d, hkv * d), block((hq + hkv) * d, hkv * d), mask}, .opset = 23};
+    auto got = runOp(packed);
+    auto want = runOp(plain);
+    ASSERT_TRUE(got.ok()) << got.status().toString();
+    ASSERT_TRUE(want.ok()) << want.status().toString();
+    EXPECT_EQ((*got)[0].dims(), (Dims{B, S, hq * d}));
+    EXPECT_LE(maxAbsDiff((*got)[0], (*want)[0]), 1e-6) << "causal " << causal;
+  }
+}
+
 TEST(Attention, FourDMatchesNaiveAcrossHeadLayouts) {
   for (int64_t hkv : {4, 2, 1}) {  // MHA, GQA, MQA
     AttnCase c;

@@ -57,6 +57,36 @@ Tensor bertMask(DType t, int64_t B, int64_t S) {
   return m;
 }
 
+// kiln:PackedAttention: Q, K, V read in place as column blocks of the merged projection (row
+// stride (Hq + 2 Hkv) * D): BERT heads with the additive mask (flash in fp16), GQA with a boolean
+// mask and an odd length, float32 (generic), causal.
+TEST(CudaPackedAttention, MatchesCpu) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(11);
+  struct Case {
+    DType t;
+    int64_t B, S, hq, hkv, d;
+    int causal;
+    bool boolMaskInput;
+  };
+  for (const Case& c : {Case{DType::kFloat16, 2, 128, 12, 12, 64, 0, false}, Case{DType::kFloat16, 1, 77, 8, 2, 32, 0, true},
+                        Case{DType::kBFloat16, 2, 33, 4, 4, 128, 1, false}, Case{DType::kFloat32, 2, 77, 12, 12, 64, 0, false},
+                        Case{DType::kFloat32, 1, 19, 6, 3, 40, 1, true}}) {
+    SCOPED_TRACE(std::string(dtypeName(c.t)) + " S " + std::to_string(c.S) + " heads " + std::to_string(c.hq) + "/" +
+                 std::to_string(c.hkv) + " D " + std::to_string(c.d));
+    OpSpec s;
+    s.op = "PackedAttention";
+    s.domain = "kiln";
+    s.opset = 1;
+    s.inputs = {randomTensor(c.t, {c.B, c.S, (c.hq + 2 * c.hkv) * c.d}, rng)};
+    s.inputs.push_back(c.boolMaskInput ? boolMask({c.B, 1, c.S, c.S}, 0.8, rng) : bertMask(c.t, c.B, c.S));
+    s.attrs.set("q_num_heads", AttrValue(c.hq));
+    s.attrs.set("kv_num_heads", AttrValue(c.hkv));
+    s.attrs.set("is_causal", AttrValue(int64_t{c.causal}));
+    expectGpuMatchesCpu(s, tolFor(c.t));
+  }
+}
+
 TEST(CudaAttention, BertShapesWithAdditiveMask) {
   KILN_REQUIRE_GPU();
   std::mt19937 rng(1);

@@ -335,7 +335,7 @@ TEST(Passes, AttentionFusionOfPyTorch2SdpaExport) {
 
 // A BERT-style block: per-head split of the projections (Reshape + Transpose) before the
 // attention and the merge after it, which fold-attention-heads turns into 3-D Attention.
-std::string attentionBlockModel(std::mt19937& rng, bool qAlsoOutput) {
+std::string attentionBlockModel(std::mt19937& rng, bool qAlsoOutput, bool biasQV = false) {
   ModelBuilder mb(17);
   mb.input("x", {"2", "5", "24"});
   mb.input("mask", {"2", "1", "1", "5"});
@@ -346,7 +346,13 @@ std::string attentionBlockModel(std::mt19937& rng, bool qAlsoOutput) {
     const std::string s = n;
     mb.initializer("w" + s, testing::randomTensor(DType::kFloat32, {24, 24}, rng, -0.3, 0.3));
     mb.node("MatMul", {"x", "w" + s}, {s + "p"});
-    mb.node("Reshape", {s + "p", "split"}, {s + "4"});
+    std::string proj = s + "p";
+    if (biasQV && s != "k") {  // K without a bias: the packed bias gets zeros there
+      mb.initializer("b" + s, testing::randomTensor(DType::kFloat32, {24}, rng));
+      mb.node("Add", {proj, "b" + s}, {s + "pb"});
+      proj = s + "pb";
+    }
+    mb.node("Reshape", {proj, "split"}, {s + "4"});
     auto& t = mb.node("Transpose", {s + "4"}, {s + "h"});
     ModelBuilder::attr(t, "perm", std::vector<int64_t>{0, 2, 1, 3});
   }
@@ -376,6 +382,21 @@ TEST(Passes, AttentionHeadSplitAndMergeFoldIntoAttention) {
   EXPECT_EQ(count(ops, "Transpose"), 0);
   EXPECT_EQ(count(ops, "Reshape"), 0);
   EXPECT_EQ(count(ops, "MatMul"), 3);  // the projections
+}
+
+TEST(Passes, QkvProjectionsPackIntoOneGemm) {
+  std::mt19937 rng(34);
+  const std::string model = attentionBlockModel(rng, false);
+  auto ops = checkPass(model, {"fuse-attention", "fold-attention-heads", "pack-qkv"},
+                       {{"x", testing::randomTensor(DType::kFloat32, {2, 5, 24}, rng)},
+                        {"mask", testing::randomTensor(DType::kFloat32, {2, 1, 1, 5}, rng, -3, 0)}});
+  EXPECT_EQ(ops, (std::vector<std::string>{"MatMul", "PackedAttention"}));
+  // Biases on Q and V only, and fuse-matmul after: one FusedMatMul with the merged bias.
+  const std::string biased = attentionBlockModel(rng, false, true);
+  ops = checkPass(biased, {"fuse-attention", "fold-attention-heads", "pack-qkv", "fuse-matmul"},
+                  {{"x", testing::randomTensor(DType::kFloat32, {2, 5, 24}, rng)},
+                   {"mask", testing::randomTensor(DType::kFloat32, {2, 1, 1, 5}, rng, -3, 0)}});
+  EXPECT_EQ(ops, (std::vector<std::string>{"FusedMatMul", "PackedAttention"}));
 }
 
 TEST(Passes, AttentionHeadsStayWhenTheSplitIsUsedElsewhere) {

@@ -89,11 +89,12 @@ def test_shape_outside_profile_is_refused(kiln, workdir):
 
 
 # What the optimizer must make of each fixture (every pattern fused, nothing decomposed left).
+# Attention layers end as PackedAttention (Q/K/V projections merged into one GEMM).
 FUSIONS = {
     "mini_encoder.onnx": ("input_ids:2x16,attention_mask:2x16",
-                          {"Attention": 1, "LayerNormalization": 3, "ElementwiseChain": 1},
+                          {"PackedAttention": 1, "LayerNormalization": 3, "ElementwiseChain": 1},
                           ["Softmax", "Erf", "ReduceMean", "Sqrt"]),
-    "gpt_block.onnx": ("x:2x16x32", {"Attention": 1, "LayerNormalization": 2, "FusedMatMul": 6},
+    "gpt_block.onnx": ("x:2x16x32", {"PackedAttention": 1, "LayerNormalization": 2, "FusedMatMul": 4},
                        ["Softmax", "Tanh", "Where", "ReduceMean"]),
     "resnet_block.onnx": ("image:2x3x16x16", {"FusedConv": 4, "GroupNormalization": 1, "Swish": 1},
                           ["BatchNormalization", "Relu", "InstanceNormalization", "Sigmoid"]),

@@ -3,6 +3,8 @@
 //   FusedConv(X, W, B?, Z?):   Y = act(Conv(X, W) + B + Z)   (Z: residual, same shape as Y)
 //   FusedMatMul(A, B, bias?, R?):  Y = act(A @ B + bias + R)  (numpy MatMul batching; bias [N];
 //                                  R: residual, same shape as Y)
+//   PackedAttention(QKV, mask?):   ONNX Attention (3-D form, its attributes) on Q, K, V given as the
+//                                  column blocks [Hq*D | Hkv*D | Hkv*D] of QKV [B, S, (Hq+2Hkv)*D]
 #include "core/activation.h"
 #include "core/layout.h"
 #include "ir/infer_util.h"
@@ -96,6 +98,30 @@ void RegisterFusedOps(OpRegistry& r) {
     return Status::OK();
   };
   r.add(std::move(fm));
+
+  const OpDef* attention = r.find("", "Attention");
+  KILN_CHECK(attention);
+  OpDef pa;
+  pa.domain = "kiln";
+  pa.name = "PackedAttention";
+  pa.minInputs = 1;
+  pa.maxInputs = 2;
+  pa.attrs = attention->attrs;
+  pa.infer = [](InferContext& ctx) -> Status {
+    const AttrMap& a = ctx.attrs();
+    const int64_t hq = a.has("q_num_heads") ? a.getInt("q_num_heads") : 0;
+    const int64_t hkv = a.has("kv_num_heads") ? a.getInt("kv_num_heads") : 0;
+    if (hq <= 0 || hkv <= 0 || hq % hkv != 0)
+      return InvalidArgument("PackedAttention needs q_num_heads a positive multiple of kv_num_heads (got {}, {})", hq, hkv);
+    if (!isFloat(ctx.inputType(0))) return InvalidArgument("PackedAttention: QKV must be floating point");
+    const Shape& s = ctx.inputShape(0);
+    if (!s.rankKnown() || s.rank() != 3 || !s[2].isStatic() || s[2].value() % (hq + 2 * hkv) != 0)
+      return InvalidArgument("PackedAttention: QKV {} is not [B, S, (q_num_heads + 2 kv_num_heads) * D]", s.toString());
+    const int64_t d = s[2].value() / (hq + 2 * hkv);
+    ctx.setOutput(0, ctx.inputType(0), Shape({s[0], s[1], Dim(hq * d)}));
+    return Status::OK();
+  };
+  r.add(std::move(pa));
   RegisterElementwiseChainOp(r);
 
   // Channels-last pooling: the ONNX op's attributes and semantics on [N, spatial..., C] tensors.

@@ -554,10 +554,35 @@ Status Attention(const KernelContext& ctx) {
   return inner;
 }
 
+// kiln:PackedAttention: the Q, K, V column blocks copied out of QKV, then ONNX Attention (3-D).
+Status PackedAttention(const KernelContext& ctx) {
+  const Tensor& qkv = ctx.in(0);
+  const int64_t hq = ctx.attrs.getInt("q_num_heads", 0), hkv = ctx.attrs.getInt("kv_num_heads", 0);
+  if (qkv.rank() != 3 || hq <= 0 || hkv <= 0 || qkv.dims()[2] % (hq + 2 * hkv) != 0)
+    return InvalidArgument("PackedAttention: QKV {} is not [B, S, (q_num_heads + 2 kv_num_heads) * D] ({}, {})",
+                           qkv.dims().toString(), hq, hkv);
+  const int64_t rows = qkv.dims()[0] * qkv.dims()[1], w = qkv.dims()[2], d = w / (hq + 2 * hkv);
+  const size_t es = dtypeSize(qkv.dtype());
+  const int64_t widths[3] = {hq * d, hkv * d, hkv * d};
+  Tensor parts[3];
+  int64_t col = 0;
+  for (int i = 0; i < 3; ++i) {
+    parts[i] = Tensor::allocate(qkv.dtype(), Dims{qkv.dims()[0], qkv.dims()[1], widths[i]});
+    const char* src = static_cast<const char*>(qkv.raw()) + col * es;
+    char* dst = static_cast<char*>(parts[i].raw());
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * widths[i] * es, src + r * w * es, widths[i] * es);
+    col += widths[i];
+  }
+  const Tensor* ins[4] = {&parts[0], &parts[1], &parts[2], ctx.hasInput(1) ? &ctx.in(1) : nullptr};
+  KernelContext inner{ctx.attrs, std::span<const Tensor* const>(ins, 4), ctx.outputs};
+  return Attention(inner);
+}
+
 }  // namespace
 
 void RegisterAttentionKernels(KernelRegistry& r) {
   r.addFn("Attention", "cpu_ref_Attention", &Attention);
+  r.addFn("PackedAttention", "cpu_ref_PackedAttention", &PackedAttention, 0, "kiln");
   RegisterAttentionLlmKernels(r);
 }
 

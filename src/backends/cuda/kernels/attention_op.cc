@@ -2,7 +2,8 @@
 // (the same rules as the CPU kernel, backends/cpu/kernels/attention.cc), then the fused kernels of
 // attention_flash.cu (tensor cores, float16/bfloat16) or attention_generic.cu (everything else).
 // What the fused kernels do not implement is refused in `supports`: past key/value and the present
-// outputs, nonpad_kv_seqlen, softcap, sliding windows and the qk_matmul output.
+// outputs, nonpad_kv_seqlen, softcap, sliding windows and the qk_matmul output. kiln:PackedAttention
+// (the optimizer's merged Q/K/V projection) runs the same kernels on column blocks of one tensor.
 #include <cmath>
 
 #include "backends/cuda/cuda_check.h"
@@ -80,17 +81,75 @@ bool attentionGenericSupports(const LayerDesc& d) {
   return D <= kAttnGenericMaxHead && Dv <= kAttnGenericMaxHead;
 }
 
-Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type) {
-  if (ctx.numInputs() < 3 || !ctx.hasInput(0) || !ctx.hasInput(1) || !ctx.hasInput(2) || !ctx.hasOutput(0))
-    return InvalidArgument("Attention needs Q, K, V and the output Y");
-  for (int i = 4; i < ctx.numInputs(); ++i)
-    if (ctx.hasInput(i)) return Unsupported("Attention on the GPU: past_key/past_value and nonpad_kv_seqlen are not supported");
-  for (int o = 1; o < ctx.numOutputs(); ++o)
-    if (ctx.hasOutput(o)) return Unsupported("Attention on the GPU: present_key/present_value/qk_matmul_output are not supported");
+// kiln:PackedAttention: Q, K and V are column blocks of one [B, S, (Hq + 2 Hkv) * D] tensor (the
+// merged projection), read in place through the row stride.
+namespace {
+
+// PackedAttention: QKV (input 0) and an optional mask (input 1); the attributes are Attention's.
+bool packedSupports(const LayerDesc& d, std::initializer_list<DType> types, int64_t* D) {
+  if (d.inputTypes.empty() || d.inputTypes.size() > 2 || !d.attrs || d.outputTypes.size() != 1) return false;
+  const DType t = d.inputTypes[0];
+  bool typeOk = false;
+  for (DType x : types) typeOk |= x == t;
+  if (!typeOk || d.outputTypes[0] != t) return false;
+  AttnMaskKind mk;
+  if (present(d, 1) && !maskKindOf(d.inputTypes[1], &mk)) return false;
+  const AttrMap& a = *d.attrs;
+  if (a.getFloat("softcap", 0.0f) != 0.0f || a.getInt("left_window_size", -1) != -1 ||
+      a.getInt("right_window_size", -1) != -1 || a.getInt("qk_matmul_output_mode", 0) != 0)
+    return false;
+  const int64_t hq = a.getInt("q_num_heads", 0), hkv = a.getInt("kv_num_heads", 0);
+  const Shape& s = d.inputShapes[0];
+  if (hq <= 0 || hkv <= 0 || hq % hkv != 0 || (s.rankKnown() && s.rank() != 3)) return false;
+  *D = s.rankKnown() && s[2].isStatic() && s[2].value() % (hq + 2 * hkv) == 0 ? s[2].value() / (hq + 2 * hkv) : 0;
+  return true;
+}
+
+}  // namespace
+
+bool packedAttentionFlashSupports(const LayerDesc& d) {
+  int64_t D = 0;
+  return packedSupports(d, {DType::kFloat16, DType::kBFloat16}, &D) && (D == 32 || D == 64 || D == 128);
+}
+
+bool packedAttentionGenericSupports(const LayerDesc& d) {
+  int64_t D = 0;
+  return packedSupports(d, {DType::kFloat32, DType::kFloat16, DType::kBFloat16}, &D) && D <= kAttnGenericMaxHead;
+}
+
+static Status packedGeometry(const GpuKernelContext& ctx, AttnParams* p, DType* type) {
+  const Tensor& qkv = ctx.in(0);
+  Tensor& y = ctx.out(0);
+  const DType t = qkv.dtype();
+  if (y.dtype() != t) return InvalidArgument("PackedAttention: QKV is {}, Y is {}", dtypeName(t), dtypeName(y.dtype()));
+  if (t != DType::kFloat32 && t != DType::kFloat16 && t != DType::kBFloat16) return unsupportedGpuType("PackedAttention", t);
+  *type = t;
   const AttrMap& a = ctx.attrs;
-  if (a.getFloat("softcap", 0.0f) != 0.0f) return Unsupported("Attention on the GPU: softcap is not supported");
-  if (a.getInt("left_window_size", -1) != -1 || a.getInt("right_window_size", -1) != -1)
-    return Unsupported("Attention on the GPU: sliding windows are not supported");
+  const int64_t hq = a.getInt("q_num_heads", 0), hkv = a.getInt("kv_num_heads", 0);
+  if (qkv.rank() != 3 || hq <= 0 || hkv <= 0 || qkv.dims()[2] % (hq + 2 * hkv) != 0)
+    return InvalidArgument("PackedAttention: QKV {} is not [B, S, (q_num_heads + 2 kv_num_heads) * D] ({}, {})",
+                           qkv.dims().toString(), hq, hkv);
+  const int64_t W = qkv.dims()[2];
+  p->B = qkv.dims()[0], p->Hq = hq, p->Hkv = hkv, p->Sq = p->Skv = qkv.dims()[1];
+  p->D = p->Dv = W / (hq + 2 * hkv);
+  p->qB = p->kB = p->vB = p->Sq * W;
+  p->qH = p->kH = p->vH = p->D;
+  p->qS = p->kS = p->vS = W;
+  p->yB = p->Sq * p->Hq * p->Dv, p->yH = p->Dv, p->yS = p->Hq * p->Dv;
+  if (y.dims() != Dims{p->B, p->Sq, p->Hq * p->Dv})
+    return InvalidArgument("PackedAttention output {} does not match QKV {}", y.dims().toString(), qkv.dims().toString());
+  const char* base = static_cast<const char*>(qkv.raw());
+  const size_t es = dtypeSize(t);
+  p->q = base;
+  p->k = base + static_cast<size_t>(hq * p->D) * es;
+  p->v = base + static_cast<size_t>((hq + hkv) * p->D) * es;
+  p->y = y.raw();
+  return Status::OK();
+}
+
+// ONNX Attention: Q, K, V as 3-D ([B, S, H * D] with q/kv_num_heads) or 4-D ([B, H, S, D]).
+static Status unpackedGeometry(const GpuKernelContext& ctx, AttnParams* p, DType* type) {
+  const AttrMap& a = ctx.attrs;
   const Tensor &q = ctx.in(0), &k = ctx.in(1), &v = ctx.in(2);
   Tensor& y = ctx.out(0);
   const DType t = q.dtype();
@@ -130,16 +189,48 @@ Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type) 
     if (y.dims() != Dims{p->B, p->Hq, p->Sq, p->Dv})
       return InvalidArgument("Attention output {} does not match the inputs", y.dims().toString());
   }
-  if (p->Hkv <= 0 || p->Hq % p->Hkv != 0 || k.dims()[0] != p->B || v.dims()[0] != p->B)
-    return InvalidArgument("Attention inputs {} {} {} are inconsistent (batch or head counts)", q.dims().toString(),
+  if (k.dims()[0] != p->B || v.dims()[0] != p->B)
+    return InvalidArgument("Attention inputs {} {} {} are inconsistent (batch)", q.dims().toString(),
                            k.dims().toString(), v.dims().toString());
+  p->q = q.raw(), p->k = k.raw(), p->v = v.raw(), p->y = y.raw();
+  return Status::OK();
+}
+
+Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type, bool packed) {
+  const int maskIndex = packed ? 1 : 3;
+  if (packed) {
+    if (ctx.numInputs() < 1 || !ctx.hasInput(0) || !ctx.hasOutput(0))
+      return InvalidArgument("PackedAttention needs QKV and the output Y");
+    for (int i = 2; i < ctx.numInputs(); ++i)
+      if (ctx.hasInput(i)) return InvalidArgument("PackedAttention has inputs QKV and an optional mask only");
+  } else {
+    if (ctx.numInputs() < 3 || !ctx.hasInput(0) || !ctx.hasInput(1) || !ctx.hasInput(2) || !ctx.hasOutput(0))
+      return InvalidArgument("Attention needs Q, K, V and the output Y");
+    for (int i = 4; i < ctx.numInputs(); ++i)
+      if (ctx.hasInput(i)) return Unsupported("Attention on the GPU: past_key/past_value and nonpad_kv_seqlen are not supported");
+  }
+  for (int o = 1; o < ctx.numOutputs(); ++o)
+    if (ctx.hasOutput(o)) return Unsupported("Attention on the GPU: present_key/present_value/qk_matmul_output are not supported");
+  const AttrMap& a = ctx.attrs;
+  if (a.getFloat("softcap", 0.0f) != 0.0f) return Unsupported("Attention on the GPU: softcap is not supported");
+  if (a.getInt("left_window_size", -1) != -1 || a.getInt("right_window_size", -1) != -1)
+    return Unsupported("Attention on the GPU: sliding windows are not supported");
+  DType t = DType::kUndefined;
+  if (packed) {
+    KILN_RETURN_IF_ERROR(packedGeometry(ctx, p, &t));
+  } else {
+    KILN_RETURN_IF_ERROR(unpackedGeometry(ctx, p, &t));
+  }
+  *type = t;
+  if (p->Hkv <= 0 || p->Hq % p->Hkv != 0)
+    return InvalidArgument("Attention: {} query heads are not a multiple of {} key/value heads", p->Hq, p->Hkv);
   if (p->D > kAttnGenericMaxHead || p->Dv > kAttnGenericMaxHead)
     return Unsupported("Attention on the GPU: head size {} / {} is over {}", p->D, p->Dv, kAttnGenericMaxHead);
 
   // attn_mask: aligned right to (B, Hq, Sq, T); the last dim may be shorter than T (padded -inf).
   p->maskKind = AttnMaskKind::kNone;
-  if (ctx.hasInput(3)) {
-    const Tensor& m = ctx.in(3);
+  if (ctx.hasInput(maskIndex)) {
+    const Tensor& m = ctx.in(maskIndex);
     if (!maskKindOf(m.dtype(), &p->maskKind))
       return Unsupported("Attention on the GPU: attn_mask of type {} is not supported", dtypeName(m.dtype()));
     const Dims& md = m.dims();
@@ -166,14 +257,13 @@ Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type) 
   if (t == DType::kFloat16) sq = fp::halfToFloat(fp::floatToHalf(sq));
   if (t == DType::kBFloat16) sq = fp::bfloat16ToFloat(fp::floatToBFloat16(sq));
   p->scale = sq * sq;
-  p->q = q.raw(), p->k = k.raw(), p->v = v.raw(), p->y = y.raw();
   return Status::OK();
 }
 
 Status AttentionKernel::enqueue(const GpuKernelContext& ctx) const {
   AttnParams p;
   DType t = DType::kUndefined;
-  KILN_RETURN_IF_ERROR(attentionParams(ctx, &p, &t));
+  KILN_RETURN_IF_ERROR(attentionParams(ctx, &p, &t, packed_));
   if (ctx.out(0).numel() == 0) return Status::OK();
   if (p.Skv == 0) {  // no keys: every row is fully masked, which gives zeros
     KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(p.y, 0, ctx.out(0).nbytes(), ctx.stream));
