@@ -131,6 +131,7 @@ class ExecutionContext {
   int profile_ = 0;
   std::unique_ptr<State> s_;
   Status prepare();
+  std::vector<int64_t> launchKey() const;  // input dims + I/O addresses (CUDA graph selection)
 };
 
 // An in-order queue of runs. On the CPU it is a worker thread; for CUDA engines it is a CUDA

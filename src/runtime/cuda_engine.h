@@ -31,10 +31,13 @@ class CudaContext {
   virtual char* deviceArena() = 0;  // plan.memory.arenaBytes of device memory
   virtual char* hostArena() = 0;    // plan.memory.hostArenaBytes of pinned host memory
   // Launches every device layer, in plan order, on `stream` (a cudaStream_t; null: the
-  // context's own). With CUDA graphs on, the sequence is captured once per shape/address set
-  // (after one eager warm-up run) and replayed. `synchronize`: wait and report errors.
+  // context's own). With CUDA graphs on, the sequence is captured once per launch key (after one
+  // eager warm-up run with that key) and replayed; graphs of recent keys are kept, so a server
+  // alternating batch sizes replays each. `synchronize`: wait and report errors.
   virtual Status launch(void* stream, bool synchronize) = 0;
-  // Shapes or I/O addresses changed: the captured graph no longer matches.
+  // What a captured graph depends on: the input dims and the I/O addresses, exactly.
+  virtual void setLaunchKey(std::vector<int64_t> key) = 0;
+  // Something a graph depends on changed outside the key: every captured graph is dropped.
   virtual void invalidate() = 0;
   virtual void setCudaGraphs(bool on) = 0;
   virtual bool cudaGraphs() const = 0;

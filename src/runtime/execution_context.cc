@@ -205,7 +205,7 @@ Status ExecutionContext::prepare() {
         return std::move(st).withContext(fmt::format("host layer '{}' ({}, tactic {})", layer.name, layer.op, layer.tactic));
       }
     }
-    s.cuda->invalidate();
+    // No invalidation: the launch key (input dims, I/O addresses) picks or captures the graph.
   }
   return Status::OK();
 }
@@ -226,7 +226,6 @@ Status ExecutionContext::setTensorAddress(const std::string& name, void* data) {
     return NotFound("the engine has no input or output '{}'", name);
   const auto& t = p.tensors[id];
   auto& addr = t.kind == plan::TensorKind::kInput ? s_->inputAddr[t.ioIndex] : s_->outputAddr[t.ioIndex];
-  if (addr != data && s_->isCuda()) s_->cuda->invalidate();  // a captured graph has the old address
   addr = data;
   s_->views[id] = Tensor::borrow(t.dtype, s_->views[id].dims(), data,
                                  s_->isCuda() ? MemoryKind::kDevice : MemoryKind::kHost);
@@ -243,7 +242,10 @@ Status ExecutionContext::execute() {
   for (size_t i = 0; i < p.outputs.size(); ++i)
     if (!s.outputAddr[i] && s.views[p.outputs[i]].numel() > 0)
       return FailedPrecondition("output '{}' has no buffer (call setTensorAddress)", p.tensors[p.outputs[i]].name);
-  if (s.isCuda()) return s.cuda->launch(nullptr, true);
+  if (s.isCuda()) {
+    s.cuda->setLaunchKey(launchKey());
+    return s.cuda->launch(nullptr, true);
+  }
   const auto& kernels = engine_->impl_->kernels;
   for (size_t l = 0; l < p.layers.size(); ++l) {
     const plan::LayerInfo& layer = p.layers[l];
@@ -344,7 +346,21 @@ Status ExecutionContext::enqueueOn(void* cudaStream) {
   for (size_t i = 0; i < p.outputs.size(); ++i)
     if (!s_->outputAddr[i] && s_->views[p.outputs[i]].numel() > 0)
       return FailedPrecondition("output '{}' has no buffer (call setTensorAddress)", p.tensors[p.outputs[i]].name);
+  s_->cuda->setLaunchKey(launchKey());
   return s_->cuda->launch(cudaStream, false);
+}
+
+std::vector<int64_t> ExecutionContext::launchKey() const {
+  // Everything a captured CUDA graph bakes in that can change between runs: the input dims
+  // (shapes of every layer follow from them) and the I/O addresses.
+  std::vector<int64_t> key;
+  for (const Dims& d : s_->inputDims) {
+    key.push_back(d.rank());
+    for (int64_t x : d) key.push_back(x);
+  }
+  for (void* a : s_->inputAddr) key.push_back(static_cast<int64_t>(reinterpret_cast<intptr_t>(a)));
+  for (void* a : s_->outputAddr) key.push_back(static_cast<int64_t>(reinterpret_cast<intptr_t>(a)));
+  return key;
 }
 
 }  // namespace kiln

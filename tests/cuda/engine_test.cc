@@ -135,6 +135,41 @@ TEST(CudaEngine, CudaGraphAndEagerAgreeAndContextsAreIndependent) {
   }
 }
 
+// A dynamic batcher alternates shapes: each launch key (dims, I/O addresses) gets its own graph
+// after one eager run, and switching back replays the earlier graph with that shape's values.
+TEST(CudaEngine, GraphPerLaunchKeyReplaysAfterSwitching) {
+  KILN_REQUIRE_GPU();
+  ModelBuilder mb(17);
+  mb.input("x", {"batch", "3", "5"});
+  mb.initializer("minus1", Tensor::fromVector<int64_t>({-1}, Dims{1}));
+  mb.initializer("s0", Tensor::fromVector<int64_t>({0}, Dims{1}));
+  mb.initializer("s1", Tensor::fromVector<int64_t>({1}, Dims{1}));
+  mb.node("Shape", {"x"}, {"shape"});
+  mb.node("Slice", {"shape", "s0", "s1"}, {"b"});
+  auto& c = mb.node("Concat", {"b", "minus1"}, {"target"});
+  ModelBuilder::attr(c, "axis", int64_t{0});
+  mb.node("Reshape", {"x", "target"}, {"r"});
+  mb.node("Neg", {"r"}, {"y"});
+  mb.output("y");
+  BuildConfig cfg;
+  OptimizationProfile prof;
+  ASSERT_TRUE(prof.set("x", Dims{1, 3, 5}, Dims{2, 3, 5}, Dims{4, 3, 5}).ok());
+  cfg.profiles = {prof};
+  auto engine = buildCuda(mb.bytes(), cfg);
+  ASSERT_TRUE(engine.ok()) << engine.status().toString();
+  auto ctx = (*engine)->createExecutionContext();
+  ASSERT_TRUE(ctx.ok()) << ctx.status().toString();
+  std::mt19937 rng(9);
+  for (int64_t b : {2, 3, 2, 3, 2, 3, 4, 1, 4, 2, 2, 3}) {  // eager, capture and replay per batch
+    Tensor x = randomTensor(DType::kFloat32, Dims{b, 3, 5}, rng);
+    std::vector<ExecutionContext::Named> outs;
+    ASSERT_TRUE((*ctx)->run({{"x", x}}, &outs).ok());
+    ASSERT_EQ(outs[0].tensor.dims(), (Dims{b, 15}));
+    for (int64_t i = 0; i < x.numel(); ++i)
+      ASSERT_EQ(outs[0].tensor.data<float>()[i], -x.data<float>()[i]) << "batch " << b << " element " << i;
+  }
+}
+
 TEST(CudaEngine, EngineRecordsDeviceAndLibraries) {
   KILN_REQUIRE_GPU();
   ModelBuilder mb(17);

@@ -68,10 +68,10 @@ struct PinnedMemory {
 std::atomic<uint64_t> gContextDevices{0};
 
 // With contexts on two GPUs, re-capturing a context's graph after its input shapes changed
-// (dynamic batching: nearly every run) faulted with cudaErrorIllegalInstruction on 2x H200
-// (CUDA 13.0, driver 580); the same load ran clean eagerly, and one GPU re-captured without
-// fault. Root cause not found yet, so such contexts keep their first graph only: after a shape
-// change they run eagerly.
+// (dynamic batching: nearly every run; then updated in place with cudaGraphExecUpdate) faulted
+// with cudaErrorIllegalInstruction on 2x H200 (CUDA 13.0, driver 580); the same load ran clean
+// eagerly, and one GPU re-captured without fault. Root cause not found yet, so in such a process
+// a context captures one graph only (its first launch key); other keys run eagerly.
 bool multiDeviceProcess() {
   const uint64_t m = gContextDevices.load(std::memory_order_relaxed);
   return (m & (m - 1)) != 0;
@@ -102,9 +102,11 @@ class CudaContextImpl final : public CudaContext {
   char* deviceArena() override { return static_cast<char*>(arena_.ptr); }
   char* hostArena() override { return static_cast<char*>(hostArena_.ptr); }
   Status launch(void* stream, bool synchronize) override;
+  void setLaunchKey(std::vector<int64_t> key) override { key_ = std::move(key); }
   void invalidate() override {
-    graphValid_ = false;
-    warm_ = false;
+    for (GraphEntry& g : graphs_)
+      if (g.exec) cudaGraphExecDestroy(g.exec);
+    graphs_.clear();
   }
   void setCudaGraphs(bool on) override {
     graphsOn_ = on;
@@ -118,9 +120,19 @@ class CudaContextImpl final : public CudaContext {
   Status copyToHost(void* dst, const void* src, size_t bytes) override;
 
  private:
+  // One launch key's graph: `warm` after an eager run with the key, `exec` once captured.
+  struct GraphEntry {
+    std::vector<int64_t> key;
+    bool warm = false;
+    cudaGraphExec_t exec = nullptr;
+  };
+  // Graphs of this many recent keys are kept (a dynamic batcher's batch sizes, say).
+  static constexpr size_t kMaxGraphs = 64;
+
   Status enqueueAll(cudaStream_t s, bool syncEachLayer);
-  Status capture(cudaStream_t s);
+  Result<cudaGraphExec_t> capture(cudaStream_t s);
   Status bindStream(cudaStream_t s);
+  size_t entryFor(const std::vector<int64_t>& key);  // index in graphs_, created (LRU) if absent
 
   const CudaEngineImpl& e_;
   const std::vector<LayerIO>* layers_;
@@ -132,10 +144,9 @@ class CudaContextImpl final : public CudaContext {
   std::vector<std::unique_ptr<DeviceMemory>> staging_;
   std::vector<size_t> stagingBytes_;
   bool graphsOn_ = true;
-  bool graphValid_ = false;
-  bool warm_ = false;
   bool captured_ = false;  // a graph was captured once (see multiDeviceProcess)
-  cudaGraphExec_t exec_ = nullptr;
+  std::vector<int64_t> key_;
+  std::vector<GraphEntry> graphs_;  // least recently used first
   bool profiling_ = false;
   std::vector<cudaEvent_t> events_;
   std::vector<double> layerMs_;
@@ -231,7 +242,7 @@ class CudaEngineImpl final : public CudaEngine {
 CudaContextImpl::~CudaContextImpl() {
   cudaSetDevice(e_.device_);
   if (own_) cudaStreamSynchronize(own_);
-  if (exec_) cudaGraphExecDestroy(exec_);
+  invalidate();
   for (cudaEvent_t ev : events_) cudaEventDestroy(ev);
   states_.clear();  // kernel states may hold device memory: free before the handles go
   if (res_.cudnn) cudnnDestroy(res_.cudnn);
@@ -302,7 +313,7 @@ Status CudaContextImpl::enqueueAll(cudaStream_t s, bool syncEachLayer) {
   return Status::OK();
 }
 
-Status CudaContextImpl::capture(cudaStream_t s) {
+Result<cudaGraphExec_t> CudaContextImpl::capture(cudaStream_t s) {
   KILN_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
   Status st = enqueueAll(s, false);
   cudaGraph_t graph = nullptr;
@@ -313,27 +324,25 @@ Status CudaContextImpl::capture(cudaStream_t s) {
     if (!st.ok()) return st;
     return cuda::cudaError(endErr, "cudaStreamEndCapture", __FILE__, __LINE__);
   }
-  bool updated = false;
-  if (exec_) {
-    cudaGraphExecUpdateResultInfo info{};
-    updated = cudaGraphExecUpdate(exec_, graph, &info) == cudaSuccess;
-    if (!updated) {
-      cudaGetLastError();
-      cudaGraphExecDestroy(exec_);
-      exec_ = nullptr;
-    }
-  }
-  if (!updated) {
-    cudaError_t e = cudaGraphInstantiateWithFlags(&exec_, graph, 0);
-    if (e != cudaSuccess) {
-      cudaGraphDestroy(graph);
-      exec_ = nullptr;
-      return cuda::cudaError(e, "cudaGraphInstantiateWithFlags", __FILE__, __LINE__);
-    }
-  }
+  cudaGraphExec_t exec = nullptr;
+  cudaError_t e = cudaGraphInstantiateWithFlags(&exec, graph, 0);
   cudaGraphDestroy(graph);
-  graphValid_ = true;
-  return Status::OK();
+  if (e != cudaSuccess) return cuda::cudaError(e, "cudaGraphInstantiateWithFlags", __FILE__, __LINE__);
+  return exec;
+}
+
+size_t CudaContextImpl::entryFor(const std::vector<int64_t>& key) {
+  for (size_t i = 0; i < graphs_.size(); ++i) {
+    if (graphs_[i].key != key) continue;
+    if (i + 1 != graphs_.size()) std::rotate(graphs_.begin() + i, graphs_.begin() + i + 1, graphs_.end());
+    return graphs_.size() - 1;
+  }
+  if (graphs_.size() >= kMaxGraphs) {
+    if (graphs_.front().exec) cudaGraphExecDestroy(graphs_.front().exec);
+    graphs_.erase(graphs_.begin());
+  }
+  graphs_.push_back(GraphEntry{key, false, nullptr});
+  return graphs_.size() - 1;
 }
 
 Status CudaContextImpl::launch(void* stream, bool synchronize) {
@@ -341,21 +350,28 @@ Status CudaContextImpl::launch(void* stream, bool synchronize) {
   cudaStream_t s = stream ? static_cast<cudaStream_t>(stream) : own_;
   KILN_RETURN_IF_ERROR(bindStream(s));
   const bool useGraph = graphsOn_ && !profiling_ && !syncEachLayer_;
-  if (useGraph && !graphValid_ && warm_ && !(captured_ && multiDeviceProcess())) {
-    Status st = capture(s);
-    captured_ = captured_ || st.ok();
-    if (!st.ok()) {
-      // A layer that cannot be captured (or a driver refusing the graph) costs graphs, not the
-      // run: this context runs eagerly from now on.
-      graphsOn_ = false;
-      graphValid_ = false;
+  GraphEntry* g = nullptr;  // this launch key's graph (stable until graphs_ changes)
+  if (useGraph) {
+    g = &graphs_[entryFor(key_)];
+    if (!g->exec && g->warm && !(captured_ && multiDeviceProcess())) {
+      auto ex = capture(s);
+      if (ex.ok()) {
+        g->exec = *ex;
+        captured_ = true;
+      } else {
+        // A layer that cannot be captured (or a driver refusing the graph) costs graphs, not the
+        // run: this context runs eagerly from now on.
+        graphsOn_ = false;
+        invalidate();
+        g = nullptr;
+      }
     }
   }
-  if (graphsOn_ && graphValid_ && !profiling_ && !syncEachLayer_) {
-    KILN_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec_, s));
+  if (g && g->exec) {
+    KILN_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(g->exec, s));
   } else {
     KILN_RETURN_IF_ERROR(enqueueAll(s, syncEachLayer_));
-    warm_ = true;
+    if (g) g->warm = true;  // captured on this key's next launch
   }
   if (synchronize) {
     cudaError_t err = cudaStreamSynchronize(s);
@@ -394,7 +410,6 @@ Result<void*> CudaContextImpl::staging(size_t slot, size_t bytes) {
     KILN_RETURN_IF_ERROR(m->allocate(std::max<size_t>(bytes, kAlign), "input/output staging"));
     staging_[slot] = std::move(m);
     stagingBytes_[slot] = std::max<size_t>(bytes, kAlign);
-    invalidate();  // the address changed
   }
   return staging_[slot]->ptr;
 }
