@@ -46,7 +46,9 @@ bool projectionOf(const ir::Graph& g, ir::Value* v, Projection* p) {
   p->w = &w->constant();
   p->nodes.push_back(n);
   const int64_t cols = p->w->dims()[1];
-  return !p->bias || (p->bias->numel() == cols && p->bias->dims().back() == cols);
+  // A bias that could raise the rank ([1, 1, 1, N]) would change the attention's form: only [N]
+  // or [.., 1, N] of rank <= 3.
+  return !p->bias || (p->bias->numel() == cols && p->bias->dims().back() == cols && p->bias->rank() <= 3);
 }
 
 class PackQkv final : public Pass {
@@ -65,10 +67,14 @@ class PackQkv final : public Pass {
       for (int o = 1; o < att->numOutputs(); ++o)
         extraOutputsUsed |= att->output(o) && (!att->output(o)->uses().empty() || g.isGraphOutput(att->output(o)));
       if (extraOutputsUsed || att->attrs().getInt("qk_matmul_output_mode", 0) != 0) continue;
+      // The 3-D form only: Q, K, V and the shared X of rank 3 (opset 23/24 also allow the heads
+      // attributes on 4-D inputs).
+      auto rank3 = [](const ir::Value* v) { return v && v->shape().rankKnown() && v->shape().rank() == 3; };
+      if (!rank3(att->input(0)) || !rank3(att->input(1)) || !rank3(att->input(2))) continue;
       Projection pr[3];
       bool ok = true;
       for (int i = 0; i < 3 && ok; ++i) ok = projectionOf(g, att->input(i), &pr[i]);
-      if (!ok || pr[1].x != pr[0].x || pr[2].x != pr[0].x) continue;
+      if (!ok || pr[1].x != pr[0].x || pr[2].x != pr[0].x || !rank3(pr[0].x)) continue;
       const int64_t k = pr[0].w->dims()[0];
       const int64_t hq = att->attrs().getInt("q_num_heads"), hkv = att->attrs().getInt("kv_num_heads");
       const int64_t nq = pr[0].w->dims()[1], nk = pr[1].w->dims()[1], nv = pr[2].w->dims()[1];
@@ -107,7 +113,6 @@ class PackQkv final : public Pass {
       if (att->numInputs() == 4 && att->input(3)) ins.push_back(att->input(3));
       KILN_ASSIGN_OR_RETURN(ir::Node * pa, addOp(g, "PackedAttention", "kiln", 1, att->name() + "/packed", ins,
                                                  att->attrs(), 1, fusedNames(nodes)));
-      if (!pa->output(0)->shape().rankKnown()) continue;
       g.takeOver(att->output(0), pa, 0);
       ++packed;
     }
