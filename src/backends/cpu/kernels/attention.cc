@@ -15,6 +15,7 @@
 
 #include "backends/cpu/kernels/attention_llm.h"
 #include "backends/cpu/kernels/families.h"
+#include "backends/cpu/kernels/fused.h"
 #include "backends/cpu/kernels/kernel_util.h"
 #include "backends/cpu/kernels/matmul_gemm.h"
 
@@ -564,10 +565,14 @@ Status PackedAttention(const KernelContext& ctx) {
   const int64_t rows = qkv.dims()[0] * qkv.dims()[1], w = qkv.dims()[2], d = w / (hq + 2 * hkv);
   const size_t es = dtypeSize(qkv.dtype());
   const int64_t widths[3] = {hq * d, hkv * d, hkv * d};
+  // The blocks live in per-context scratch (no allocation per run once sized).
+  ScratchState local;
+  auto* own = dynamic_cast<ScratchState*>(ctx.state);
+  ScratchState* scratch = own ? own : &local;
   Tensor parts[3];
   int64_t col = 0;
   for (int i = 0; i < 3; ++i) {
-    parts[i] = Tensor::allocate(qkv.dtype(), Dims{qkv.dims()[0], qkv.dims()[1], widths[i]});
+    parts[i] = scratch->get(static_cast<size_t>(i), qkv.dtype(), Dims{qkv.dims()[0], qkv.dims()[1], widths[i]});
     const char* src = static_cast<const char*>(qkv.raw()) + col * es;
     char* dst = static_cast<char*>(parts[i].raw());
     for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * widths[i] * es, src + r * w * es, widths[i] * es);
@@ -582,7 +587,8 @@ Status PackedAttention(const KernelContext& ctx) {
 
 void RegisterAttentionKernels(KernelRegistry& r) {
   r.addFn("Attention", "cpu_ref_Attention", &Attention);
-  r.addFn("PackedAttention", "cpu_ref_PackedAttention", &PackedAttention, 0, "kiln");
+  r.addFn("PackedAttention", "cpu_ref_PackedAttention", &PackedAttention, 0, "kiln",
+          [] { return std::unique_ptr<KernelState>(std::make_unique<ScratchState>()); });
   RegisterAttentionLlmKernels(r);
 }
 
