@@ -244,7 +244,12 @@ Status ExecutionContext::execute() {
       return FailedPrecondition("output '{}' has no buffer (call setTensorAddress)", p.tensors[p.outputs[i]].name);
   if (s.isCuda()) {
     s.cuda->setLaunchKey(launchKey());
-    return s.cuda->launch(nullptr, true);
+    KILN_RETURN_IF_ERROR(s.cuda->launch(nullptr, true));
+    // The device accumulates per-layer times; count the run here so layerTimes() can average
+    // (without this `kiln bench --profile` on a GPU reported the sum of all runs as one run).
+    if (s.profiling)
+      for (auto& r : s.layerRuns) ++r;
+    return Status::OK();
   }
   const auto& kernels = engine_->impl_->kernels;
   for (size_t l = 0; l < p.layers.size(); ++l) {
