@@ -22,9 +22,9 @@ Result<std::shared_ptr<Engine>> buildCuda(const std::string& onnx, BuildConfig c
   return Engine::loadBytes(std::move(bytes), "test engine");
 }
 
-TEST(CudaEngine, ReshapeTargetComputedOnHostFromShapes) {
-  KILN_REQUIRE_GPU();
-  // y = Reshape(x, Concat(Shape(x)[0:1], [-1])): the target shape is shape arithmetic.
+// y = Reshape(x, Concat(Shape(x)[0:1], [-1])) (then negated when `negate`): the target shape is
+// shape arithmetic; x is [batch, 3, 5].
+std::string reshapeByShapeModel(bool negate) {
   ModelBuilder mb(17);
   mb.input("x", {"batch", "3", "5"});
   mb.initializer("minus1", Tensor::fromVector<int64_t>({-1}, Dims{1}));
@@ -34,14 +34,20 @@ TEST(CudaEngine, ReshapeTargetComputedOnHostFromShapes) {
   mb.node("Slice", {"shape", "s0", "s1"}, {"batch"});
   auto& c = mb.node("Concat", {"batch", "minus1"}, {"target"});
   ModelBuilder::attr(c, "axis", int64_t{0});
-  mb.node("Reshape", {"x", "target"}, {"y"});
+  mb.node("Reshape", {"x", "target"}, {negate ? "r" : "y"});
+  if (negate) mb.node("Neg", {"r"}, {"y"});
   mb.output("y");
+  return mb.bytes();
+}
+
+TEST(CudaEngine, ReshapeTargetComputedOnHostFromShapes) {
+  KILN_REQUIRE_GPU();
   BuildConfig cfg;
   OptimizationProfile prof;
   ASSERT_TRUE(prof.set("x", Dims{1, 3, 5}, Dims{2, 3, 5}, Dims{4, 3, 5}).ok());
   cfg.profiles = {prof};
   cfg.passes = {"none"};  // keep the shape arithmetic as layers
-  auto engine = buildCuda(mb.bytes(), cfg);
+  auto engine = buildCuda(reshapeByShapeModel(false), cfg);
   ASSERT_TRUE(engine.ok()) << engine.status().toString();
   int host = 0, gpu = 0;
   for (const auto& l : (*engine)->layers()) (l.placement == "host" ? host : gpu)++;
@@ -139,23 +145,11 @@ TEST(CudaEngine, CudaGraphAndEagerAgreeAndContextsAreIndependent) {
 // after one eager run, and switching back replays the earlier graph with that shape's values.
 TEST(CudaEngine, GraphPerLaunchKeyReplaysAfterSwitching) {
   KILN_REQUIRE_GPU();
-  ModelBuilder mb(17);
-  mb.input("x", {"batch", "3", "5"});
-  mb.initializer("minus1", Tensor::fromVector<int64_t>({-1}, Dims{1}));
-  mb.initializer("s0", Tensor::fromVector<int64_t>({0}, Dims{1}));
-  mb.initializer("s1", Tensor::fromVector<int64_t>({1}, Dims{1}));
-  mb.node("Shape", {"x"}, {"shape"});
-  mb.node("Slice", {"shape", "s0", "s1"}, {"b"});
-  auto& c = mb.node("Concat", {"b", "minus1"}, {"target"});
-  ModelBuilder::attr(c, "axis", int64_t{0});
-  mb.node("Reshape", {"x", "target"}, {"r"});
-  mb.node("Neg", {"r"}, {"y"});
-  mb.output("y");
   BuildConfig cfg;
   OptimizationProfile prof;
   ASSERT_TRUE(prof.set("x", Dims{1, 3, 5}, Dims{2, 3, 5}, Dims{4, 3, 5}).ok());
   cfg.profiles = {prof};
-  auto engine = buildCuda(mb.bytes(), cfg);
+  auto engine = buildCuda(reshapeByShapeModel(true), cfg);
   ASSERT_TRUE(engine.ok()) << engine.status().toString();
   auto ctx = (*engine)->createExecutionContext();
   ASSERT_TRUE(ctx.ok()) << ctx.status().toString();
