@@ -48,6 +48,17 @@ def kiln_binary():
 # ---------------------------------------------------------------------------------------------
 # Models
 
+def bytes_identity():
+    """A model echoing a STRING (BYTES) tensor: TEXT -> ECHO, dynamic length."""
+    from onnx import TensorProto, helper
+    g = helper.make_graph([helper.make_node("Identity", ["TEXT"], ["ECHO"])], "bytes_identity",
+                          [helper.make_tensor_value_info("TEXT", TensorProto.STRING, ["n"])],
+                          [helper.make_tensor_value_info("ECHO", TensorProto.STRING, ["n"])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
 def _save(model, path):
     import onnx
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import KilnServer, _save, make_repository, write_simple
+from conftest import bytes_identity, KilnServer, make_repository, write_simple, _save
 
 tg = pytest.importorskip("tritonclient.grpc")
 import grpc  # noqa: E402  (tritonclient.grpc depends on it)
@@ -34,16 +34,6 @@ def _two_input_model(name, dtype, op_out):
     return m
 
 
-def _bytes_identity():
-    from onnx import TensorProto, helper
-    g = helper.make_graph([helper.make_node("Identity", ["TEXT"], ["ECHO"])], "bytes_identity",
-                          [helper.make_tensor_value_info("TEXT", TensorProto.STRING, ["n"])],
-                          [helper.make_tensor_value_info("ECHO", TensorProto.STRING, ["n"])])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    return m
-
-
 def make_grpc_repository(root):
     from onnx import TensorProto
     repo = make_repository(root)
@@ -57,7 +47,7 @@ def make_grpc_repository(root):
         'parameters { key: "max_shapes" value: { string_value: "IN0:4194304,IN1:4194304" } }\n'
         'parameters { key: "opt_shapes" value: { string_value: "IN0:1024,IN1:1024" } }\n')
     _save(_two_input_model("int_add", TensorProto.INT32, ("Add", "Sub")), repo / "int_add" / "1" / "model.onnx")
-    _save(_bytes_identity(), repo / "bytes_identity" / "1" / "model.onnx")
+    _save(bytes_identity(), repo / "bytes_identity" / "1" / "model.onnx")
     return repo
 
 

@@ -12,7 +12,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from conftest import ROOT, KilnServer, _save, make_repository
+from conftest import bytes_identity, KilnServer, make_repository, ROOT, _save
 
 th = pytest.importorskip("tritonclient.http")
 tg = pytest.importorskip("tritonclient.grpc")
@@ -23,20 +23,10 @@ PROTOCOLS = ["http", "grpc"]
 VECTOR = 16 * 4  # bytes of one [1,16] FP32 tensor of the `simple` model
 
 
-def _bytes_identity():
-    from onnx import TensorProto, helper
-    g = helper.make_graph([helper.make_node("Identity", ["TEXT"], ["ECHO"])], "bytes_identity",
-                          [helper.make_tensor_value_info("TEXT", TensorProto.STRING, ["n"])],
-                          [helper.make_tensor_value_info("ECHO", TensorProto.STRING, ["n"])])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    return m
-
-
 @pytest.fixture(scope="module")
 def server(kiln_bin, tmp_path_factory):
     repo = make_repository(tmp_path_factory.mktemp("shm") / "models", ["simple", "slow_small"])
-    _save(_bytes_identity(), repo / "bytes_identity" / "1" / "model.onnx")
+    _save(bytes_identity(), repo / "bytes_identity" / "1" / "model.onnx")
     s = KilnServer(kiln_bin, repo, [])
     if not s.grpc_port:
         s.stop()
