@@ -18,6 +18,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/device.h"
 #include "backends/cuda/gpu_kernel.h"
+#include "backends/cuda/tuning_check.h"
 #include "backends/host_inputs.h"
 #include "runtime/layer_desc.h"
 
@@ -87,6 +88,11 @@ double relL2(const Tensor& a, const Tensor& b) {
   return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
 }
 
+// The float types the device-side fill and comparison handle (the rest, fp8 say, go via the host).
+bool onDevice(DType t) {
+  return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16 || t == DType::kFloat64;
+}
+
 bool isHostSlot(const plan::LayerInfo& l, int i) { return cuda::isHostInput(l.domain, l.op, static_cast<size_t>(i)); }
 
 class CudaTacticsImpl final : public CudaTactics {
@@ -125,6 +131,7 @@ class CudaTacticsImpl final : public CudaTactics {
     res_.stream = stream_;
     // Twice the L2 so that a memset evicts everything a timed run could reuse.
     KILN_RETURN_IF_ERROR(flush_.ensure(std::max<size_t>(2 * info_.l2CacheBytes, 8u << 20)));
+    KILN_RETURN_IF_ERROR(sums_.ensure(3 * sizeof(double)));
     workspaceLimit_ = 256ull << 20;
     if (cfg_.memoryLimit) workspaceLimit_ = std::min<size_t>(workspaceLimit_, cfg_.memoryLimit / 4);
     return Status::OK();
@@ -154,6 +161,8 @@ class CudaTacticsImpl final : public CudaTactics {
   };
   Result<const Tensor*> deviceWeight(const plan::Plan& p, int32_t id);
   std::vector<Candidate> candidates(const cpu::LayerDesc& desc, const std::string& layerName, const std::string& op);
+  Result<bool> compareWithReference(const std::vector<Tensor*>& outs, std::vector<DeviceBuffer>& ref, bool haveRef,
+                                    double tol);
 
   const BuildConfig& cfg_;
   TimingCache* cache_;
@@ -161,7 +170,7 @@ class CudaTacticsImpl final : public CudaTactics {
   cuda::GpuResources res_;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
-  DeviceBuffer flush_, workspace_;
+  DeviceBuffer flush_, workspace_, sums_;
   size_t workspaceLimit_ = 0, workspaceUsed_ = 0;
   std::map<int32_t, std::pair<DeviceBuffer, Tensor>> weights_;
   std::mt19937 rng_{1234};
@@ -179,6 +188,40 @@ Result<const Tensor*> CudaTacticsImpl::deviceWeight(const plan::Plan& p, int32_t
   slot.first = std::move(b);
   slot.second = view;
   return &slot.second;
+}
+
+// The first candidate that runs (haveRef false) leaves copies of its float outputs in `ref`; each
+// later one is compared with them on the device: relative L2 <= tol, and NaN where the
+// reference has NaN (a NaN mismatch fails).
+Result<bool> CudaTacticsImpl::compareWithReference(const std::vector<Tensor*>& outs, std::vector<DeviceBuffer>& ref,
+                                                   bool haveRef, double tol) {
+  bool ok = true;
+  for (size_t o = 0; o < outs.size(); ++o) {
+    const Tensor* t = outs[o];
+    if (!t || !isFloat(t->dtype()) || t->numel() == 0) continue;
+    if (!haveRef) {
+      KILN_RETURN_IF_ERROR(ref[o].ensure(t->nbytes()));
+      KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ref[o].ptr, t->raw(), t->nbytes(), cudaMemcpyDeviceToDevice, stream_));
+      continue;
+    }
+    if (!onDevice(t->dtype())) {  // rare small floats (fp8): compared on the host
+      Tensor a = Tensor::allocate(t->dtype(), t->dims()), b = Tensor::allocate(t->dtype(), t->dims());
+      KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+      KILN_CUDA_RETURN_IF_ERROR(cudaMemcpy(a.raw(), t->raw(), a.nbytes(), cudaMemcpyDeviceToHost));
+      KILN_CUDA_RETURN_IF_ERROR(cudaMemcpy(b.raw(), ref[o].ptr, b.nbytes(), cudaMemcpyDeviceToHost));
+      ok = ok && relL2(a, b) <= tol;
+      continue;
+    }
+    double* sums = static_cast<double*>(sums_.ptr);
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(sums, 0, 3 * sizeof(double), stream_));
+    KILN_CUDA_RETURN_IF_ERROR(cuda::diffNorms(t->raw(), ref[o].ptr, t->dtype(), t->numel(), sums, stream_));
+    double h[3] = {0, 0, 0};
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h, sums, sizeof h, cudaMemcpyDeviceToHost, stream_));
+    KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+    const double rel = h[2] > 0 ? INFINITY : h[1] == 0 ? std::sqrt(h[0]) : std::sqrt(h[0] / h[1]);
+    ok = ok && rel <= tol;
+  }
+  return ok;
 }
 
 std::vector<CudaTacticsImpl::Candidate> CudaTacticsImpl::candidates(const cpu::LayerDesc& desc,
@@ -261,17 +304,23 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
       ins.push_back(w);
       continue;
     }
-    Tensor host = Tensor::allocate(t.dtype, dims[id]);
-    if (isFloat(t.dtype)) {
+    // Filled on the device: at large opt shapes a host-side fill and upload cost seconds a layer.
+    const size_t bytes = static_cast<size_t>(dims[id].numel()) * dtypeSize(t.dtype);
+    store.emplace_back();
+    KILN_RETURN_IF_ERROR(store.back().ensure(bytes));
+    if (onDevice(t.dtype)) {
+      KILN_CUDA_RETURN_IF_ERROR(cuda::fillUniform(store.back().ptr, t.dtype, dims[id].numel(), rng_(), -1.f, 1.f, stream_));
+    } else if (isFloat(t.dtype)) {
+      Tensor host = Tensor::allocate(t.dtype, dims[id]);
       std::uniform_real_distribution<float> u(-1.f, 1.f);
       dispatchType<FloatTypes>(t.dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
         for (int64_t k = 0; k < host.numel(); ++k) host.data<T>()[k] = convertValue<T>(u(rng_));
       });
+      KILN_CUDA_RETURN_IF_ERROR(cudaMemcpy(store.back().ptr, host.raw(), bytes, cudaMemcpyHostToDevice));
+    } else if (bytes) {
+      KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(store.back().ptr, 0, bytes, stream_));  // indices, masks: valid
     }
-    store.emplace_back();
-    KILN_RETURN_IF_ERROR(store.back().ensure(host.nbytes()));
-    if (host.nbytes()) KILN_CUDA_RETURN_IF_ERROR(cudaMemcpy(store.back().ptr, host.raw(), host.nbytes(), cudaMemcpyHostToDevice));
     views[i] = Tensor::borrow(t.dtype, dims[id], store.back().ptr, MemoryKind::kDevice);
     ins.push_back(&views[i]);
   }
@@ -293,10 +342,17 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
   struct Measured {
     size_t cand;
     double us;
-    std::vector<Tensor> outputs;  // host copies of float outputs
+    bool matches = true;  // float outputs within tolerance of the reference (the first that ran)
   };
   std::vector<Measured> results;
   Status firstFailure;
+  bool lowPrecision = false;
+  for (DType t : desc.outputTypes) lowPrecision |= t == DType::kFloat16 || t == DType::kBFloat16;
+  const double tol = lowPrecision ? 2e-2 : cfg_.tf32 ? 1e-2 : 1e-3;
+  // The reference candidate's float outputs, kept on the device; later candidates are compared
+  // with them there (copying 200 MB outputs to the host per candidate dominated build time).
+  std::vector<DeviceBuffer> refOut(outs.size());
+  bool haveRef = false;
   const int reps = !timing ? 0 : cfg_.optimizationLevel >= 4 ? 25 : 10;
   for (size_t ci = 0; ci < cands.size(); ++ci) {
     const Candidate& c = cands[ci];
@@ -335,17 +391,10 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
       fail(std::move(st));
       continue;
     }
-    Measured m{ci, 0, {}};
+    Measured m{ci, 0, true};
     if (timing) {
-      for (Tensor* o : outs) {
-        if (!o || !isFloat(o->dtype())) {
-          m.outputs.emplace_back();
-          continue;
-        }
-        Tensor h = Tensor::allocate(o->dtype(), o->dims());
-        KILN_CUDA_RETURN_IF_ERROR(cudaMemcpy(h.raw(), o->raw(), h.nbytes(), cudaMemcpyDeviceToHost));
-        m.outputs.push_back(std::move(h));
-      }
+      KILN_ASSIGN_OR_RETURN(m.matches, compareWithReference(outs, refOut, haveRef, tol));
+      haveRef = true;
       std::vector<float> times;
       for (int r = 0; r < reps + 2; ++r) {
         KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(flush_.ptr, r & 0xff, flush_.bytes, stream_));
@@ -368,18 +417,8 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
   if (results.empty())
     return std::move(firstFailure).withContext(fmt::format("layer '{}' ({}): every CUDA tactic failed", l.name, l.op));
   const Measured* best = &results[0];
-  if (timing) {
-    bool lowPrecision = false;
-    for (DType t : desc.outputTypes) lowPrecision |= t == DType::kFloat16 || t == DType::kBFloat16;
-    const double tol = lowPrecision ? 2e-2 : cfg_.tf32 ? 1e-2 : 1e-3;
-    const Measured& ref = results[0];
-    for (const auto& m : results) {
-      bool ok = true;
-      for (size_t o = 0; o < m.outputs.size() && ok; ++o)
-        if (m.outputs[o].defined() && ref.outputs[o].defined()) ok = relL2(m.outputs[o], ref.outputs[o]) <= tol;
-      if (ok && m.us < best->us) best = &m;
-    }
-  }
+  for (const auto& m : results)
+    if (m.matches && m.us < best->us) best = &m;
   choice.tactic = cands[best->cand].name;
   choice.microseconds = timing ? best->us : -1;
   choice.timed = timing;
