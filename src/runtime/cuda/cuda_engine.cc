@@ -67,11 +67,16 @@ struct PinnedMemory {
 // The devices this process has execution contexts on, one bit each (never cleared).
 std::atomic<uint64_t> gContextDevices{0};
 
-// With contexts on two GPUs, re-capturing a context's graph after its input shapes changed
-// (dynamic batching: nearly every run; then updated in place with cudaGraphExecUpdate) faulted
-// with cudaErrorIllegalInstruction on 2x H200 (CUDA 13.0, driver 580); the same load ran clean
-// eagerly, and one GPU re-captured without fault. Root cause not found yet, so in such a process
-// a context captures one graph only (its first launch key); other keys run eagerly.
+// With contexts on two GPUs, re-capturing a context's graph after its input shapes changed and
+// updating it in place with cudaGraphExecUpdate faulted with cudaErrorIllegalInstruction on
+// 2x H200 (CUDA 13.0, driver 580). Graphs are now instantiated once per launch key and never
+// updated, which ran clean there; KILN_CUDA_GRAPHS_MULTI_GPU_ONE_KEY=1 brings back the old
+// workaround (in a process with contexts on several GPUs, a context captures its first key only).
+bool oneKeyPerMultiGpuContext() {
+  static const bool on = envFlag("KILN_CUDA_GRAPHS_MULTI_GPU_ONE_KEY", false);
+  return on;
+}
+
 bool multiDeviceProcess() {
   const uint64_t m = gContextDevices.load(std::memory_order_relaxed);
   return (m & (m - 1)) != 0;
@@ -144,7 +149,7 @@ class CudaContextImpl final : public CudaContext {
   std::vector<std::unique_ptr<DeviceMemory>> staging_;
   std::vector<size_t> stagingBytes_;
   bool graphsOn_ = true;
-  bool captured_ = false;  // a graph was captured once (see multiDeviceProcess)
+  bool captured_ = false;  // a graph was captured once (see oneKeyPerMultiGpuContext)
   std::vector<int64_t> key_;
   std::vector<GraphEntry> graphs_;  // least recently used first
   bool profiling_ = false;
@@ -353,7 +358,7 @@ Status CudaContextImpl::launch(void* stream, bool synchronize) {
   GraphEntry* g = nullptr;  // this launch key's graph (stable until graphs_ changes)
   if (useGraph) {
     g = &graphs_[entryFor(key_)];
-    if (!g->exec && g->warm && !(captured_ && multiDeviceProcess())) {
+    if (!g->exec && g->warm && !(captured_ && oneKeyPerMultiGpuContext() && multiDeviceProcess())) {
       auto ex = capture(s);
       if (ex.ok()) {
         g->exec = *ex;
