@@ -193,8 +193,8 @@ def main():
     ap.add_argument("--anchors", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--gpus", type=int, default=2)
-    ap.add_argument("--per-gpu-conc", default="4,8,16,24,32", help="perf_analyzer concurrency per GPU (batching)")
-    ap.add_argument("--single-conc", type=int, default=2, help="concurrency per GPU without batching")
+    ap.add_argument("--per-gpu-conc", default="4,8,12,16,24", help="perf_analyzer concurrency per GPU (batching)")
+    ap.add_argument("--single-conc", default="1,2,3,4", help="perf_analyzer concurrency per GPU without batching")
     ap.add_argument("--window-ms", type=int, default=2000)
     ap.add_argument("--shared-memory", default="none", choices=["none", "system"])
     ap.add_argument("--exact-once", type=int, default=2000)
@@ -262,7 +262,7 @@ def main():
                 log(f"{key}: {e}", logpath)
                 continue
             entry = {"ready_s": round(srv.ready_s, 1), "runs": []}
-            concs = [c * ngpu for c in map(int, a.per_gpu_conc.split(","))] if mode == "batching" else [a.single_conc * ngpu]
+            concs = [c * ngpu for c in map(int, (a.per_gpu_conc if mode == "batching" else a.single_conc).split(","))]
             if a.warmup:
                 # Steady state: each context meets every batch size the batcher forms once (cuDNN
                 # describes a new shape the first time) before anything is measured.
