@@ -1,8 +1,11 @@
-// ONNX Attention on the GPU (cuda_attention_flash, cuda_attention_generic) against the CPU
+// ONNX Attention on the GPU (cuda_attention_flash, cuda_attention_generic, cuda_attention_cudnn) against the CPU
 // reference: BERT shapes with an additive mask, causal, boolean masks (broadcast, short last dim,
 // fully masked rows), GQA, 3-D inputs, scale, odd sequence lengths and head sizes, fp32/fp16/bf16.
 #include <random>
 
+#include <cstdio>
+
+#include "backends/cuda/kernels/attention_cudnn.h"
 #include "gpu_test_util.h"
 
 namespace kiln::testing {
@@ -222,10 +225,69 @@ TEST(CudaAttention, UnsupportedFeaturesAreRefused) {
 
 TEST(CudaAttentionRegistry, TacticsAreRegistered) {
   const auto t = cudaTacticsFor("Attention");
+#if KILN_HAVE_CUDNN_FRONTEND
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0], "cuda_attention_flash");
+  EXPECT_EQ(t[1], "cuda_attention_cudnn");
+  EXPECT_EQ(t[2], "cuda_attention_generic");
+  EXPECT_EQ(cudaTacticsFor("PackedAttention", "kiln")[1], "cuda_packed_attention_cudnn");
+#else
   ASSERT_EQ(t.size(), 2u);
   EXPECT_EQ(t[0], "cuda_attention_flash");
   EXPECT_EQ(t[1], "cuda_attention_generic");
+#endif
 }
+
+#if KILN_HAVE_CUDNN_FRONTEND
+// cuDNN's fused attention, forced, on the geometries BERT exports produce: it must match the CPU
+// and actually run in cuDNN (a fallback to the own kernels would also match, hiding a tactic that
+// never works). Masks of another type than Q/K/V fall back by design, and must still be right.
+TEST(CudaAttentionCudnn, RunsInCudnnAndMatchesCpu) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(21);
+  for (DType t : {DType::kFloat16, DType::kBFloat16}) {
+    SCOPED_TRACE(std::string(dtypeName(t)));
+    GpuRunOptions o;
+    o.tactic = "cuda_attention_cudnn";
+    // No mask, 4-D; and causal with GQA, 3-D, odd lengths.
+    for (const AttnCase& c : {AttnCase{.t = t, .B = 2, .Hq = 12, .Hkv = 12, .Sq = 128, .Skv = 128, .D = 64, .Dv = 64},
+                              AttnCase{.t = t, .B = 1, .Hq = 8, .Hkv = 2, .Sq = 77, .Skv = 77, .D = 128, .Dv = 128,
+                                       .causal = 1, .threeD = true}}) {
+      const uint64_t before = cuda::cudnnAttentionExecutions();
+      expectGpuMatchesCpu(attention(c, rng), tolFor(t), o);
+      EXPECT_GT(cuda::cudnnAttentionExecutions(), before)
+          << "cuDNN did not run (Sq " << c.Sq << "): " << cuda::cudnnAttentionLastFallbackReason();
+    }
+    // The dynamo BERT export's mask: [B or 1, 1, S, S] additive, in the I/O type.
+    for (const Dims& md : std::vector<Dims>{{2, 1, 96, 96}, {1, 1, 96, 96}}) {
+      SCOPED_TRACE(md.toString());
+      OpSpec s = attention(AttnCase{.t = t, .B = 2, .Hq = 4, .Hkv = 4, .Sq = 96, .Skv = 96, .D = 64, .Dv = 64}, rng);
+      s.inputs.push_back(randomTensor(t, md, rng, -3, 3));
+      const uint64_t before = cuda::cudnnAttentionExecutions();
+      expectGpuMatchesCpu(s, tolFor(t), o);
+      EXPECT_GT(cuda::cudnnAttentionExecutions(), before)
+          << "cuDNN did not run with mask " << md.toString() << ": " << cuda::cudnnAttentionLastFallbackReason();
+    }
+    // BERT's [B, 1, 1, S] padding mask: cuDNN or the fallback, right either way.
+    OpSpec s = attention(AttnCase{.t = t, .B = 3, .Hq = 12, .Hkv = 12, .Sq = 128, .Skv = 128, .D = 64, .Dv = 64}, rng);
+    s.inputs.push_back(bertMask(t, 3, 128));
+    const uint64_t ran = cuda::cudnnAttentionExecutions(), fell = cuda::cudnnAttentionFallbacks();
+    expectGpuMatchesCpu(s, tolFor(t), o);
+    std::printf("[ INFO ] %s [B,1,1,S] mask: %llu cuDNN runs, %llu fallbacks (%s)\n", std::string(dtypeName(t)).c_str(),
+                static_cast<unsigned long long>(cuda::cudnnAttentionExecutions() - ran),
+                static_cast<unsigned long long>(cuda::cudnnAttentionFallbacks() - fell),
+                cuda::cudnnAttentionLastFallbackReason().c_str());
+  }
+  // A float32 mask with float16 Q/K/V: not a cuDNN layer at all (its bias is of the I/O type).
+  OpSpec s = attention(AttnCase{.t = DType::kFloat16, .B = 1, .Hq = 2, .Hkv = 2, .Sq = 33, .Skv = 33, .D = 64, .Dv = 64}, rng);
+  s.inputs.push_back(randomTensor(DType::kFloat32, {1, 1, 33, 33}, rng, -2, 2));
+  GpuRunOptions o;
+  o.tactic = "cuda_attention_cudnn";
+  auto r = runOpCuda(s, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << r.status().toString();
+}
+#endif
 
 }  // namespace
 }  // namespace kiln::testing

@@ -343,6 +343,7 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
     size_t cand;
     double us;
     bool matches = true;  // float outputs within tolerance of the reference (the first that ran)
+    size_t workspace = 0;
   };
   std::vector<Measured> results;
   Status firstFailure;
@@ -391,7 +392,7 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
       fail(std::move(st));
       continue;
     }
-    Measured m{ci, 0, true};
+    Measured m{ci, 0, true, ws};
     if (timing) {
       KILN_ASSIGN_OR_RETURN(m.matches, compareWithReference(outs, refOut, haveRef, tol));
       haveRef = true;
@@ -411,7 +412,6 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
       m.us = times[times.size() / 2] * 1000.0;
     }
     results.push_back(std::move(m));
-    workspaceUsed_ = std::max(workspaceUsed_, ws);
     if (!timing) break;  // the first candidate that works is the choice
   }
   if (results.empty())
@@ -419,6 +419,8 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
   const Measured* best = &results[0];
   for (const auto& m : results)
     if (m.matches && m.us < best->us) best = &m;
+  // Only the chosen candidate's scratch sizes the engine's workspace.
+  workspaceUsed_ = std::max(workspaceUsed_, best->workspace);
   choice.tactic = cands[best->cand].name;
   choice.microseconds = timing ? best->us : -1;
   choice.timed = timing;
