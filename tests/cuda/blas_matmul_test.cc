@@ -186,6 +186,38 @@ TEST(CudaBlasFusedMatMul, HalfAndBFloat) {
     }
 }
 
+// cuda_blas_fused_matmul_tanh_gelu: an erf-GELU layer at 16 bits through cuBLASLt's tanh-GELU
+// epilogue. Close to the exact float32 reference, measurably not the exact tactic (the
+// approximation really runs), and refused in float32.
+TEST(CudaBlasFusedMatMul, TanhGeluTacticAtLowPrecision) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(12);
+  for (DType t : {DType::kFloat16, DType::kBFloat16}) {
+    SCOPED_TRACE(std::string(dtypeName(t)));
+    OpSpec s32 = fused({3, 77, 768}, {768, 301}, true, "Gelu", rng);
+    OpSpec s16 = s32;
+    for (auto& x : s16.inputs) x = convert(x, t);
+    for (auto& x : s32.inputs) x = convert(convert(x, t), DType::kFloat32);
+    auto ref = runOp(s32);
+    ASSERT_TRUE(ref.ok()) << ref.status().toString();
+    GpuRunOptions approx, exact;
+    approx.tactic = "cuda_blas_fused_matmul_tanh_gelu";
+    exact.tactic = "cuda_blas_fused_matmul";
+    auto a = runOpCuda(s16, approx);
+    ASSERT_TRUE(a.ok()) << a.status().toString();
+    auto e = runOpCuda(s16, exact);
+    ASSERT_TRUE(e.ok()) << e.status().toString();
+    const Tensor af = convert((*a)[0], DType::kFloat32), ef = convert((*e)[0], DType::kFloat32);
+    EXPECT_LE(relativeL2(af, (*ref)[0]), t == DType::kFloat16 ? 5e-3 : 1e-2);
+    EXPECT_GT(relativeL2(af, ef), 0.0) << "the tanh epilogue did not run";
+  }
+  GpuRunOptions approx;
+  approx.tactic = "cuda_blas_fused_matmul_tanh_gelu";
+  auto f32 = runOpCuda(fused({2, 8, 16}, {16, 8}, true, "Gelu", rng), approx);
+  ASSERT_FALSE(f32.ok());
+  EXPECT_EQ(f32.status().code(), StatusCode::kUnsupported) << f32.status().toString();
+}
+
 TEST(CudaBlasFusedMatMul, KZeroIsActivationOfBias) {
   KILN_REQUIRE_GPU();
   std::mt19937 rng(9);

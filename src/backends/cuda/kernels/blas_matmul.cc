@@ -232,7 +232,7 @@ cublasLtHandle_t variantHandle(std::mutex** mu) {
 
 // ---- the kernel -------------------------------------------------------------------------------
 
-MatmulKernel::MatmulKernel(const LayerDesc& d, MmOp op, int variant) : op_(op), variant_(variant) {
+MatmulKernel::MatmulKernel(const LayerDesc& d, MmOp op, int variant, bool tanhGelu) : op_(op), variant_(variant) {
   dtype_ = d.inputTypes.empty() ? DType::kUndefined : d.inputTypes[0];
   tf32_ = d.allowTf32;
   const AttrMap& a = *d.attrs;
@@ -245,6 +245,7 @@ MatmulKernel::MatmulKernel(const LayerDesc& d, MmOp op, int variant) : op_(op), 
   if (op == MmOp::kFused) {
     Activation act = Activation::kNone;
     parseActivation(a.getString("activation", ""), &act);
+    if (tanhGelu && act == Activation::kGeluErf) act = Activation::kGeluTanh;
     act_ = static_cast<int>(act);
     actAlpha_ = a.getFloat("activation_alpha", 0.0f);
     actBeta_ = a.getFloat("activation_beta", 0.0f);
@@ -451,7 +452,7 @@ Status MatmulKernel::enqueue(const GpuKernelContext& ctx) const {
 
 // ---- registration helpers ----------------------------------------------------------------------
 
-int countMatmulVariants(const LayerDesc& d, MmOp op, size_t workspaceLimit) {
+int countMatmulVariants(const LayerDesc& d, MmOp op, size_t workspaceLimit, bool tanhGelu) {
   LtTypes ty;
   if (d.inputTypes.size() < 2 || !ltTypesOf(d.inputTypes[0], d.allowTf32, &ty)) return 1;
   MmShape s;
@@ -474,6 +475,7 @@ int countMatmulVariants(const LayerDesc& d, MmOp op, size_t workspaceLimit) {
     if (op == MmOp::kFused) {
       Activation act = Activation::kNone;
       if (attrs) parseActivation(attrs->getString("activation", ""), &act);
+      if (tanhGelu && act == Activation::kGeluErf) act = Activation::kGeluTanh;
       bool post = false;
       epilogue = fusedEpilogue(act, hasExtra, &post);
     }

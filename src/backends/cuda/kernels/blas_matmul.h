@@ -9,7 +9,8 @@ enum class MmOp { kMatMul, kGemm, kFused };
 
 class MatmulKernel final : public GpuKernel {
  public:
-  MatmulKernel(const LayerDesc& d, MmOp op, int variant);
+  // tanhGelu: an erf-GELU activation runs as cuBLASLt's tanh-GELU epilogue (see blas_register.cc).
+  MatmulKernel(const LayerDesc& d, MmOp op, int variant, bool tanhGelu = false);
   void setWorkspaceLimit(size_t limit) { wsLimit_ = limit; }
   Status enqueue(const GpuKernelContext& ctx) const override;
   Result<std::unique_ptr<GpuKernelState>> createState(const GpuResources& res) const override;
@@ -29,6 +30,6 @@ class MatmulKernel final : public GpuKernel {
 };
 
 // How many heuristic algorithms cuBLASLt offers for the layer (>= 1): the variant count.
-int countMatmulVariants(const LayerDesc& d, MmOp op, size_t workspaceLimit);
+int countMatmulVariants(const LayerDesc& d, MmOp op, size_t workspaceLimit, bool tanhGelu = false);
 
 }  // namespace kiln::cuda
