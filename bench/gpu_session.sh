@@ -26,6 +26,7 @@ done
 # 3. accuracy vs ONNX Runtime on the exported models (fp32 TF32 off, fp16)
 timeout ${T_ACC:-70} python3 bench/gpu_accuracy.py --kiln ./.gpu/kiln --models $OUT/bench/work --out $OUT \
   > $OUT/accuracy.txt 2>&1; echo "accuracy rc=$?" >> $OUT/summary.txt; cat $OUT/accuracy.txt >> $OUT/summary.txt
+cp $OUT/bench/work/torch.json $OUT/torch_partial.json 2>/dev/null  # kept if PyTorch ran out of time
 rm -rf $OUT/bench/work
 cat $OUT/summary.txt; cat $OUT/*.md 2>/dev/null | head -40
 # At most 8 files come back: pack everything but the summary.
