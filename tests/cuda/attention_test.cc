@@ -39,6 +39,12 @@ OpSpec attention(const AttnCase& c, std::mt19937& rng) {
 
 double tolFor(DType t) { return t == DType::kFloat32 ? 1e-4 : t == DType::kFloat16 ? 1e-2 : 2e-2; }
 
+void setFloat(Tensor& m, int64_t i, float v) {
+  if (m.dtype() == DType::kFloat32) m.data<float>()[i] = v;
+  else if (m.dtype() == DType::kFloat16) m.data<Float16>()[i] = Float16(v);
+  else m.data<BFloat16>()[i] = BFloat16(v);
+}
+
 // Boolean mask of the given dims, about `keep` of it true.
 Tensor boolMask(const Dims& d, double keep, std::mt19937& rng) {
   Tensor m = Tensor::allocate(DType::kBool, d);
@@ -245,10 +251,10 @@ TEST(CudaAttentionRegistry, TacticsAreRegistered) {
 TEST(CudaAttentionCudnn, RunsInCudnnAndMatchesCpu) {
   KILN_REQUIRE_GPU();
   std::mt19937 rng(21);
+  GpuRunOptions o;
+  o.tactic = "cuda_attention_cudnn";
   for (DType t : {DType::kFloat16, DType::kBFloat16}) {
     SCOPED_TRACE(std::string(dtypeName(t)));
-    GpuRunOptions o;
-    o.tactic = "cuda_attention_cudnn";
     // No mask, 4-D; and causal with GQA, 3-D, odd lengths.
     for (const AttnCase& c : {AttnCase{.t = t, .B = 2, .Hq = 12, .Hkv = 12, .Sq = 128, .Skv = 128, .D = 64, .Dv = 64},
                               AttnCase{.t = t, .B = 1, .Hq = 8, .Hkv = 2, .Sq = 77, .Skv = 77, .D = 128, .Dv = 128,
@@ -278,11 +284,29 @@ TEST(CudaAttentionCudnn, RunsInCudnnAndMatchesCpu) {
                 static_cast<unsigned long long>(cuda::cudnnAttentionFallbacks() - fell),
                 cuda::cudnnAttentionLastFallbackReason().c_str());
   }
+  // Rows whose additive mask is all -inf give zeros in the reference (and in Kiln's kernels);
+  // cuDNN must agree (or the tactic must not take such masks), and partially -inf rows are plain
+  // masking. Causal with Sq != Skv (top-left aligned, as ONNX) both ways.
+  for (DType t : {DType::kFloat16, DType::kBFloat16}) {
+    SCOPED_TRACE(std::string(dtypeName(t)) + " -inf rows");
+    OpSpec s = attention(AttnCase{.t = t, .B = 2, .Hq = 4, .Hkv = 4, .Sq = 64, .Skv = 64, .D = 64, .Dv = 64}, rng);
+    Tensor m = randomTensor(t, {2, 1, 64, 64}, rng, -1, 1);
+    for (int64_t j = 0; j < 64; ++j) {
+      setFloat(m, 3 * 64 + j, -INFINITY);             // batch 0, query 3: fully masked
+      if (j % 3 == 0) setFloat(m, 64 * 64 + 5 * 64 + j, -INFINITY);  // batch 1, query 5: partly
+    }
+    s.inputs.push_back(m);
+    expectGpuMatchesCpu(s, tolFor(t), o);
+    for (auto [Sq, Skv] : std::vector<std::pair<int64_t, int64_t>>{{40, 96}, {96, 40}}) {
+      SCOPED_TRACE("causal Sq " + std::to_string(Sq) + " Skv " + std::to_string(Skv));
+      expectGpuMatchesCpu(
+          attention(AttnCase{.t = t, .B = 1, .Hq = 2, .Hkv = 2, .Sq = Sq, .Skv = Skv, .D = 64, .Dv = 64, .causal = 1}, rng),
+          tolFor(t), o);
+    }
+  }
   // A float32 mask with float16 Q/K/V: not a cuDNN layer at all (its bias is of the I/O type).
   OpSpec s = attention(AttnCase{.t = DType::kFloat16, .B = 1, .Hq = 2, .Hkv = 2, .Sq = 33, .Skv = 33, .D = 64, .Dv = 64}, rng);
   s.inputs.push_back(randomTensor(DType::kFloat32, {1, 1, 33, 33}, rng, -2, 2));
-  GpuRunOptions o;
-  o.tactic = "cuda_attention_cudnn";
   auto r = runOpCuda(s, o);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << r.status().toString();

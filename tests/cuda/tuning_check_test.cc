@@ -1,6 +1,6 @@
 // The builder's device-side tuning helpers (backends/cuda/tuning_check.h): the random fill is
 // in range, varied and reproducible; diffNorms matches the same sums computed on the host,
-// NaN mismatches included.
+// NaN and infinity agreement and mismatches included.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,13 +25,23 @@ Tensor download(const Buf& b, DType t, int64_t n) {
   return h;
 }
 
-void setNan(Tensor& t, int64_t i) {
+void setValue(Tensor& t, int64_t i, float v) {
   switch (t.dtype()) {
-    case DType::kFloat32: t.data<float>()[i] = NAN; break;
-    case DType::kFloat16: t.data<Float16>()[i] = Float16(NAN); break;
-    case DType::kBFloat16: t.data<BFloat16>()[i] = BFloat16(NAN); break;
-    default: FAIL() << "no NaN for " << dtypeName(t.dtype());
+    case DType::kFloat32: t.data<float>()[i] = v; break;
+    case DType::kFloat16: t.data<Float16>()[i] = Float16(v); break;
+    case DType::kBFloat16: t.data<BFloat16>()[i] = BFloat16(v); break;
+    default: FAIL() << "unexpected " << dtypeName(t.dtype());
   }
+}
+void setNan(Tensor& t, int64_t i) { setValue(t, i, NAN); }
+
+// Writes element i of host tensor h and of the device copy at p.
+void poke(Tensor& h, void* p, int64_t i, float v) {
+  setValue(h, i, v);
+  const size_t es = dtypeSize(h.dtype());
+  ASSERT_EQ(cudaMemcpy(static_cast<char*>(p) + i * es, static_cast<const char*>(h.raw()) + i * es, es,
+                       cudaMemcpyHostToDevice),
+            cudaSuccess);
 }
 
 TEST(TuningCheck, FillIsInRangeVariedAndReproducible) {
@@ -75,21 +85,25 @@ TEST(TuningCheck, DiffNormsMatchTheHost) {
     ASSERT_EQ(cuda::fillUniform(b.p, t, n, 2, -1.f, 1.f, nullptr), cudaSuccess);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     Tensor ha = download(a, t, n), hb = download(b, t, n);
-    // Two NaNs: one where both are NaN (ignored), one in a only (a mismatch).
-    Tensor nanT = Tensor::allocate(t, Dims{1});
-    setNan(nanT, 0);
-    const size_t es = dtypeSize(t);
-    for (int64_t i : {int64_t{10}, n - 1}) {
-      ASSERT_EQ(cudaMemcpy(static_cast<char*>(a.p) + i * es, nanT.raw(), es, cudaMemcpyHostToDevice), cudaSuccess);
-      setNan(ha, i);
-    }
-    ASSERT_EQ(cudaMemcpy(static_cast<char*>(b.p) + 10 * es, nanT.raw(), es, cudaMemcpyHostToDevice), cudaSuccess);
-    setNan(hb, 10);
+    // NaN in both (agree), NaN in a only (mismatch), +inf in both (agree), +inf in b only
+    // (mismatch), -inf against +inf (mismatch).
+    poke(ha, a.p, 10, NAN);
+    poke(hb, b.p, 10, NAN);
+    poke(ha, a.p, n - 1, NAN);
+    poke(ha, a.p, 20, INFINITY);
+    poke(hb, b.p, 20, INFINITY);
+    poke(hb, b.p, 30, INFINITY);
+    poke(ha, a.p, 40, -INFINITY);
+    poke(hb, b.p, 40, INFINITY);
     double num = 0, den = 0, mismatch = 0;
     for (int64_t i = 0; i < n; ++i) {
       const double x = ha.doubleAt(i), y = hb.doubleAt(i);
-      if (std::isnan(x) != std::isnan(y)) mismatch += 1;
-      if (std::isnan(x) || std::isnan(y)) continue;
+      const bool inf = std::isinf(x) || std::isinf(y);
+      if (std::isnan(x) != std::isnan(y) || (inf && x != y)) {
+        mismatch += 1;
+        continue;
+      }
+      if (std::isnan(x) || inf) continue;
       num += (x - y) * (x - y);
       den += y * y;
     }
@@ -100,7 +114,7 @@ TEST(TuningCheck, DiffNormsMatchTheHost) {
     EXPECT_NEAR(h[0], num, 1e-9 * num);
     EXPECT_NEAR(h[1], den, 1e-9 * den);
     EXPECT_EQ(h[2], mismatch);
-    EXPECT_EQ(mismatch, 1);
+    EXPECT_EQ(mismatch, 3);
     EXPECT_GT(num, 0.1 * n);  // independent draws: far apart on average
   }
 }

@@ -29,9 +29,12 @@ __global__ void diffKernel(const T* a, const T* b, int64_t n, double* sums) {
   double num = 0, den = 0, nan = 0;
   KILN_GRID_STRIDE_LOOP(i, n) {
     const double x = convertTo<double>(a[i]), y = convertTo<double>(b[i]);
-    const bool xn = isnan(x), yn = isnan(y);
-    if (xn != yn) nan += 1;
-    if (xn || yn) continue;
+    const bool xn = isnan(x), yn = isnan(y), inf = isinf(x) || isinf(y);
+    if (xn != yn || (inf && x != y)) {  // NaN on one side, or an infinity not matched
+      nan += 1;
+      continue;
+    }
+    if (xn || inf) continue;  // both NaN, or equal infinities: agree, add nothing
     num += (x - y) * (x - y);
     den += y * y;
   }

@@ -17,8 +17,9 @@ namespace kiln::cuda {
 cudaError_t fillUniform(void* data, DType dtype, int64_t n, uint64_t seed, float lo, float hi, cudaStream_t stream);
 
 // Accumulates into sums[0..2] (device memory, zeroed by the caller) over n elements of a float
-// dtype: sum (a - b)^2 over elements where neither is NaN, sum b^2 likewise, and the count of
-// positions where exactly one of a, b is NaN.
+// dtype: sum (a - b)^2 and sum b^2 over positions where both are finite, and the count of
+// mismatches: NaN on one side only, or an infinity the other side does not match (both NaN and
+// equal infinities agree and add nothing).
 cudaError_t diffNorms(const void* a, const void* b, DType dtype, int64_t n, double* sums, cudaStream_t stream);
 
 }  // namespace kiln::cuda

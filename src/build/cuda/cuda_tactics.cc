@@ -380,6 +380,10 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
       continue;
     }
     cuda::GpuKernelContext ctx{l.attrs, ins, outs, state->get(), res_, stream_, workspace_.ptr, ws};
+    // Outputs start as all-ones bytes (NaN in every float type): a candidate that leaves part of
+    // an output unwritten fails the check instead of inheriting the previous candidate's values.
+    for (Tensor* o : outs)
+      if (o && o->nbytes()) KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(o->raw(), 0xFF, o->nbytes(), stream_));
     Status st = (*k)->enqueue(ctx);
     if (st.ok()) {
       cudaError_t e = cudaStreamSynchronize(stream_);

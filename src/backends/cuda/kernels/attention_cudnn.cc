@@ -50,15 +50,22 @@ struct SdpaState final : GpuKernelState {
   // Most recent last; a few geometries per context (a batcher's batch sizes, sequence lengths).
   std::vector<std::pair<std::vector<int64_t>, std::shared_ptr<SdpaPlan>>> plans;
 };
-constexpr size_t kMaxPlans = 64;
+// Plans are evicted least recently *built or eagerly run*: a CUDA graph replaying a geometry does
+// not refresh its plan, and freeing a plan may unload kernels the graph launches. So the cap is far
+// above the engine's 64 graphs per context (a plan evicted only after 1024 other geometries).
+constexpr size_t kMaxPlans = 1024;
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 // The plan's identity: everything but the addresses (bound per run through the variant pack).
+// Alignment is part of it: a plan built for 16-byte aligned buffers must not run on a caller's
+// less aligned ones (same shapes, other addresses bound through the execution context).
 std::vector<int64_t> geometryKey(const AttnParams& p, DType t) {
+  const int64_t aligned = aligned16(p.q) | aligned16(p.k) << 1 | aligned16(p.v) << 2 | aligned16(p.y) << 3 |
+                          (p.maskKind == AttnMaskKind::kNone || aligned16(p.mask)) << 4;
   return {static_cast<int64_t>(t), p.B, p.Hq, p.Hkv, p.Sq, p.Skv, p.D, p.Dv, p.qB, p.qH, p.qS, p.kB, p.kH, p.kS,
           p.vB, p.vH, p.vS, p.yB, p.yH, p.yS, static_cast<int64_t>(p.maskKind), p.mB, p.mH, p.mS, p.mJ, p.maskLen,
-          p.causal, static_cast<int64_t>(std::bit_cast<uint32_t>(p.scale))};
+          p.causal, static_cast<int64_t>(std::bit_cast<uint32_t>(p.scale)), aligned};
 }
 
 // Whether cuDNN may take this run at all (before asking cuDNN itself).
@@ -160,7 +167,9 @@ class CudnnAttentionKernel final : public GpuKernel {
     if (!plan) {
       KILN_CUDNN_RETURN_IF_ERROR(cudnnSetStream(ctx.res.cudnn, ctx.stream));
       plan = buildPlan(p, t, ctx.res.cudnn);
-      if (plan->graph && static_cast<size_t>(plan->workspace) > ctx.workspaceSize)
+      // The tactic's declared scratch, not the context's (larger, shared) workspace: a geometry
+      // timed as a fallback must not turn into an untimed cuDNN plan at run time.
+      if (plan->graph && static_cast<size_t>(plan->workspace) > std::min(ctx.workspaceSize, workspace_))
         plan = std::make_shared<SdpaPlan>(SdpaPlan{nullptr, {}, {}, {}, {}, {},
                                                    0, fmt::format("needs {} bytes of workspace", plan->workspace)});
       if (!plan->graph) {
