@@ -3,7 +3,8 @@
 
   bench/multi_gpu_serve.py --kiln KILN --perf-analyzer PA --anchors torch_anchors.py --out DIR [--gpus 2]
 
-1. exports ResNet-50 (torch_anchors.py's builder: random weights, fixed seed) with a dynamic batch;
+1. exports ResNet-50, or BERT-base with --model bert-base (torch_anchors.py's builders: random
+   weights, fixed seed) with a dynamic batch;
 2. `kiln bench --devices 0` vs `--devices 0,1,...` on a fixed-batch fp16 engine (one engine copy
    per GPU, --streams contexts each): the engine-level scaling;
 3. `kiln serve` with a KIND_GPU instance group (count 1, precision fp16) on GPU 0 only, then on
@@ -15,9 +16,9 @@
 4. exactly-once: a client sends unique-id requests at high concurrency to the all-GPU server; each
    must be answered once, and the server's statistics must count the same number;
 5. per-GPU metrics: nv_gpu_utilization / nv_gpu_memory_used_bytes per gpu_uuid scraped under load.
-Writes DIR/multi-gpu-<date>.json and .md (throughput ratio all-GPU / one-GPU at the same p99 bound).
+Writes DIR/multi-gpu[-MODEL]-<date>.json and .md (throughput ratio all-GPU / one-GPU at the same p99 bound).
 Needs no tritonclient (plain http.client), so it runs with the GPU machine's Python.
-A dry run of the whole flow without a GPU: --kind KIND_CPU --onnx <a ResNet-50 export> --skip-bench.
+A dry run of the whole flow without a GPU: --kind KIND_CPU --onnx <an export of --model> --skip-bench.
 """
 import argparse, csv, datetime, http.client, json, os, re, shutil, subprocess, sys, tempfile, threading, time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,12 +28,56 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 CONFIG = """max_batch_size: {mbs}
-input [ {{ name: "input" data_type: TYPE_FP32 dims: [ 3, 224, 224 ] }} ]
-output [ {{ name: "logits" data_type: TYPE_FP32 dims: [ 1000 ] }} ]
+{io}
 instance_group [ {{ count: 1 kind: {kind} {gpus} }} ]
 parameters {{ key: "precision" value: {{ string_value: "fp16" }} }}
 {batching}
 """
+
+# The served models: config I/O, the inputs of one request (name, datatype, dims without the
+# batch), outputs, kiln bench's --shapes and extra perf_analyzer arguments. BERT's sequence is
+# fixed at 128 (its attention runs the cuDNN or flash tactic: the multi-GPU run with a
+# transformer); perf_analyzer sends zeros (random int64 ids would fall outside the vocabulary).
+MODELS = {
+    "resnet50": {
+        "io": 'input [ { name: "input" data_type: TYPE_FP32 dims: [ 3, 224, 224 ] } ]\n'
+              'output [ { name: "logits" data_type: TYPE_FP32 dims: [ 1000 ] } ]',
+        "inputs": [("input", "FP32", [3, 224, 224])],
+        "outputs": ["logits"],
+        "bench_shapes": "input:32x3x224x224",
+        "pa_args": [],
+    },
+    "bert-base": {
+        "io": "input [ " + ", ".join(f'{{ name: "{n}" data_type: TYPE_INT64 dims: [ 128 ] }}'
+                                    for n in ("input_ids", "attention_mask", "token_type_ids")) + " ]\n"
+              'output [ { name: "last_hidden_state" data_type: TYPE_FP32 dims: [ 128, 768 ] }, '
+              '{ name: "pooler_output" data_type: TYPE_FP32 dims: [ 768 ] } ]',
+        "inputs": [("input_ids", "INT64", [128]), ("attention_mask", "INT64", [128]), ("token_type_ids", "INT64", [128])],
+        "outputs": ["last_hidden_state", "pooler_output"],
+        "bench_shapes": "input_ids:32x128,attention_mask:32x128,token_type_ids:32x128",
+        "pa_args": ["--input-data", "zero"],
+    },
+}
+
+
+def request_bytes(model):
+    """One request's inputs as (name, datatype, shape, bytes): ResNet random normal, BERT random ids,
+    a full attention mask and token type 0."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    out = []
+    for name, dt, dims in MODELS[model]["inputs"]:
+        shape = [1] + dims
+        if dt == "FP32":
+            arr = rng.standard_normal(shape, dtype=np.float32)
+        elif name == "input_ids":
+            arr = rng.integers(1000, 30000, shape, dtype=np.int64)
+        elif name == "attention_mask":
+            arr = np.ones(shape, dtype=np.int64)
+        else:
+            arr = np.zeros(shape, dtype=np.int64)
+        out.append((name, dt, shape, arr.tobytes()))
+    return out
 
 
 def log(msg, path):
@@ -117,13 +162,14 @@ class Server:
         self.logf.close()
 
 
-def perf_analyzer(pa, port, model, conc, window_ms, shm, logpath, timeout=90):
+def perf_analyzer(pa, port, model, conc, window_ms, shm, logpath, timeout=90, extra=()):
     out = tempfile.NamedTemporaryFile(suffix=".csv", delete=False).name
     cmd = [pa, "-m", model, "-u", f"127.0.0.1:{port}", "-i", "http", "--concurrency-range", f"{conc}:{conc}",
            "-p", str(window_ms), "-s", "60", "-r", "8", "--max-threads", str(max(8, conc)), "-f", out,
            "--input-tensor-format", "binary", "--output-tensor-format", "binary", "-v"]
     if shm != "none":
         cmd += ["--shared-memory", shm]
+    cmd += list(extra)
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -148,20 +194,23 @@ def perf_analyzer(pa, port, model, conc, window_ms, shm, logpath, timeout=90):
             "server_compute_input_us": int(r["Server Compute Input"])}
 
 
-def exact_once(port, model, n, conc):
-    """n binary-extension requests with unique ids at `conc` in flight; counts the answers per id."""
-    import numpy as np
-    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224), dtype=np.float32).tobytes()
+def exact_once(port, model, n, conc, served=None):
+    """n binary-extension requests with unique ids at `conc` in flight; counts the answers per id.
+    `served`: the MODELS key of the model (default: `model`)."""
+    spec = MODELS[served or model]
+    ins = request_bytes(served or model)
+    body_in = b"".join(x for _, _, _, x in ins)
     seen, errors, lock, local = {}, [], threading.Lock(), threading.local()
 
     def one(k):
         if not hasattr(local, "c"):
             local.c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        hdr = json.dumps({"id": f"q{k}", "inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32",
-                                                     "parameters": {"binary_data_size": len(x)}}],
-                          "outputs": [{"name": "logits", "parameters": {"binary_data": True}}]}).encode()
+        hdr = json.dumps({"id": f"q{k}",
+                          "inputs": [{"name": nm, "shape": shp, "datatype": dt, "parameters": {"binary_data_size": len(x)}}
+                                     for nm, dt, shp, x in ins],
+                          "outputs": [{"name": o, "parameters": {"binary_data": True}} for o in spec["outputs"]]}).encode()
         try:
-            local.c.request("POST", f"/v2/models/{model}/infer", body=hdr + x,
+            local.c.request("POST", f"/v2/models/{model}/infer", body=hdr + body_in,
                             headers={"Inference-Header-Content-Length": str(len(hdr)),
                                      "Content-Type": "application/octet-stream"})
             r = local.c.getresponse()
@@ -202,7 +251,8 @@ def main():
     ap.add_argument("--modes", default="batching,single", help="serving modes to run (batching, single)")
     ap.add_argument("--warmup", type=int, default=16,
                     help="warm-up requests per unit of the top concurrency before measuring (0: none)")
-    ap.add_argument("--onnx", help="use this ResNet-50-shaped model instead of exporting one")
+    ap.add_argument("--model", default="resnet50", choices=sorted(MODELS), help="the served model")
+    ap.add_argument("--onnx", help="use this export of --model instead of exporting one")
     ap.add_argument("--kind", default="KIND_GPU", help="instance kind (KIND_CPU for a dry run without a GPU)")
     a = ap.parse_args()
     out = Path(a.out)
@@ -213,8 +263,8 @@ def main():
         onnx = Path(a.onnx).resolve()
     else:
         import gpu_bench
-        gpu_bench.export_models(a.anchors, ["resnet50"], str(work), logpath)
-        onnx = work / "resnet50.onnx"
+        gpu_bench.export_models(a.anchors, [a.model], str(work), logpath)
+        onnx = work / f"{a.model}.onnx"
     smi = shutil.which("nvidia-smi")
     gpu = subprocess.run([smi, "--query-gpu=name", "--format=csv,noheader"], stdout=subprocess.PIPE,
                          text=True).stdout.strip().splitlines() if smi else []
@@ -223,9 +273,9 @@ def main():
 
     # 2. engine-level scaling with kiln bench --devices
     if not a.skip_bench:
-        eng = work / "r50-b32.engine"
+        eng = work / f"{a.model}-b32.engine"
         p = subprocess.run([a.kiln, "build", str(onnx), "-o", str(eng), "--target", "cuda", "--fp16", "--shapes",
-                            "input:32x3x224x224"], capture_output=True, text=True, timeout=600)
+                            MODELS[a.model]["bench_shapes"]], capture_output=True, text=True, timeout=600)
         log(p.stdout[-500:] + p.stderr[-500:], logpath)
         bench = {}
         for devs in ["0", all_gpus]:
@@ -239,20 +289,22 @@ def main():
 
     # 3. serving: one GPU vs all GPUs, with and without dynamic batching
     cache = work / "engine-cache"
+    name = a.model
+    res["model"] = name
     res["serve"] = {}
     for mode in a.modes.split(","):
         for devs in ["0", all_gpus]:
             ngpu = len(devs.split(","))
             repo = work / f"repo-{mode}-{ngpu}"
             shutil.rmtree(repo, ignore_errors=True)
-            (repo / "resnet50" / "1").mkdir(parents=True)
+            (repo / name / "1").mkdir(parents=True)
             # The server refuses files that resolve outside the repository (symlinks out of it).
             try:
-                os.link(onnx, repo / "resnet50" / "1" / "model.onnx")
+                os.link(onnx, repo / name / "1" / "model.onnx")
             except OSError:
-                shutil.copy(onnx, repo / "resnet50" / "1" / "model.onnx")
+                shutil.copy(onnx, repo / name / "1" / "model.onnx")
             batching = "dynamic_batching { max_queue_delay_microseconds: 200 }" if mode == "batching" else ""
-            (repo / "resnet50" / "config.pbtxt").write_text(CONFIG.format(mbs=32, kind=a.kind, gpus=f"gpus: [ {devs} ]" if a.kind == "KIND_GPU" else "",
+            (repo / name / "config.pbtxt").write_text(CONFIG.format(mbs=32, io=MODELS[name]["io"], kind=a.kind, gpus=f"gpus: [ {devs} ]" if a.kind == "KIND_GPU" else "",
                                                                  batching=batching))
             key = f"{mode}-{ngpu}gpu"
             try:
@@ -266,20 +318,21 @@ def main():
             if a.warmup:
                 # Steady state: each context meets every batch size the batcher forms once (cuDNN
                 # describes a new shape the first time) before anything is measured.
-                w = exact_once(srv.http, "resnet50", a.warmup * max(concs), max(concs))
+                w = exact_once(srv.http, name, a.warmup * max(concs), max(concs))
                 entry["warmup"] = {k: w[k] for k in ("sent", "errors", "seconds")}
                 log(f"{key} warm-up: {json.dumps(entry['warmup'])}", logpath)
             for c in concs:
-                r = perf_analyzer(a.perf_analyzer, srv.http, "resnet50", c, a.window_ms, a.shared_memory, logpath)
+                r = perf_analyzer(a.perf_analyzer, srv.http, name, c, a.window_ms, a.shared_memory, logpath,
+                                  extra=MODELS[name]["pa_args"])
                 r["concurrency"] = c
                 entry["runs"].append(r)
                 log(f"{key} c{c}: {json.dumps(r)}", logpath)
                 if c == concs[-1]:
                     entry["gpu_metrics_under_load"] = srv.gpu_metrics()
             if mode == "batching" and ngpu > 1 and a.exact_once:
-                before = srv.stats("resnet50")
-                eo = exact_once(srv.http, "resnet50", a.exact_once, 64)
-                after = srv.stats("resnet50")
+                before = srv.stats(name)
+                eo = exact_once(srv.http, name, a.exact_once, 64)
+                after = srv.stats(name)
                 eo["server_success_delta"] = after["success"] - before["success"]
                 eo["server_fail_delta"] = after["fail"] - before["fail"]
                 entry["exact_once"] = eo
@@ -305,10 +358,11 @@ def main():
                                "ratio": best["throughput"] / r1["throughput"]})
     res["ratios_same_p99"] = ratios
     date = res["date"]
-    with open(out / f"multi-gpu-{date}.json", "w") as f:
+    tag = "" if name == "resnet50" else f"-{name}"
+    with open(out / f"multi-gpu{tag}-{date}.json", "w") as f:
         json.dump(res, f, indent=1)
     lines = [f"# Multi-GPU serving, {a.gpus} x {gpu[0] if gpu else '?'} ({date})", "",
-             f"ResNet-50 fp16 (KIND_GPU, count 1 per GPU), perf_analyzer HTTP binary tensors"
+             f"{a.model} fp16 ({a.kind}, count 1 per GPU), perf_analyzer HTTP binary tensors"
              f"{', system shared memory' if a.shared_memory == 'system' else ''}, loopback.", "",
              "| mode | GPUs | concurrency | infer/s | p50 ms | p99 ms |", "|---|---|---|---|---|---|"]
     for key, e in res["serve"].items():
@@ -324,7 +378,7 @@ def main():
         lines.append(f"| {r['mode']} | {r['one_gpu_conc']} | {r['p99_bound_us'] / 1e3:.2f} | {r['one_gpu_throughput']:.0f} | "
                      f"{r['all_gpu_throughput']:.0f} ({r['all_gpu_conc']}) | {r['ratio']:.2f} |")
     md = "\n".join(lines) + "\n"
-    (out / f"multi-gpu-{date}.md").write_text(md)
+    (out / f"multi-gpu{tag}-{date}.md").write_text(md)
     print(md)
 
 
