@@ -148,12 +148,8 @@ class CudnnAttentionKernel final : public GpuKernel {
   Status enqueue(const GpuKernelContext& ctx) const override {
     AttnParams p;
     DType t = DType::kUndefined;
-    KILN_RETURN_IF_ERROR(attentionParams(ctx, &p, &t, packed_));
-    if (ctx.out(0).numel() == 0) return Status::OK();
-    if (p.Skv == 0) {  // no keys: every row is fully masked, which gives zeros
-      KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(p.y, 0, ctx.out(0).nbytes(), ctx.stream));
-      return Status::OK();
-    }
+    KILN_ASSIGN_OR_RETURN(const bool work, prepareAttention(ctx, &p, &t, packed_));
+    if (!work) return Status::OK();
     auto* st = static_cast<SdpaState*>(ctx.state);
     if (!st) return InternalError("cuDNN attention: no per-context state");
     const std::vector<int64_t> key = geometryKey(p, t);
@@ -179,11 +175,8 @@ class CudnnAttentionKernel final : public GpuKernel {
       if (st->plans.size() >= kMaxPlans) st->plans.erase(st->plans.begin());
       st->plans.emplace_back(key, plan);
     }
-    if (!plan->graph) {
-      // cuDNN cannot run this geometry: the own kernels can (flash where it fits).
-      cudaError_t e = attentionFlashHandles(p, t) ? launchAttentionFlash(p, t, ctx.stream)
-                                                  : launchAttentionGeneric(p, t, ctx.stream);
-      KILN_CUDA_RETURN_IF_ERROR(e);
+    if (!plan->graph) {  // cuDNN cannot run this geometry: the own kernels can
+      KILN_RETURN_IF_ERROR(launchOwnAttention(p, t, /*flash=*/true, ctx.stream));
       gFallbacks.fetch_add(1, std::memory_order_relaxed);
       return Status::OK();
     }

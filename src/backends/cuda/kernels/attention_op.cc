@@ -260,21 +260,31 @@ Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type, 
   return Status::OK();
 }
 
+Result<bool> prepareAttention(const GpuKernelContext& ctx, AttnParams* p, DType* type, bool packed) {
+  KILN_RETURN_IF_ERROR(attentionParams(ctx, p, type, packed));
+  if (ctx.out(0).numel() == 0) return false;
+  if (p->Skv == 0) {  // no keys: every row is fully masked, which gives zeros
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(p->y, 0, ctx.out(0).nbytes(), ctx.stream));
+    return false;
+  }
+  return true;
+}
+
+Status launchOwnAttention(const AttnParams& p, DType t, bool flash, cudaStream_t stream) {
+  if (flash && attentionFlashHandles(p, t)) {
+    KILN_CUDA_RETURN_IF_ERROR(launchAttentionFlash(p, t, stream));
+  } else {
+    KILN_CUDA_RETURN_IF_ERROR(launchAttentionGeneric(p, t, stream));
+  }
+  return Status::OK();
+}
+
 Status AttentionKernel::enqueue(const GpuKernelContext& ctx) const {
   AttnParams p;
   DType t = DType::kUndefined;
-  KILN_RETURN_IF_ERROR(attentionParams(ctx, &p, &t, packed_));
-  if (ctx.out(0).numel() == 0) return Status::OK();
-  if (p.Skv == 0) {  // no keys: every row is fully masked, which gives zeros
-    KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(p.y, 0, ctx.out(0).nbytes(), ctx.stream));
-    return Status::OK();
-  }
-  if (flash_ && attentionFlashHandles(p, t)) {
-    KILN_CUDA_RETURN_IF_ERROR(launchAttentionFlash(p, t, ctx.stream));
-  } else {
-    KILN_CUDA_RETURN_IF_ERROR(launchAttentionGeneric(p, t, ctx.stream));
-  }
-  return Status::OK();
+  KILN_ASSIGN_OR_RETURN(const bool work, prepareAttention(ctx, &p, &t, packed_));
+  if (!work) return Status::OK();
+  return launchOwnAttention(p, t, flash_, ctx.stream);
 }
 
 }  // namespace kiln::cuda

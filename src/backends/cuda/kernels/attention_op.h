@@ -25,5 +25,10 @@ bool packedAttentionFlashSupports(const LayerDesc& d);
 bool packedAttentionGenericSupports(const LayerDesc& d);
 // Validates the run's tensors and attributes and fills the kernel parameters.
 Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type, bool packed = false);
+// attentionParams, then what every tactic does first: false when nothing is left to launch (an
+// empty output, or no keys: the zeros are written here).
+Result<bool> prepareAttention(const GpuKernelContext& ctx, AttnParams* p, DType* type, bool packed);
+// Kiln's own kernels for the run: flash where `flash` and the run fit it, else the generic one.
+Status launchOwnAttention(const AttnParams& p, DType t, bool flash, cudaStream_t stream);
 
 }  // namespace kiln::cuda
