@@ -3,6 +3,8 @@
 // (cuda_attention_generic: float32, odd head sizes); the same two for kiln:PackedAttention, whose
 // Q, K and V are column blocks of one merged-projection tensor; and cuDNN's fused attention for both
 // where the frontend headers are present (attention_cudnn.cc).
+#include <functional>
+
 #include "backends/cuda/kernels/attention_cudnn.h"
 #include "backends/cuda/kernels/attention_op.h"
 #include "backends/cuda/kernels/families.h"
@@ -10,40 +12,43 @@
 namespace kiln::cuda {
 
 namespace {
-void addAttention(GpuKernelRegistry& r, const char* tactic, int priority, bool flash, bool (*supports)(const LayerDesc&),
-                  bool packed = false) {
+using CreateFn = std::function<Result<std::unique_ptr<GpuKernel>>(const LayerDesc&, int, size_t)>;
+
+void addAttention(GpuKernelRegistry& r, const char* tactic, int priority, bool packed,
+                  bool (*supports)(const LayerDesc&), CreateFn create) {
   GpuKernelDef def;
   def.domain = packed ? "kiln" : "";
   def.op = packed ? "PackedAttention" : "Attention";
   def.tactic = tactic;
   def.priority = priority;
   def.supports = supports;
-  def.create = [flash, packed](const LayerDesc&, int, size_t) -> Result<std::unique_ptr<GpuKernel>> {
-    return std::unique_ptr<GpuKernel>(std::make_unique<AttentionKernel>(flash, packed));
-  };
+  def.create = std::move(create);
   r.add(std::move(def));
+}
+
+// Kiln's own kernels: flash (tensor cores) or generic.
+void addOwn(GpuKernelRegistry& r, const char* tactic, int priority, bool flash, bool packed,
+            bool (*supports)(const LayerDesc&)) {
+  addAttention(r, tactic, priority, packed, supports,
+               [flash, packed](const LayerDesc&, int, size_t) -> Result<std::unique_ptr<GpuKernel>> {
+                 return std::unique_ptr<GpuKernel>(std::make_unique<AttentionKernel>(flash, packed));
+               });
 }
 }  // namespace
 
 void registerAttentionKernels(GpuKernelRegistry& r) {
-  addAttention(r, "cuda_attention_flash", 100, true, &attentionFlashSupports);
-  addAttention(r, "cuda_attention_generic", 10, false, &attentionGenericSupports);
-  addAttention(r, "cuda_packed_attention_flash", 100, true, &packedAttentionFlashSupports, true);
-  addAttention(r, "cuda_packed_attention_generic", 10, false, &packedAttentionGenericSupports, true);
+  addOwn(r, "cuda_attention_flash", 100, true, false, &attentionFlashSupports);
+  addOwn(r, "cuda_attention_generic", 10, false, false, &attentionGenericSupports);
+  addOwn(r, "cuda_packed_attention_flash", 100, true, true, &packedAttentionFlashSupports);
+  addOwn(r, "cuda_packed_attention_generic", 10, false, true, &packedAttentionGenericSupports);
 #if KILN_HAVE_CUDNN_FRONTEND
   // cuDNN's fused attention: below the own flash kernel by default, the builder times both.
-  for (bool packed : {false, true}) {
-    GpuKernelDef def;
-    def.domain = packed ? "kiln" : "";
-    def.op = packed ? "PackedAttention" : "Attention";
-    def.tactic = packed ? "cuda_packed_attention_cudnn" : "cuda_attention_cudnn";
-    def.priority = 50;
-    def.supports = packed ? &packedAttentionCudnnSupports : &attentionCudnnSupports;
-    def.create = [packed](const LayerDesc&, int, size_t workspaceLimit) -> Result<std::unique_ptr<GpuKernel>> {
-      return makeCudnnAttention(packed, workspaceLimit);
-    };
-    r.add(std::move(def));
-  }
+  for (bool packed : {false, true})
+    addAttention(r, packed ? "cuda_packed_attention_cudnn" : "cuda_attention_cudnn", 50, packed,
+                 packed ? &packedAttentionCudnnSupports : &attentionCudnnSupports,
+                 [packed](const LayerDesc&, int, size_t workspaceLimit) -> Result<std::unique_ptr<GpuKernel>> {
+                   return makeCudnnAttention(packed, workspaceLimit);
+                 });
 #endif
 }
 
