@@ -16,6 +16,7 @@ std::vector<std::unique_ptr<Pass>> makeStandardPasses() {
   p.push_back(makeFuseSilu());
   p.push_back(makeFuseLayerNorm());
   p.push_back(makeFuseAttention());
+  p.push_back(makeNarrowAttentionMasks());
   p.push_back(makeFoldAttentionHeads());
   p.push_back(makePackQkv());  // before fuse-matmul: the merged GEMM gets the biases
   p.push_back(makeFuseMatMulEpilogue());

@@ -22,6 +22,7 @@ std::unique_ptr<Pass> makeFuseGelu();
 std::unique_ptr<Pass> makeFuseSilu();
 std::unique_ptr<Pass> makeFuseLayerNorm();         // LayerNormalization and RMSNormalization
 std::unique_ptr<Pass> makeFuseAttention();
+std::unique_ptr<Pass> makeNarrowAttentionMasks();  // masks widened by And(all-true)/Expand, narrow again
 std::unique_ptr<Pass> makeFoldAttentionHeads();
 std::unique_ptr<Pass> makePackQkv();
 std::unique_ptr<Pass> makeFuseConvActivation();    // Conv + bias + activation (+ residual Add)

@@ -1,6 +1,8 @@
 // Chains of data-movement ops: Transpose(Transpose(x, p), q) is one Transpose with the composed
-// permutation (none if it is the identity), and a view op (Reshape, Flatten, Squeeze, Unsqueeze)
-// feeding another view op is one Reshape to the final shape when that shape is static.
+// permutation (none if it is the identity), a view op (Reshape, Flatten, Squeeze, Unsqueeze)
+// feeding another view op is one Reshape to the final shape when that shape is static, and a
+// GatherND whose constant indices enumerate its data in order (PyTorch 2.x's BERT mask export,
+// mask[b, k] gathered into [B, 1, 1, S]) is a Reshape.
 #include <fmt/format.h>
 
 #include "ir/op_registry.h"
@@ -37,6 +39,33 @@ bool transposeIsReshape(ir::Graph& g, ir::Node* t) {
   return true;
 }
 
+// GatherND(data, indices) with batch_dims 0 and constant indices that list every element of data
+// once in row-major order moves no data: it is a Reshape to indices.shape[:-1].
+bool gatherNdIsReshape(ir::Graph& g, ir::Node* n) {
+  if (n->attrs().getInt("batch_dims", 0) != 0 || !n->input(1) || !n->input(1)->isConstant()) return false;
+  auto data = n->input(0)->shape().toDims();
+  const Tensor& idx = n->input(1)->constant();
+  auto out = n->output(0)->shape().toDims();
+  if (!data || !out || idx.dims().rank() < 1) return false;
+  const int64_t r = data->rank();
+  const int64_t numel = Shape(*data).numel().value_or(-1);
+  if (r < 1 || idx.dims()[idx.dims().rank() - 1] != r || idx.numel() != numel * r) return false;
+  std::vector<int64_t> pos(static_cast<size_t>(r), 0);  // the expected index, row-major
+  for (int64_t e = 0; e < numel; ++e) {
+    for (int64_t j = 0; j < r; ++j)
+      if (static_cast<int64_t>(idx.doubleAt(e * r + j)) != pos[static_cast<size_t>(j)]) return false;
+    for (int64_t j = r - 1; j >= 0; --j) {
+      if (++pos[static_cast<size_t>(j)] < (*data)[static_cast<int>(j)]) break;
+      pos[static_cast<size_t>(j)] = 0;
+    }
+  }
+  ir::Value* shape = g.addConstant(n->name() + "_shape", Tensor::fromVector<int64_t>(out->vec(), Dims{out->rank()}));
+  auto rs = addOp(g, "Reshape", "", defaultOpset(g), n->name() + "/reshape", {n->input(0), shape}, {}, 1, n->fusedFrom());
+  if (!rs.ok()) return false;
+  g.takeOver(n->output(0), *rs, 0);
+  return true;
+}
+
 class SimplifyChains final : public Pass {
  public:
   const char* name() const override { return "simplify-chains"; }
@@ -46,6 +75,10 @@ class SimplifyChains final : public Pass {
     for (ir::Node* outer : g.nodes()) {
       ir::Value* mid = outer->input(0);
       if (!mid) continue;
+      if (outer->opType() == "GatherND" && outer->domain().empty()) {
+        if (gatherNdIsReshape(g, outer)) ++changes;
+        continue;
+      }
       if (outer->opType() == "Transpose" && outer->domain().empty()) {
         if (transposeIsReshape(g, outer)) {
           ++changes;

@@ -58,7 +58,8 @@ std::vector<Tensor> runEngine(const Engine& e, const std::vector<ExecutionContex
 // Builds with `passes` and with none, runs both and the interpreter, compares; returns the
 // optimized engine's layer ops.
 std::vector<std::string> checkPass(const std::string& model, std::vector<std::string> passes,
-                                   const std::vector<ExecutionContext::Named>& inputs, double tol = 1e-5) {
+                                   const std::vector<ExecutionContext::Named>& inputs, double tol = 1e-5,
+                                   std::vector<LayerSummary>* layers = nullptr) {
   std::map<std::string, Dims> shapes;
   for (const auto& in : inputs) shapes[in.name] = in.tensor.dims();
   Built opt = build(model, passes, shapes), ref = build(model, {"none"}, shapes);
@@ -82,6 +83,7 @@ std::vector<std::string> checkPass(const std::string& model, std::vector<std::st
   }
   std::vector<std::string> ops;
   for (const auto& l : opt.engine->layers()) ops.push_back(l.op);
+  if (layers) *layers = opt.engine->layers();
   return ops;
 }
 
@@ -331,6 +333,130 @@ TEST(Passes, AttentionFusionOfPyTorch2SdpaExport) {
   EXPECT_EQ(count(ops, "MatMul"), 0);
   EXPECT_EQ(count(ops, "Where"), 0);
   EXPECT_EQ(count(ops, "Transpose"), 0);
+}
+
+// PyTorch 2.x's BERT padding mask: Where(And(Range(0,S,1) >= 0 [1,1,S,1], pad[b, k] gathered into
+// [B,1,1,S]), 0, -max) widened to [B,1,S,S]. `gathered`: pad comes through the GatherND of
+// broadcast aranges the export uses (constant indices once shapes are static), else it is an input.
+std::string paddingMaskAttentionModel(bool gathered) {
+  ModelBuilder mb(17);
+  mb.input("q", {"2", "3", "5", "8"});
+  mb.input("k", {"2", "3", "5", "8"});
+  mb.input("v", {"2", "3", "5", "8"});
+  if (gathered) mb.input("pad", {"2", "5"}, ::onnx::TensorProto::INT64);
+  else mb.input("padb", {"2", "1", "1", "5"}, ::onnx::TensorProto::BOOL);
+  mb.initializer("i0", Tensor::scalar<int64_t>(0));
+  mb.initializer("i1", Tensor::scalar<int64_t>(1));
+  mb.initializer("nb", Tensor::scalar<int64_t>(2));
+  mb.initializer("ns", Tensor::scalar<int64_t>(5));
+  mb.initializer("yes", Tensor::scalar<bool>(true));
+  mb.initializer("ax013", Tensor::fromVector<int64_t>({0, 1, 3}, Dims{3}));
+  mb.initializer("ax012", Tensor::fromVector<int64_t>({0, 1, 2}, Dims{3}));
+  mb.initializer("ax123", Tensor::fromVector<int64_t>({1, 2, 3}, Dims{3}));
+  mb.initializer("axm1", Tensor::fromVector<int64_t>({-1}, Dims{1}));
+  mb.initializer("zero", Tensor::scalar<float>(0.0f));
+  mb.initializer("lowest", Tensor::scalar<float>(-3.4028234663852886e+38f));
+  mb.initializer("scale", Tensor::scalar<float>(0.35355339f));
+  mb.node("Range", {"i0", "ns", "i1"}, {"ar"});
+  mb.node("Unsqueeze", {"ar", "ax013"}, {"qpos"});  // [1,1,S,1]
+  mb.node("GreaterOrEqual", {"qpos", "i0"}, {"ge"});
+  mb.node("And", {"yes", "ge"}, {"alltrue"});
+  if (gathered) {
+    mb.node("Range", {"i0", "nb", "i1"}, {"arb"});
+    mb.node("Unsqueeze", {"arb", "ax123"}, {"bpos"});  // [B,1,1,1]
+    mb.node("Unsqueeze", {"ar", "ax012"}, {"kpos"});   // [1,1,1,S]
+    mb.node("Max", {"bpos", "kpos"}, {"mx"});
+    mb.node("Shape", {"mx"}, {"shp"});
+    mb.node("Expand", {"bpos", "shp"}, {"eb"});
+    mb.node("Expand", {"kpos", "shp"}, {"ek"});
+    mb.node("Unsqueeze", {"eb", "axm1"}, {"ub"});
+    mb.node("Unsqueeze", {"ek", "axm1"}, {"uk"});
+    auto& c = mb.node("Concat", {"ub", "uk"}, {"idx"});
+    ModelBuilder::attr(c, "axis", int64_t{-1});
+    auto& cast = mb.node("Cast", {"pad"}, {"padbool"});
+    ModelBuilder::attr(cast, "to", int64_t{::onnx::TensorProto::BOOL});
+    mb.node("GatherND", {"padbool", "idx"}, {"padb"});
+  }
+  mb.node("And", {"alltrue", "padb"}, {"keep"});  // [B,1,S,S]
+  mb.node("Where", {"keep", "zero", "lowest"}, {"bias"});
+  auto& t = mb.node("Transpose", {"k"}, {"kt"});
+  ModelBuilder::attr(t, "perm", std::vector<int64_t>{0, 1, 3, 2});
+  mb.node("MatMul", {"q", "kt"}, {"qk"});
+  mb.node("Mul", {"qk", "scale"}, {"s"});
+  mb.node("Add", {"s", "bias"}, {"sb"});
+  auto& sm = mb.node("Softmax", {"sb"}, {"p"});
+  ModelBuilder::attr(sm, "axis", int64_t{-1});
+  mb.node("MatMul", {"p", "v"}, {"y"});
+  mb.output("y");
+  return mb.bytes();
+}
+
+std::string attentionMaskInput(const std::vector<LayerSummary>& layers) {
+  for (const auto& l : layers)
+    if (l.op == "Attention" && l.inputs.size() > 3) return l.inputs[3];
+  return "";
+}
+
+TEST(Passes, NarrowAttentionMaskProvesAllTrueFromRange) {
+  // No constant folding: the all-true operand is proven from Range(0, S, 1) >= 0.
+  std::mt19937 rng(21);
+  Tensor pad = Tensor::allocate(DType::kBool, Dims{2, 1, 1, 5});
+  const bool bits[10] = {true, true, false, true, false, true, true, true, true, false};
+  for (int i = 0; i < 10; ++i) pad.data<bool>()[i] = bits[i];
+  std::vector<ExecutionContext::Named> in = {{"q", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                                             {"k", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                                             {"v", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                                             {"padb", pad}};
+  std::vector<LayerSummary> layers;
+  auto ops = checkPass(paddingMaskAttentionModel(false), {"fuse-attention", "narrow-attention-masks"}, in, 1e-5, &layers);
+  EXPECT_EQ(count(ops, "Attention"), 1);
+  EXPECT_EQ(count(ops, "And"), 0) << "the And with the all-true tensor is gone";
+  EXPECT_EQ(count(ops, "GreaterOrEqual"), 0);
+  EXPECT_EQ(count(ops, "Where"), 1);
+  EXPECT_NE(attentionMaskInput(layers).find("[2,1,1,5]"), std::string::npos) << attentionMaskInput(layers);
+  // Without the pass the mask stays [B,1,S,S].
+  auto wide = checkPass(paddingMaskAttentionModel(false), {"fuse-attention"}, in, 1e-5, &layers);
+  EXPECT_EQ(count(wide, "And"), 2);
+  EXPECT_NE(attentionMaskInput(layers).find("[2,1,5,5]"), std::string::npos) << attentionMaskInput(layers);
+}
+
+TEST(Passes, NarrowAttentionMaskAndGatherNdOfPyTorch2BertExport) {
+  // Whole pipeline at static shapes: the gather indices fold to constants and the GatherND that
+  // enumerates pad in order becomes a Reshape; the mask reaches the attention as [B,1,1,S].
+  std::mt19937 rng(22);
+  Tensor pad = Tensor::allocate(DType::kInt64, Dims{2, 5});
+  const int64_t bits[10] = {1, 1, 1, 0, 0, 1, 0, 1, 1, 1};
+  for (int i = 0; i < 10; ++i) pad.data<int64_t>()[i] = bits[i];
+  std::vector<ExecutionContext::Named> in = {{"q", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                                             {"k", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                                             {"v", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                                             {"pad", pad}};
+  std::vector<LayerSummary> layers;
+  auto ops = checkPass(paddingMaskAttentionModel(true), {}, in, 1e-5, &layers);
+  EXPECT_EQ(count(ops, "Attention"), 1);
+  EXPECT_EQ(count(ops, "GatherND"), 0);
+  EXPECT_EQ(count(ops, "And"), 0);
+  EXPECT_NE(attentionMaskInput(layers).find("[2,1,1,5]"), std::string::npos) << attentionMaskInput(layers);
+}
+
+TEST(Passes, GatherNdThatPermutesStaysAGather) {
+  // Indices that visit every element but not in order are a real gather.
+  ModelBuilder mb(17);
+  mb.input("x", {"2", "3"});
+  mb.initializer("idx", Tensor::fromVector<int64_t>({1, 0, 1, 1, 1, 2, 0, 0, 0, 1, 0, 2}, Dims{2, 3, 2}));
+  mb.node("GatherND", {"x", "idx"}, {"y"});
+  mb.output("y");
+  std::mt19937 rng(23);
+  auto ops = checkPass(mb.bytes(), {"simplify-chains"}, {{"x", testing::randomTensor(DType::kFloat32, {2, 3}, rng)}});
+  EXPECT_EQ(count(ops, "GatherND"), 1);
+  ModelBuilder id(17);
+  id.input("x", {"2", "3"});
+  id.initializer("idx", Tensor::fromVector<int64_t>({0, 0, 0, 1, 0, 2, 1, 0, 1, 1, 1, 2}, Dims{3, 2, 2}));
+  id.node("GatherND", {"x", "idx"}, {"y"});
+  id.output("y");
+  auto idOps = checkPass(id.bytes(), {"simplify-chains"}, {{"x", testing::randomTensor(DType::kFloat32, {2, 3}, rng)}});
+  EXPECT_EQ(count(idOps, "GatherND"), 0);
+  EXPECT_EQ(count(idOps, "Reshape"), 1);
 }
 
 // A BERT-style block: per-head split of the projections (Reshape + Transpose) before the
