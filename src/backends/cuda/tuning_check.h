@@ -22,4 +22,8 @@ cudaError_t fillUniform(void* data, DType dtype, int64_t n, uint64_t seed, float
 // equal infinities agree and add nothing).
 cudaError_t diffNorms(const void* a, const void* b, DType dtype, int64_t n, double* sums, cudaStream_t stream);
 
+// Reads `bytes` of device memory (16-byte aligned) so that they sit in L2 when the next kernel
+// starts; writes nothing. The timer warms a layer's activations with it after flushing L2.
+cudaError_t touchL2(const void* data, size_t bytes, cudaStream_t stream);
+
 }  // namespace kiln::cuda
