@@ -48,6 +48,19 @@ TEST(NormLayer, BertFp16) {
     }
 }
 
+TEST(NormLayer, ManyRowsPerWarp) {
+  // More rows than the warps launched (the grid is capped): warps walk several rows; row counts
+  // not a multiple of the warps, the statistics outputs.
+  KILN_REQUIRE_GPU();
+  uint32_t seed = 150;
+  for (DType t : {DType::kFloat16, DType::kBFloat16, DType::kFloat32}) {
+    SCOPED_TRACE(tn(t));
+    expectGpuMatchesCpu(lnSpec(t, {7, 1301, 768}, -1, true, 1, seed), tolFor(t));
+    expectGpuMatchesCpu(lnSpec(t, {4099, 200}, -1, false, 3, seed + 3), tolFor(t));
+    seed += 6;
+  }
+}
+
 TEST(NormLayer, AxesAndStatistics) {
   KILN_REQUIRE_GPU();
   uint32_t seed = 200;
