@@ -78,6 +78,13 @@ Value* Graph::addInput(const std::string& name, DType dtype, Shape shape, ValueK
   return v;
 }
 
+void Graph::removeInput(Value* v) {
+  auto it = std::find(inputs_.begin(), inputs_.end(), v);
+  if (it == inputs_.end()) return;
+  inputs_.erase(it);
+  v->isInput_ = false;
+}
+
 Value* Graph::addConstant(const std::string& name, Tensor t) {
   Value* v = createValue(uniqueName(name));
   v->setConstant(std::move(t));

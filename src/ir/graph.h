@@ -129,6 +129,8 @@ class Graph {
   // Values. Names are unique; nullptr when absent.
   Value* findValue(const std::string& name) const;
   Value* addInput(const std::string& name, DType dtype, Shape shape, ValueKind kind = ValueKind::kTensor);
+  // Drops `v` from the graph inputs (it stays as a value; for callers that fix an input's value).
+  void removeInput(Value* v);
   Value* addConstant(const std::string& name, Tensor t);
   // Frees the name of a value that nothing produces or uses (so a constant can take it).
   void eraseValueName(Value* v);
