@@ -24,7 +24,7 @@ for e in $OUT/bench/work/*-b1-*.engine; do
   [ -f "$e" ] && timeout 60 ./.gpu/kiln bench "$e" --duration 1 --profile > $OUT/profile-$(basename $e .engine).txt 2>&1
 done
 # 3. accuracy vs ONNX Runtime on the exported models (fp32 TF32 off, fp16)
-timeout ${T_ACC:-70} python3 bench/gpu_accuracy.py --kiln ./.gpu/kiln --models $OUT/bench/work --out $OUT \
+timeout ${T_ACC:-70} python3 bench/gpu_accuracy.py --kiln ./.gpu/kiln --models $OUT/bench/work --out $OUT --level ${ACC_LEVEL:-1} \
   > $OUT/accuracy.txt 2>&1; echo "accuracy rc=$?" >> $OUT/summary.txt; cat $OUT/accuracy.txt >> $OUT/summary.txt
 cp $OUT/bench/work/torch.json $OUT/torch_partial.json 2>/dev/null  # kept if PyTorch ran out of time
 rm -rf $OUT/bench/work
