@@ -89,6 +89,18 @@ std::vector<std::string> checkPass(const std::string& model, std::vector<std::st
 
 int count(const std::vector<std::string>& v, const std::string& x) { return static_cast<int>(std::count(v.begin(), v.end(), x)); }
 
+// The attention core the fusion matches: y = Softmax((q @ kt) <scaleOp> scale + mask) @ v, with
+// scaleOp "Div" or "Mul" and "scale" an initializer the caller adds.
+void attentionCore(ModelBuilder& mb, const std::string& q, const std::string& kt, const std::string& v,
+                   const char* scaleOp, const std::string& mask, const std::string& y) {
+  mb.node("MatMul", {q, kt}, {y + "_qk"});
+  mb.node(scaleOp, {y + "_qk", "scale"}, {y + "_s"});
+  mb.node("Add", {y + "_s", mask}, {y + "_sm"});
+  auto& sm = mb.node("Softmax", {y + "_sm"}, {y + "_p"});
+  ModelBuilder::attr(sm, "axis", int64_t{-1});
+  mb.node("MatMul", {y + "_p", v}, {y});
+}
+
 TEST(Passes, EliminateNoOps) {
   ModelBuilder mb;
   mb.input("x", {"2", "3"});
@@ -278,12 +290,7 @@ TEST(Passes, AttentionFusionWithMask) {
   auto& kt = mb.node("Transpose", {"k"}, {"kt"});
   ModelBuilder::attr(kt, "perm", std::vector<int64_t>{0, 2, 3, 1});
   mb.initializer("scale", Tensor::scalar<float>(2.828427f));
-  mb.node("MatMul", {"q", "kt"}, {"qk"});
-  mb.node("Div", {"qk", "scale"}, {"s"});
-  mb.node("Add", {"s", "mask"}, {"sm"});
-  auto& sm = mb.node("Softmax", {"sm"}, {"p"});
-  ModelBuilder::attr(sm, "axis", int64_t{-1});
-  mb.node("MatMul", {"p", "v"}, {"y"});
+  attentionCore(mb, "q", "kt", "v", "Div", "mask", "y");
   mb.output("y");
   auto mask = testing::randomTensor(DType::kFloat32, {2, 1, 1, 5}, rng, -3, 0);
   auto ops = checkPass(mb.bytes(), {"fuse-attention"},
@@ -381,12 +388,7 @@ std::string paddingMaskAttentionModel(bool gathered) {
   mb.node("Where", {"keep", "zero", "lowest"}, {"bias"});
   auto& t = mb.node("Transpose", {"k"}, {"kt"});
   ModelBuilder::attr(t, "perm", std::vector<int64_t>{0, 1, 3, 2});
-  mb.node("MatMul", {"q", "kt"}, {"qk"});
-  mb.node("Mul", {"qk", "scale"}, {"s"});
-  mb.node("Add", {"s", "bias"}, {"sb"});
-  auto& sm = mb.node("Softmax", {"sb"}, {"p"});
-  ModelBuilder::attr(sm, "axis", int64_t{-1});
-  mb.node("MatMul", {"p", "v"}, {"y"});
+  attentionCore(mb, "q", "kt", "v", "Mul", "bias", "y");
   mb.output("y");
   return mb.bytes();
 }
@@ -418,6 +420,38 @@ TEST(Passes, NarrowAttentionMaskProvesAllTrueFromRange) {
   auto wide = checkPass(paddingMaskAttentionModel(false), {"fuse-attention"}, in, 1e-5, &layers);
   EXPECT_EQ(count(wide, "And"), 2);
   EXPECT_NE(attentionMaskInput(layers).find("[2,1,5,5]"), std::string::npos) << attentionMaskInput(layers);
+}
+
+TEST(Passes, NarrowAttentionMaskThroughExpandAndCast) {
+  // mask = Cast(Expand(keep[B,1,1,S], [B,1,S,S])) reaches the attention as Cast(keep): [B,1,1,S].
+  ModelBuilder mb(17);
+  std::mt19937 rng(24);
+  mb.input("q", {"2", "3", "5", "8"});
+  mb.input("k", {"2", "3", "5", "8"});
+  mb.input("v", {"2", "3", "5", "8"});
+  mb.input("keep", {"2", "1", "1", "5"}, ::onnx::TensorProto::BOOL);
+  mb.initializer("wide", Tensor::fromVector<int64_t>({2, 1, 5, 5}, Dims{4}));
+  mb.initializer("scale", Tensor::scalar<float>(0.35355339f));
+  mb.node("Expand", {"keep", "wide"}, {"keepw"});
+  auto& cast = mb.node("Cast", {"keepw"}, {"mask"});
+  ModelBuilder::attr(cast, "to", int64_t{::onnx::TensorProto::FLOAT});
+  auto& t = mb.node("Transpose", {"k"}, {"kt"});
+  ModelBuilder::attr(t, "perm", std::vector<int64_t>{0, 1, 3, 2});
+  attentionCore(mb, "q", "kt", "v", "Mul", "mask", "y");
+  mb.output("y");
+  Tensor keep = Tensor::allocate(DType::kBool, Dims{2, 1, 1, 5});
+  for (int i = 0; i < 10; ++i) keep.data<bool>()[i] = i % 3 != 1;
+  std::vector<LayerSummary> layers;
+  auto ops = checkPass(mb.bytes(), {"fuse-attention", "narrow-attention-masks"},
+                       {{"q", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                        {"k", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                        {"v", testing::randomTensor(DType::kFloat32, {2, 3, 5, 8}, rng)},
+                        {"keep", keep}},
+                       1e-5, &layers);
+  EXPECT_EQ(count(ops, "Attention"), 1);
+  EXPECT_EQ(count(ops, "Expand"), 0);
+  EXPECT_EQ(count(ops, "Cast"), 1);
+  EXPECT_NE(attentionMaskInput(layers).find("[2,1,1,5]"), std::string::npos) << attentionMaskInput(layers);
 }
 
 TEST(Passes, NarrowAttentionMaskAndGatherNdOfPyTorch2BertExport) {
@@ -484,12 +518,7 @@ std::string attentionBlockModel(std::mt19937& rng, bool qAlsoOutput, bool biasQV
   }
   auto& kt = mb.node("Transpose", {"kh"}, {"kt"});
   ModelBuilder::attr(kt, "perm", std::vector<int64_t>{0, 1, 3, 2});
-  mb.node("MatMul", {"qh", "kt"}, {"qk"});
-  mb.node("Div", {"qk", "scale"}, {"s"});
-  mb.node("Add", {"s", "mask"}, {"sm"});
-  auto& sm = mb.node("Softmax", {"sm"}, {"p"});
-  ModelBuilder::attr(sm, "axis", int64_t{-1});
-  mb.node("MatMul", {"p", "vh"}, {"yh"});
+  attentionCore(mb, "qh", "kt", "vh", "Div", "mask", "yh");
   auto& t = mb.node("Transpose", {"yh"}, {"y4"});
   ModelBuilder::attr(t, "perm", std::vector<int64_t>{0, 2, 1, 3});
   mb.node("Reshape", {"y4", "merge"}, {"y"});
