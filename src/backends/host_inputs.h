@@ -33,6 +33,7 @@ inline const std::vector<int>& hostInputsOf(const std::string& domain, const std
     onnx("ConstantOfShape", {0});
     onnx("Range", {0, 1, 2});
     onnx("CumSum", {1});
+    onnx("CumProd", {1});
     onnx("Trilu", {1});
     onnx("Dropout", {1, 2});
     onnx("CenterCropPad", {1});
@@ -40,6 +41,11 @@ inline const std::vector<int>& hostInputsOf(const std::string& domain, const std
     onnx("DFT", {1, 2});
     onnx("STFT", {1, 3});
     onnx("NonMaxSuppression", {2, 3, 4});
+    // Sizes that decide output shapes.
+    for (const char* w : {"BlackmanWindow", "HannWindow", "HammingWindow"}) onnx(w, {0});
+    onnx("MelWeightMatrix", {0, 1, 2, 3, 4});
+    onnx("MaxUnpool", {2});
+    onnx("AffineGrid", {1});
     for (const char* r : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
                           "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"})
       onnx(r, {1});

@@ -5,6 +5,7 @@
 // PassContext::maxFoldedBytes stay computed.
 #include <fmt/format.h>
 
+#include "ir/infer.h"
 #include "ir/op_registry.h"
 #include "passes/passes.h"
 #include "passes/pattern.h"
@@ -49,6 +50,13 @@ class ConstantFolding final : public Pass {
         ins.push_back(in ? &in->constant() : nullptr);
       }
       if (!allConst || !ctx.evaluate) continue;
+      // An input folded earlier in this pass may decide this node's output shape (ConstantOfShape
+      // of a folded Neg): infer again now that the values are known.
+      for (const ir::Value* o : n->outputs())
+        if (o && !o->shape().numel()) {
+          (void)ir::inferNode(g, *n);
+          break;
+        }
       bool tooBig = false;
       for (const ir::Value* o : n->outputs()) {
         auto numel = o->shape().numel();

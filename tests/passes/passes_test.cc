@@ -138,6 +138,45 @@ TEST(Passes, ConstantFoldingIncludingShapeArithmetic) {
   EXPECT_EQ(ops, (std::vector<std::string>{"Add", "Reshape"}));
 }
 
+// A value folded earlier in the same pass decides a later node's shape (the expanded ONNX
+// LayerNormalization: ConstantOfShape(Neg(axis)) builds the statistics' shape): the pass infers
+// that node again before folding it, so the engine knows every shape at build time.
+TEST(Passes, ConstantFoldingInfersShapesDecidedByFoldedValues) {
+  ModelBuilder mb;
+  mb.input("x", {"3", "4"});
+  mb.initializer("axis", Tensor::fromVector<int64_t>({-1}, {1}));
+  mb.initializer("zero", Tensor::fromVector<int64_t>({0}, {1}));
+  mb.node("Neg", {"axis"}, {"n"});
+  mb.initializer("one", Tensor::fromVector<int64_t>({1}, {1}));
+  mb.node("ConstantOfShape", {"n"}, {"zeros"});  // float 0s, as many as -axis
+  auto& cast = mb.node("Cast", {"zeros"}, {"izeros"});
+  ModelBuilder::attr(cast, "to", int64_t{7});
+  mb.node("Add", {"izeros", "one"}, {"ones"});
+  mb.node("Shape", {"x"}, {"shp"});
+  mb.node("Slice", {"shp", "zero", "axis"}, {"prefix"});
+  auto& cat = mb.node("Concat", {"prefix", "ones"}, {"target"});
+  ModelBuilder::attr(cat, "axis", int64_t{0});
+  auto& rm = mb.node("ReduceMean", {"x"}, {"m"});
+  ModelBuilder::attr(rm, "axes", std::vector<int64_t>{1});
+  mb.node("Reshape", {"m", "target"}, {"y"});
+  mb.output("y");
+  Built b = build(mb.bytes(), {"fold-constants"}, {{"x", Dims{3, 4}}});
+  ASSERT_TRUE(b.engine);
+  std::vector<std::string> ops;
+  for (const auto& l : b.engine->layers()) ops.push_back(l.op);
+  EXPECT_EQ(ops, (std::vector<std::string>{"ReduceMean", "Reshape"}));
+  std::mt19937 rng(5);
+  const Tensor x = testing::randomTensor(DType::kFloat32, {3, 4}, rng);
+  auto out = runEngine(*b.engine, {{"x", x}});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].dims(), (Dims{3, 1}));
+  for (int64_t r = 0; r < 3; ++r) {
+    double mean = 0;
+    for (int64_t k = 0; k < 4; ++k) mean += x.data<float>()[r * 4 + k] / 4.0;
+    EXPECT_NEAR(out[0].data<float>()[r], mean, 1e-6);
+  }
+}
+
 TEST(Passes, CommonSubexpressions) {
   ModelBuilder mb;
   mb.input("x", {"3", "5"});
