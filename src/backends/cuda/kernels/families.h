@@ -13,5 +13,6 @@ void registerBlasDnnKernels(GpuKernelRegistry& r);       // calls the three belo
 void registerBlasKernels(GpuKernelRegistry& r);          // blas_*: cuBLASLt MatMul/Gemm/FusedMatMul
 void registerAttentionKernels(GpuKernelRegistry& r);     // attention_*: fused attention
 void registerDnnKernels(GpuKernelRegistry& r);           // dnn_*: cuDNN convolutions
+void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
 
 }  // namespace kiln::cuda

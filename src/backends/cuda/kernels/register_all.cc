@@ -8,6 +8,7 @@ void registerAllGpuKernels(GpuKernelRegistry& r) {
   registerDataMovementKernels(r);
   registerReduceNormKernels(r);
   registerBlasDnnKernels(r);
+  registerLossKernels(r);
 }
 
 }  // namespace kiln::cuda
