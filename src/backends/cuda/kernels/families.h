@@ -14,5 +14,7 @@ void registerBlasKernels(GpuKernelRegistry& r);          // blas_*: cuBLASLt Mat
 void registerAttentionKernels(GpuKernelRegistry& r);     // attention_*: fused attention
 void registerDnnKernels(GpuKernelRegistry& r);           // dnn_*: cuDNN convolutions
 void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
+void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample, RoiAlign, Col2Im
+void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
 
 }  // namespace kiln::cuda

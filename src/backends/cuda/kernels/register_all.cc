@@ -9,6 +9,8 @@ void registerAllGpuKernels(GpuKernelRegistry& r) {
   registerReduceNormKernels(r);
   registerBlasDnnKernels(r);
   registerLossKernels(r);
+  registerVisionKernels(r);
+  registerLossKernels(r);
 }
 
 }  // namespace kiln::cuda
