@@ -15,6 +15,9 @@ void registerAttentionKernels(GpuKernelRegistry& r);     // attention_*: fused a
 void registerDnnKernels(GpuKernelRegistry& r);           // dnn_*: cuDNN convolutions
 void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
 void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample, RoiAlign, Col2Im
+void registerIntegerKernels(GpuKernelRegistry& r);       // integer_*: MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv
+void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
+void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample, RoiAlign, Col2Im
 void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
 
 }  // namespace kiln::cuda

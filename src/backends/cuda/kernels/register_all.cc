@@ -10,6 +10,9 @@ void registerAllGpuKernels(GpuKernelRegistry& r) {
   registerBlasDnnKernels(r);
   registerLossKernels(r);
   registerVisionKernels(r);
+  registerIntegerKernels(r);
+  registerLossKernels(r);
+  registerVisionKernels(r);
   registerLossKernels(r);
 }
 
