@@ -16,6 +16,10 @@ void registerDnnKernels(GpuKernelRegistry& r);           // dnn_*: cuDNN convolu
 void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
 void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample, RoiAlign, Col2Im
 void registerIntegerKernels(GpuKernelRegistry& r);       // integer_*: MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv
+void registerSignalKernels(GpuKernelRegistry& r);        // signal*, einsum*: DFT, STFT, Einsum, Det
+void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
+void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample, RoiAlign, Col2Im
+void registerIntegerKernels(GpuKernelRegistry& r);       // integer_*: MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv
 void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
 void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample, RoiAlign, Col2Im
 void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss

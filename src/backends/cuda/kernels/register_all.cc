@@ -11,6 +11,10 @@ void registerAllGpuKernels(GpuKernelRegistry& r) {
   registerLossKernels(r);
   registerVisionKernels(r);
   registerIntegerKernels(r);
+  registerSignalKernels(r);
+  registerLossKernels(r);
+  registerVisionKernels(r);
+  registerIntegerKernels(r);
   registerLossKernels(r);
   registerVisionKernels(r);
   registerLossKernels(r);
