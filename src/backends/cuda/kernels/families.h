@@ -17,6 +17,11 @@ void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLi
 void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample, RoiAlign, Col2Im
 void registerIntegerKernels(GpuKernelRegistry& r);       // integer_*: MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv
 void registerSignalKernels(GpuKernelRegistry& r);        // signal*, einsum*: DFT, STFT, Einsum, Det
+void registerLlmKernels(GpuKernelRegistry& r);           // llm_*: RotaryEmbedding, SwiGLU, TensorScatter, CausalConvWithState, LinearAttention
+void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
+void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample, RoiAlign, Col2Im
+void registerIntegerKernels(GpuKernelRegistry& r);       // integer_*: MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv
+void registerSignalKernels(GpuKernelRegistry& r);        // signal*, einsum*: DFT, STFT, Einsum, Det
 void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
 void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample, RoiAlign, Col2Im
 void registerIntegerKernels(GpuKernelRegistry& r);       // integer_*: MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv

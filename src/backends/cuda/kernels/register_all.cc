@@ -12,6 +12,11 @@ void registerAllGpuKernels(GpuKernelRegistry& r) {
   registerVisionKernels(r);
   registerIntegerKernels(r);
   registerSignalKernels(r);
+  registerLlmKernels(r);
+  registerLossKernels(r);
+  registerVisionKernels(r);
+  registerIntegerKernels(r);
+  registerSignalKernels(r);
   registerLossKernels(r);
   registerVisionKernels(r);
   registerIntegerKernels(r);
