@@ -1,9 +1,15 @@
 // ONNX Attention on the GPU (cuda_attention_flash, cuda_attention_generic, cuda_attention_cudnn) against the CPU
 // reference: BERT shapes with an additive mask, causal, boolean masks (broadcast, short last dim,
-// fully masked rows), GQA, 3-D inputs, scale, odd sequence lengths and head sizes, fp32/fp16/bf16.
-#include <random>
-
+// fully masked rows), GQA, 3-D inputs, scale, odd sequence lengths and head sizes, fp32/fp16/bf16;
+// and what only the generic tactic's full kernel runs: past/present K/V, qk_matmul_output modes
+// 0-3, softcap, nonpad_kv_seqlen, sliding windows, masks of other types, softmax_precision.
+#include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "backends/cuda/kernels/attention_cudnn.h"
 #include "gpu_test_util.h"
@@ -210,23 +216,325 @@ TEST(CudaAttention, LongSequenceHalf) {
   expectGpuMatchesCpu(attention(c, rng), 1e-2);
 }
 
-TEST(CudaAttention, UnsupportedFeaturesAreRefused) {
+// ---- What only the full kernel of cuda_attention_generic runs --------------------------------------
+
+// A run with a KV cache and the inputs/outputs/attributes only the full kernel implements. The
+// defaults are odd sizes: GQA with 6 query heads on 2 kv heads, 5 queries, 3 past keys then 7 new
+// ones, head size 12.
+struct FullCase {
+  DType t = DType::kFloat32;
+  int64_t B = 2, Hq = 6, Hkv = 2, Sq = 5, Skv = 7, Tp = 3, D = 12, Dv = 12;
+  int causal = 0;
+  bool threeD = false;
+  int outputs = 3;  // 1: Y; 3: and present_key/present_value; 4: and qk_matmul_output
+  int qkMode = 0;
+  float softcap = 0;
+  int64_t softmaxPrecision = 0;  // 0: no attribute
+  int64_t T() const { return Tp + Skv; }
+};
+
+// inputs[3] (attn_mask) and inputs[6] (nonpad_kv_seqlen) are left to the test.
+OpSpec fullAttention(const FullCase& c, std::mt19937& rng) {
+  OpSpec s = attention(AttnCase{.t = c.t, .B = c.B, .Hq = c.Hq, .Hkv = c.Hkv, .Sq = c.Sq, .Skv = c.Skv, .D = c.D,
+                                .Dv = c.Dv, .causal = c.causal, .threeD = c.threeD},
+                       rng);
+  s.opset = 24;
+  s.inputs.resize(7);
+  if (c.Tp > 0) {
+    s.inputs[4] = randomTensor(c.t, {c.B, c.Hkv, c.Tp, c.D}, rng);
+    s.inputs[5] = randomTensor(c.t, {c.B, c.Hkv, c.Tp, c.Dv}, rng);
+  }
+  s.numOutputs = c.outputs;
+  if (c.qkMode) s.attrs.set("qk_matmul_output_mode", AttrValue(c.qkMode));
+  if (c.softcap != 0) s.attrs.set("softcap", AttrValue(c.softcap));
+  if (c.softmaxPrecision) s.attrs.set("softmax_precision", AttrValue(c.softmaxPrecision));
+  return s;
+}
+
+Tensor nonpadLengths(std::vector<int64_t> v) {
+  Tensor n = Tensor::allocate(DType::kInt64, {static_cast<int64_t>(v.size())});
+  for (size_t i = 0; i < v.size(); ++i) n.data<int64_t>()[i] = v[i];
+  return n;
+}
+
+// The reference's rounding is reproduced, so only float sums differ in order: tighter than tolFor.
+double fullTol(DType t) { return t == DType::kFloat32 ? 1e-5 : t == DType::kFloat16 ? 2e-3 : 1e-2; }
+
+// Relative L2 over the elements where the reference is finite; the others (qk_matmul_output's
+// -inf scores in mode 2) must be equal. "" when within tol.
+std::string compareWithInf(const Tensor& got, const Tensor& want, double tol) {
+  if (got.dtype() != want.dtype() || got.dims() != want.dims())
+    return "got " + got.describe() + ", expected " + want.describe();
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    const double g = got.doubleAt(i), w = want.doubleAt(i);
+    if (!std::isfinite(w)) {
+      if (!(g == w || (std::isnan(g) && std::isnan(w))))
+        return "element " + std::to_string(i) + " is " + std::to_string(g) + ", expected " + std::to_string(w);
+      continue;
+    }
+    num += (g - w) * (g - w);
+    den += w * w;
+  }
+  const double e = den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+  return e <= tol ? "" : "relative L2 " + std::to_string(e) + " over " + std::to_string(tol);
+}
+
+// The generic tactic (forced, and as the builder's choice) matches the CPU reference on every
+// output, present K/V bit for bit; the flash and cuDNN tactics refuse the layer.
+void expectFullMatchesCpu(OpSpec s, double tol) {
+  while (!s.inputs.empty() && !s.inputs.back().defined()) s.inputs.pop_back();  // omitted trailing inputs
+  auto ref = runOp(s);
+  ASSERT_TRUE(ref.ok()) << "CPU reference: " << ref.status().toString();
+  for (const char* tactic : {"cuda_attention_generic", ""}) {
+    GpuRunOptions o;
+    o.tactic = tactic;
+    auto got = runOpCuda(s, o);
+    const std::string label = *tactic ? tactic : "<chosen>";
+    ASSERT_TRUE(got.ok()) << label << ": " << got.status().toString();
+    ASSERT_EQ(got->size(), ref->size()) << label;
+    for (size_t i = 0; i < ref->size(); ++i) {
+      const Tensor &a = (*got)[i], &b = (*ref)[i];
+      if (i == 1 || i == 2) {  // present_key/present_value: copies
+        ASSERT_EQ(a.dims(), b.dims()) << label << " output " << i;
+        EXPECT_EQ(std::memcmp(a.raw(), b.raw(), b.nbytes()), 0) << label << " output " << i << " differs";
+        continue;
+      }
+      const std::string d = compareWithInf(a, b, tol);
+      EXPECT_TRUE(d.empty()) << label << " output " << i << ": " << d;
+    }
+  }
+  for (const std::string& tactic : cudaTacticsFor("Attention")) {
+    if (tactic == "cuda_attention_generic") continue;
+    GpuRunOptions o;
+    o.tactic = tactic;
+    auto r = runOpCuda(s, o);
+    EXPECT_FALSE(r.ok()) << tactic << " took a layer only cuda_attention_generic runs";
+    if (!r.ok()) EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << tactic << ": " << r.status().toString();
+  }
+}
+
+std::string describe(const FullCase& c) {
+  return std::string(dtypeName(c.t)) + (c.threeD ? " 3-D" : " 4-D") + " B " + std::to_string(c.B) + " heads " +
+         std::to_string(c.Hq) + "/" + std::to_string(c.Hkv) + " Sq " + std::to_string(c.Sq) + " past " +
+         std::to_string(c.Tp) + " new " + std::to_string(c.Skv) + " D " + std::to_string(c.D) + "/" +
+         std::to_string(c.Dv) + " causal " + std::to_string(c.causal) + " outputs " + std::to_string(c.outputs) +
+         " mode " + std::to_string(c.qkMode) + " softcap " + std::to_string(c.softcap);
+}
+
+// present = concat(past, new) and attention over all T keys: 3-D and 4-D, GQA, causal (offset by
+// the past length), with masks over T keys or shorter ones (padded with -inf).
+TEST(CudaAttentionFull, PastAndPresent) {
   KILN_REQUIRE_GPU();
-  std::mt19937 rng(8);
-  AttnCase c{.t = DType::kFloat32, .B = 1, .Hq = 2, .Hkv = 2, .Sq = 8, .Skv = 8, .D = 16, .Dv = 16};
-  OpSpec s = attention(c, rng);
-  s.attrs.set("softcap", AttrValue(5.0f));
-  auto r = runOpCuda(s);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << r.status().toString();
-  OpSpec p = attention(c, rng);
-  p.inputs.push_back(Tensor());  // no mask
-  p.inputs.push_back(randomTensor(DType::kFloat32, {1, 2, 4, 16}, rng));  // past_key
-  p.inputs.push_back(randomTensor(DType::kFloat32, {1, 2, 4, 16}, rng));  // past_value
-  p.numOutputs = 3;
-  auto r2 = runOpCuda(p);
-  ASSERT_FALSE(r2.ok());
-  EXPECT_EQ(r2.status().code(), StatusCode::kUnsupported) << r2.status().toString();
+  std::mt19937 rng(31);
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16})
+    for (bool threeD : {false, true})
+      for (int causal : {0, 1}) {
+        const FullCase c{.t = t, .causal = causal, .threeD = threeD};
+        SCOPED_TRACE(describe(c));
+        expectFullMatchesCpu(fullAttention(c, rng), fullTol(t));
+        OpSpec m = fullAttention(c, rng);
+        m.inputs[3] = randomTensor(t, {c.Sq, c.T()}, rng, -2, 2);
+        expectFullMatchesCpu(m, fullTol(t));
+        OpSpec b = fullAttention(c, rng);
+        b.inputs[3] = boolMask({c.B, 1, c.Sq, c.T() - 2}, 0.8, rng);
+        expectFullMatchesCpu(b, fullTol(t));
+      }
+  for (DType t : {DType::kFloat32, DType::kFloat16})
+    for (const FullCase& c : {FullCase{.t = t, .Dv = 10},                         // V head size of its own
+                              FullCase{.t = t, .outputs = 1},                      // past read, no present
+                              FullCase{.t = t, .Hq = 3, .Hkv = 3, .Sq = 1, .Skv = 1, .Tp = 40, .causal = 1},  // decode
+                              FullCase{.t = t, .B = 1, .Hq = 2, .Hkv = 1, .Sq = 2, .Skv = 3, .Tp = 4, .D = 256,
+                                       .Dv = 256, .causal = 1},                    // the largest head size
+                              FullCase{.t = t, .B = 1, .Hq = 2, .Hkv = 1, .Sq = 3, .Skv = 5, .Tp = 1100, .D = 16,
+                                       .Dv = 8, .causal = 1, .threeD = true}}) {  // rows past the score cache
+      SCOPED_TRACE(describe(c));
+      expectFullMatchesCpu(fullAttention(c, rng), fullTol(t));
+    }
+}
+
+// qk_matmul_output in each mode, with a boolean mask (mode 2 holds -inf), causal, softcap, past.
+TEST(CudaAttentionFull, QkMatmulOutputModes) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(32);
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16})
+    for (int mode = 0; mode < 4; ++mode)
+      for (float softcap : {0.0f, 2.5f}) {
+        const FullCase c{.t = t, .causal = mode % 2, .outputs = 4, .qkMode = mode, .softcap = softcap};
+        SCOPED_TRACE(describe(c));
+        OpSpec s = fullAttention(c, rng);
+        s.inputs[3] = boolMask({c.B, 1, c.Sq, c.T()}, 0.7, rng);
+        expectFullMatchesCpu(s, fullTol(t));
+      }
+  for (DType t : {DType::kFloat32, DType::kFloat16}) {
+    // No past, a float mask, 3-D; and more keys than the score cache holds.
+    for (const FullCase& c : {FullCase{.t = t, .Tp = 0, .threeD = true, .outputs = 4, .qkMode = 2},
+                              FullCase{.t = t, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 2, .Skv = 9, .Tp = 1030,
+                                       .outputs = 4, .qkMode = 3}}) {
+      SCOPED_TRACE(describe(c));
+      OpSpec s = fullAttention(c, rng);
+      s.inputs[3] = randomTensor(t, {c.Hq, c.Sq, c.T()}, rng, -3, 3);
+      expectFullMatchesCpu(s, fullTol(t));
+    }
+  }
+}
+
+// softcap before the mask: -inf mask entries stay -inf; with and without a cache, 3-D GQA, causal.
+TEST(CudaAttentionFull, Softcap) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(33);
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
+    for (const FullCase& c : {FullCase{.t = t, .Tp = 0, .outputs = 1, .softcap = 2.0f},
+                              FullCase{.t = t, .causal = 1, .threeD = true, .softcap = 0.5f},
+                              FullCase{.t = t, .Dv = 10, .outputs = 1, .softcap = 3.0f}}) {
+      SCOPED_TRACE(describe(c));
+      expectFullMatchesCpu(fullAttention(c, rng), fullTol(t));
+    }
+    const FullCase c{.t = t, .Tp = 0, .outputs = 1, .softcap = 0.5f};
+    SCOPED_TRACE(describe(c) + " -inf mask");
+    OpSpec s = fullAttention(c, rng);
+    Tensor m = randomTensor(DType::kFloat32, {c.Sq, c.T()}, rng, -1, 1);
+    for (int64_t i = 0; i < m.numel(); i += 3) m.data<float>()[i] = -INFINITY;
+    s.inputs[3] = m;
+    expectFullMatchesCpu(s, fullTol(t));
+  }
+}
+
+// nonpad_kv_seqlen (opset 24, no past): keys from nonpad[b] on are padding, and causal is aligned
+// to nonpad[b] - Sq; lengths under Sq mask whole rows (zeros), 0 masks the batch entirely.
+TEST(CudaAttentionFull, NonpadKvSeqlen) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(34);
+  for (DType t : {DType::kFloat32, DType::kFloat16})
+    for (int causal : {0, 1})
+      for (const std::vector<int64_t>& lens : std::vector<std::vector<int64_t>>{{9, 6}, {4, 0}, {12, 9}}) {
+        const FullCase c{.t = t, .Skv = 9, .Tp = 0, .causal = causal, .outputs = 1};
+        SCOPED_TRACE(describe(c) + " nonpad " + std::to_string(lens[0]) + "," + std::to_string(lens[1]));
+        OpSpec s = fullAttention(c, rng);
+        s.inputs[6] = nonpadLengths(lens);
+        expectFullMatchesCpu(s, fullTol(t));
+        // With a boolean mask and the qk output (mode 2: the padding's -inf; mode 3: zero rows).
+        for (int mode : {2, 3}) {
+          FullCase q = c;
+          q.outputs = 4;
+          q.qkMode = mode;
+          OpSpec m = fullAttention(q, rng);
+          m.inputs[3] = boolMask({c.B, 1, c.Sq, c.T()}, 0.8, rng);
+          m.inputs[6] = nonpadLengths(lens);
+          expectFullMatchesCpu(m, fullTol(t));
+        }
+      }
+  for (DType t : {DType::kFloat32, DType::kFloat16}) {
+    // A GQA decode step over a padded cache; and a short 4-D mask with its own V head size.
+    const FullCase d{.t = t, .Hq = 4, .Hkv = 2, .Sq = 1, .Skv = 8, .Tp = 0, .causal = 1, .outputs = 1};
+    SCOPED_TRACE(describe(d));
+    OpSpec s = fullAttention(d, rng);
+    s.inputs[6] = nonpadLengths({5, 8});
+    expectFullMatchesCpu(s, fullTol(t));
+    const FullCase p{.t = t, .Hq = 3, .Hkv = 3, .Sq = 4, .Skv = 6, .Tp = 0, .D = 8, .Dv = 10, .outputs = 1};
+    OpSpec m = fullAttention(p, rng);
+    m.inputs[3] = randomTensor(t, {p.B, p.Hq, p.Sq, 4}, rng, -2, 2);
+    m.inputs[6] = nonpadLengths({6, 3});
+    expectFullMatchesCpu(m, fullTol(t));
+  }
+}
+
+// Rows the mask covers entirely give zeros in Y and in the mode-3 output; softmax_precision rounds
+// the softmax to its type (float16 I/O in float; float32 I/O in float16 or bfloat16).
+TEST(CudaAttentionFull, FullyMaskedRowsAndSoftmaxPrecision) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(35);
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
+    const FullCase c{.t = t, .outputs = 4, .qkMode = 3};
+    SCOPED_TRACE(describe(c));
+    OpSpec s = fullAttention(c, rng);
+    Tensor m = boolMask({c.Sq, c.T()}, 0.6, rng);
+    for (int64_t j = 0; j < c.T(); ++j) m.data<bool>()[1 * c.T() + j] = m.data<bool>()[3 * c.T() + j] = false;
+    s.inputs[3] = m;
+    expectFullMatchesCpu(s, fullTol(t));
+  }
+  for (auto [t, precision] : std::vector<std::pair<DType, int64_t>>{
+           {DType::kFloat16, 1}, {DType::kBFloat16, 1}, {DType::kFloat32, 10}, {DType::kFloat32, 16},
+           {DType::kFloat16, 16}}) {
+    const FullCase c{.t = t, .causal = 1, .outputs = 4, .qkMode = 3, .softmaxPrecision = precision};
+    SCOPED_TRACE(describe(c) + " softmax_precision " + std::to_string(precision));
+    OpSpec s = fullAttention(c, rng);
+    s.inputs[3] = boolMask({c.Sq, c.T()}, 0.8, rng);
+    // float32 I/O rounding the softmax to 16 bits: the result carries that rounding.
+    expectFullMatchesCpu(s, precision == 10 ? 2e-3 : precision == 16 ? 1e-2 : fullTol(t));
+    // Without a cache or any other extra: softmax_precision alone (where it rounds unlike the I/O type).
+    if (t == DType::kFloat32 || precision == 16) {
+      OpSpec p = fullAttention(FullCase{.t = t, .Tp = 0, .outputs = 1, .softmaxPrecision = precision}, rng);
+      expectFullMatchesCpu(p, precision == 10 ? 2e-3 : 1e-2);
+    }
+  }
+}
+
+// Sliding windows (left/right of the causal frontier, offset by the past) and masks of the other
+// types ONNX allows (integers and float64, converted to additive values).
+TEST(CudaAttentionFull, WindowsAndMaskTypes) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(36);
+  for (DType t : {DType::kFloat32, DType::kFloat16}) {
+    for (auto [left, right, causal] : std::vector<std::tuple<int64_t, int64_t, int>>{{2, -1, 1}, {3, 1, 0}, {-1, 0, 0}}) {
+      const FullCase c{.t = t, .causal = causal};
+      SCOPED_TRACE(describe(c) + " window " + std::to_string(left) + "/" + std::to_string(right));
+      OpSpec s = fullAttention(c, rng);
+      s.opset = 25;
+      s.attrs.set("left_window_size", AttrValue(left));
+      s.attrs.set("right_window_size", AttrValue(right));
+      expectFullMatchesCpu(s, fullTol(t));
+    }
+    for (DType mt : {DType::kInt64, DType::kInt8, DType::kUInt8, DType::kFloat64}) {
+      const FullCase c{.t = t, .Tp = 0, .outputs = 1};
+      SCOPED_TRACE(describe(c) + " mask " + std::string(dtypeName(mt)));
+      OpSpec s = fullAttention(c, rng);
+      s.inputs[3] = randomTensor(mt, {c.B, 1, c.Sq, c.T()}, rng, mt == DType::kUInt8 ? 0 : -3, 3);
+      expectFullMatchesCpu(s, fullTol(t));
+    }
+  }
+}
+
+// The flash and cuDNN tactics refuse (kUnsupported) each feature only the full kernel implements,
+// on a layer they would otherwise take (float16, head size 64); the generic tactic runs it.
+TEST(CudaAttentionFull, FlashRefusesWhatOnlyTheFullKernelRuns) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(37);
+  const FullCase base{.t = DType::kFloat16, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 16, .Skv = 16, .Tp = 0, .D = 64,
+                      .Dv = 64, .outputs = 1};
+  std::vector<std::pair<std::string, OpSpec>> cases;
+  FullCase past = base;
+  past.Tp = 8;
+  cases.emplace_back("past", fullAttention(past, rng));
+  FullCase present = base;
+  present.outputs = 3;
+  cases.emplace_back("present", fullAttention(present, rng));
+  FullCase qk = base;
+  qk.outputs = 4;
+  cases.emplace_back("qk_matmul_output", fullAttention(qk, rng));
+  FullCase cap = base;
+  cap.softcap = 4.0f;
+  cases.emplace_back("softcap", fullAttention(cap, rng));
+  FullCase prec = base;
+  prec.softmaxPrecision = 16;
+  cases.emplace_back("softmax_precision", fullAttention(prec, rng));
+  OpSpec nonpad = fullAttention(base, rng);
+  nonpad.inputs[6] = nonpadLengths({11});
+  cases.emplace_back("nonpad_kv_seqlen", nonpad);
+  OpSpec intMask = fullAttention(base, rng);
+  intMask.inputs[3] = randomTensor(DType::kInt32, {base.Sq, base.T()}, rng, -2, 2);
+  cases.emplace_back("int32 mask", intMask);
+  for (auto& [what, s] : cases) {
+    SCOPED_TRACE(what);
+    GpuRunOptions o;
+    o.tactic = "cuda_attention_flash";
+    OpSpec trimmed = s;
+    while (!trimmed.inputs.back().defined()) trimmed.inputs.pop_back();
+    auto r = runOpCuda(trimmed, o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << r.status().toString();
+    expectFullMatchesCpu(s, fullTol(base.t));
+  }
 }
 
 TEST(CudaAttentionRegistry, TacticsAreRegistered) {

@@ -1,7 +1,8 @@
 // Generic attention kernels: a tiled one (launchAttentionGeneric) and one warp per query row
 // (launchAttentionRowwise); online softmax in float, any head size up to
 // kAttnGenericMaxHead, float32/float16/bfloat16. It is the simple, always-correct path (float32,
-// odd head sizes, unaligned tensors); the tensor-core kernel in attention_flash.cu is the fast one.
+// odd head sizes, unaligned tensors); the tensor-core kernel in attention_flash.cu is the fast one,
+// and runs with a KV cache, softcap, qk_matmul_output and the like go to attention_full.cu.
 //
 // Per row: keys are processed 32 at a time, one key per lane (the lane computes the full dot
 // product), then the chunk's softmax update is applied and each lane accumulates its slice of the

@@ -1,9 +1,11 @@
 // ONNX Attention (opset 23+) on the GPU, host side: validation, geometry and mask broadcasting
 // (the same rules as the CPU kernel, backends/cpu/kernels/attention.cc), then the fused kernels of
-// attention_flash.cu (tensor cores, float16/bfloat16) or attention_generic.cu (everything else).
-// What the fused kernels do not implement is refused in `supports`: past key/value and the present
-// outputs, nonpad_kv_seqlen, softcap, sliding windows and the qk_matmul output. kiln:PackedAttention
-// (the optimizer's merged Q/K/V projection) runs the same kernels on column blocks of one tensor.
+// attention_flash.cu (tensor cores, float16/bfloat16), attention_generic.cu (tiled, any head size)
+// or attention_full.cu (everything else: past key/value and the present outputs, nonpad_kv_seqlen,
+// softcap, sliding windows, the qk_matmul output, any mask type, softmax_precision). Only the
+// generic tactic takes layers that need the full kernel; the flash and cuDNN tactics refuse them
+// in `supports`. kiln:PackedAttention (the optimizer's merged Q/K/V projection) runs the flash and
+// tiled kernels on column blocks of one tensor.
 #include <cmath>
 
 #include "backends/cuda/cuda_check.h"
@@ -16,12 +18,22 @@ namespace {
 
 bool present(const LayerDesc& d, size_t i) { return i < d.inputTypes.size() && d.inputTypes[i] != DType::kUndefined; }
 
+// Every mask type ONNX allows; only the full kernel reads the kinds after kBFloat16.
 bool maskKindOf(DType t, AttnMaskKind* k) {
   switch (t) {
     case DType::kBool: *k = AttnMaskKind::kBool; return true;
     case DType::kFloat32: *k = AttnMaskKind::kFloat32; return true;
     case DType::kFloat16: *k = AttnMaskKind::kFloat16; return true;
     case DType::kBFloat16: *k = AttnMaskKind::kBFloat16; return true;
+    case DType::kFloat64: *k = AttnMaskKind::kFloat64; return true;
+    case DType::kInt8: *k = AttnMaskKind::kInt8; return true;
+    case DType::kUInt8: *k = AttnMaskKind::kUInt8; return true;
+    case DType::kInt16: *k = AttnMaskKind::kInt16; return true;
+    case DType::kUInt16: *k = AttnMaskKind::kUInt16; return true;
+    case DType::kInt32: *k = AttnMaskKind::kInt32; return true;
+    case DType::kUInt32: *k = AttnMaskKind::kUInt32; return true;
+    case DType::kInt64: *k = AttnMaskKind::kInt64; return true;
+    case DType::kUInt64: *k = AttnMaskKind::kUInt64; return true;
     default: return false;
   }
 }
@@ -41,41 +53,51 @@ void headSizes(const LayerDesc& d, int64_t* D, int64_t* Dv) {
   }
 }
 
-// What both tactics share: types, inputs, outputs and attributes the fused kernels implement.
-bool supportsCommon(const LayerDesc& d, std::initializer_list<DType> types) {
-  if (d.inputTypes.size() < 3 || !d.attrs || d.outputTypes.empty()) return false;
+// What the tactics share: types and ranks; then, with `full` (the generic tactic), what the full
+// kernel adds (past K/V of the I/O type, int64 nonpad_kv_seqlen, present K/V and qk_matmul_output
+// of the I/O type), else none of what only the full kernel implements.
+bool supportsCommon(const LayerDesc& d, std::initializer_list<DType> types, bool full) {
+  if (d.inputTypes.size() < 3 || d.inputTypes.size() > 7 || !d.attrs || d.outputTypes.empty() ||
+      d.outputTypes.size() > 4)
+    return false;
   const DType t = d.inputTypes[0];
   bool typeOk = false;
   for (DType x : types) typeOk |= x == t;
   if (!typeOk || d.inputTypes[1] != t || d.inputTypes[2] != t || d.outputTypes[0] != t) return false;
-  for (size_t i = 4; i < d.inputTypes.size(); ++i)
-    if (present(d, i)) return false;  // past_key/past_value, nonpad_kv_seqlen
-  for (size_t o = 1; o < d.outputTypes.size(); ++o)
-    if (d.outputTypes[o] != DType::kUndefined) return false;  // present K/V, qk_matmul_output
+  const DType maskType = present(d, 3) ? d.inputTypes[3] : DType::kUndefined;
   AttnMaskKind mk;
-  if (present(d, 3) && !maskKindOf(d.inputTypes[3], &mk)) return false;
-  const AttrMap& a = *d.attrs;
-  if (a.getFloat("softcap", 0.0f) != 0.0f || a.getInt("left_window_size", -1) != -1 ||
-      a.getInt("right_window_size", -1) != -1)
-    return false;
+  if (present(d, 3) && !maskKindOf(maskType, &mk)) return false;
   for (int i = 0; i < 3; ++i) {
     const Shape& s = d.inputShapes[i];
     if (s.rankKnown() && s.rank() != 3 && s.rank() != 4) return false;
   }
+  bool extraInputs = false, extraOutputs = false;
+  for (size_t i = 4; i < d.inputTypes.size(); ++i) extraInputs |= present(d, i);
+  for (size_t o = 1; o < d.outputTypes.size(); ++o) extraOutputs |= d.outputTypes[o] != DType::kUndefined;
+  if (!full) return attentionFullOnlyFeature(*d.attrs, t, maskType, extraInputs, extraOutputs, true) == nullptr;
+  if (present(d, 4) != present(d, 5)) return false;
+  for (const size_t i : {4u, 5u}) {
+    if (!present(d, i)) continue;
+    const Shape& s = d.inputShapes[i];
+    if (d.inputTypes[i] != t || (s.rankKnown() && s.rank() != 4)) return false;
+  }
+  if (present(d, 6) && d.inputTypes[6] != DType::kInt64) return false;
+  for (size_t o = 1; o < d.outputTypes.size(); ++o)
+    if (d.outputTypes[o] != DType::kUndefined && d.outputTypes[o] != t) return false;
   return true;
 }
 
 }  // namespace
 
 bool attentionFlashSupports(const LayerDesc& d) {
-  if (!supportsCommon(d, {DType::kFloat16, DType::kBFloat16})) return false;
+  if (!supportsCommon(d, {DType::kFloat16, DType::kBFloat16}, /*full=*/false)) return false;
   int64_t D = 0, Dv = 0;
   headSizes(d, &D, &Dv);
   return D == Dv && (D == 32 || D == 64 || D == 128);
 }
 
 bool attentionGenericSupports(const LayerDesc& d) {
-  if (!supportsCommon(d, {DType::kFloat32, DType::kFloat16, DType::kBFloat16})) return false;
+  if (!supportsCommon(d, {DType::kFloat32, DType::kFloat16, DType::kBFloat16}, /*full=*/true)) return false;
   int64_t D = 0, Dv = 0;
   headSizes(d, &D, &Dv);
   return D <= kAttnGenericMaxHead && Dv <= kAttnGenericMaxHead;
@@ -92,11 +114,13 @@ bool packedSupports(const LayerDesc& d, std::initializer_list<DType> types, int6
   bool typeOk = false;
   for (DType x : types) typeOk |= x == t;
   if (!typeOk || d.outputTypes[0] != t) return false;
+  const DType maskType = present(d, 1) ? d.inputTypes[1] : DType::kUndefined;
   AttnMaskKind mk;
-  if (present(d, 1) && !maskKindOf(d.inputTypes[1], &mk)) return false;
+  if (present(d, 1) && !maskKindOf(maskType, &mk)) return false;
   const AttrMap& a = *d.attrs;
-  if (a.getFloat("softcap", 0.0f) != 0.0f || a.getInt("left_window_size", -1) != -1 ||
-      a.getInt("right_window_size", -1) != -1 || a.getInt("qk_matmul_output_mode", 0) != 0)
+  // softmax_precision is not checked: PackedAttention computes its softmax in float, as it always
+  // has (the pack-qkv pass does not look at the attribute, so refusing it would fail such builds).
+  if (attentionFullOnlyFeature(a, t, maskType, false, false, false) || a.getInt("qk_matmul_output_mode", 0) != 0)
     return false;
   const int64_t hq = a.getInt("q_num_heads", 0), hkv = a.getInt("kv_num_heads", 0);
   const Shape& s = d.inputShapes[0];
@@ -196,8 +220,9 @@ static Status unpackedGeometry(const GpuKernelContext& ctx, AttnParams* p, DType
   return Status::OK();
 }
 
-Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type, bool packed) {
+Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type, bool packed, bool full) {
   const int maskIndex = packed ? 1 : 3;
+  full = full && !packed;
   if (packed) {
     if (ctx.numInputs() < 1 || !ctx.hasInput(0) || !ctx.hasOutput(0))
       return InvalidArgument("PackedAttention needs QKV and the output Y");
@@ -206,15 +231,16 @@ Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type, 
   } else {
     if (ctx.numInputs() < 3 || !ctx.hasInput(0) || !ctx.hasInput(1) || !ctx.hasInput(2) || !ctx.hasOutput(0))
       return InvalidArgument("Attention needs Q, K, V and the output Y");
-    for (int i = 4; i < ctx.numInputs(); ++i)
-      if (ctx.hasInput(i)) return Unsupported("Attention on the GPU: past_key/past_value and nonpad_kv_seqlen are not supported");
   }
-  for (int o = 1; o < ctx.numOutputs(); ++o)
-    if (ctx.hasOutput(o)) return Unsupported("Attention on the GPU: present_key/present_value/qk_matmul_output are not supported");
   const AttrMap& a = ctx.attrs;
-  if (a.getFloat("softcap", 0.0f) != 0.0f) return Unsupported("Attention on the GPU: softcap is not supported");
-  if (a.getInt("left_window_size", -1) != -1 || a.getInt("right_window_size", -1) != -1)
-    return Unsupported("Attention on the GPU: sliding windows are not supported");
+  if (!full) {
+    bool extraInputs = false, extraOutputs = false;
+    for (int i = packed ? 2 : 4; i < ctx.numInputs(); ++i) extraInputs |= ctx.hasInput(i);
+    for (int o = 1; o < ctx.numOutputs(); ++o) extraOutputs |= ctx.hasOutput(o);
+    const DType maskType = ctx.hasInput(maskIndex) ? ctx.in(maskIndex).dtype() : DType::kUndefined;
+    if (const char* f = attentionFullOnlyFeature(a, ctx.in(0).dtype(), maskType, extraInputs, extraOutputs, !packed))
+      return Unsupported("Attention on the GPU: {} runs on the generic tactic only (cuda_attention_generic)", f);
+  }
   DType t = DType::kUndefined;
   if (packed) {
     KILN_RETURN_IF_ERROR(packedGeometry(ctx, p, &t));
@@ -226,6 +252,8 @@ Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type, 
     return InvalidArgument("Attention: {} query heads are not a multiple of {} key/value heads", p->Hq, p->Hkv);
   if (p->D > kAttnGenericMaxHead || p->Dv > kAttnGenericMaxHead)
     return Unsupported("Attention on the GPU: head size {} / {} is over {}", p->D, p->Dv, kAttnGenericMaxHead);
+  if (full) KILN_RETURN_IF_ERROR(attentionFullParams(ctx, t, p));
+  const int64_t T = p->Tp + p->Skv;  // keys in all: past, then new
 
   // attn_mask: aligned right to (B, Hq, Sq, T); the last dim may be shorter than T (padded -inf).
   p->maskKind = AttnMaskKind::kNone;
@@ -235,14 +263,14 @@ Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type, 
       return Unsupported("Attention on the GPU: attn_mask of type {} is not supported", dtypeName(m.dtype()));
     const Dims& md = m.dims();
     if (md.rank() > 4) return InvalidArgument("Attention attn_mask {} has rank over 4", md.toString());
-    const int64_t target[4] = {p->B, p->Hq, p->Sq, p->Skv};
+    const int64_t target[4] = {p->B, p->Hq, p->Sq, T};
     int64_t stride = 1, st[4] = {0, 0, 0, 0};
     for (int i = 3; i >= 0; --i) {
       const int mi = i - (4 - md.rank());
       const int64_t d = mi >= 0 ? md[mi] : 1;
-      if (i == 3 ? d > p->Skv : (d != 1 && d != target[i]))
+      if (i == 3 ? d > T : (d != 1 && d != target[i]))
         return InvalidArgument("Attention attn_mask {} does not broadcast to ({}, {}, {}, {})", md.toString(), p->B,
-                               p->Hq, p->Sq, p->Skv);
+                               p->Hq, p->Sq, T);
       st[i] = (d == 1 && i != 3) ? 0 : stride;
       stride *= d;
     }
@@ -256,14 +284,18 @@ Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type, 
   float sq = static_cast<float>(std::sqrt(scale));
   if (t == DType::kFloat16) sq = fp::halfToFloat(fp::floatToHalf(sq));
   if (t == DType::kBFloat16) sq = fp::bfloat16ToFloat(fp::floatToBFloat16(sq));
+  p->sqrtScale = sq;
   p->scale = sq * sq;
   return Status::OK();
 }
 
-Result<bool> prepareAttention(const GpuKernelContext& ctx, AttnParams* p, DType* type, bool packed) {
-  KILN_RETURN_IF_ERROR(attentionParams(ctx, p, type, packed));
-  if (ctx.out(0).numel() == 0) return false;
-  if (p->Skv == 0) {  // no keys: every row is fully masked, which gives zeros
+Result<bool> prepareAttention(const GpuKernelContext& ctx, AttnParams* p, DType* type, bool packed, bool full) {
+  KILN_RETURN_IF_ERROR(attentionParams(ctx, p, type, packed, full));
+  // present_key/present_value are outputs in their own right: written even where Y is empty.
+  if (p->presentK || p->presentV) KILN_CUDA_RETURN_IF_ERROR(launchAttentionPresent(*p, *type, ctx.stream));
+  const bool qkWork = p->qk && ctx.out(3).numel() > 0;  // with Dv = 0, Y is empty but the scores are not
+  if (ctx.out(0).numel() == 0 && !qkWork) return false;
+  if (p->Tp + p->Skv == 0) {  // no keys: every row is fully masked, which gives zeros (and no scores)
     KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(p->y, 0, ctx.out(0).nbytes(), ctx.stream));
     return false;
   }
@@ -271,7 +303,9 @@ Result<bool> prepareAttention(const GpuKernelContext& ctx, AttnParams* p, DType*
 }
 
 Status launchOwnAttention(const AttnParams& p, DType t, bool flash, cudaStream_t stream) {
-  if (flash && attentionFlashHandles(p, t)) {
+  if (attentionNeedsFull(p)) {
+    KILN_CUDA_RETURN_IF_ERROR(launchAttentionFull(p, t, stream));
+  } else if (flash && attentionFlashHandles(p, t)) {
     KILN_CUDA_RETURN_IF_ERROR(launchAttentionFlash(p, t, stream));
   } else {
     KILN_CUDA_RETURN_IF_ERROR(launchAttentionGeneric(p, t, stream));
@@ -282,7 +316,7 @@ Status launchOwnAttention(const AttnParams& p, DType t, bool flash, cudaStream_t
 Status AttentionKernel::enqueue(const GpuKernelContext& ctx) const {
   AttnParams p;
   DType t = DType::kUndefined;
-  KILN_ASSIGN_OR_RETURN(const bool work, prepareAttention(ctx, &p, &t, packed_));
+  KILN_ASSIGN_OR_RETURN(const bool work, prepareAttention(ctx, &p, &t, packed_, /*full=*/!flash_));
   if (!work) return Status::OK();
   return launchOwnAttention(p, t, flash_, ctx.stream);
 }

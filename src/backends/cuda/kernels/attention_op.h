@@ -7,7 +7,9 @@
 namespace kiln::cuda {
 
 // flash = true: the tensor-core kernel where the run's tensors fit it (float16/bfloat16, head
-// size 32/64/128, aligned), else the generic kernel; flash = false: always the generic kernel.
+// size 32/64/128, aligned), else the generic kernel; flash = false: the generic tactic, which
+// also runs what only the full kernel implements (attention_full.cu: KV cache, qk_matmul_output,
+// softcap, windows, nonpad_kv_seqlen, other mask types, softmax_precision).
 // packed = true: kiln:PackedAttention (inputs QKV [B, S, (Hq + 2 Hkv) * D] and the mask).
 class AttentionKernel final : public GpuKernel {
  public:
@@ -23,12 +25,26 @@ bool attentionFlashSupports(const LayerDesc& d);
 bool attentionGenericSupports(const LayerDesc& d);
 bool packedAttentionFlashSupports(const LayerDesc& d);
 bool packedAttentionGenericSupports(const LayerDesc& d);
-// Validates the run's tensors and attributes and fills the kernel parameters.
-Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type, bool packed = false);
-// attentionParams, then what every tactic does first: false when nothing is left to launch (an
-// empty output, or no keys: the zeros are written here).
-Result<bool> prepareAttention(const GpuKernelContext& ctx, AttnParams* p, DType* type, bool packed);
-// Kiln's own kernels for the run: flash where `flash` and the run fit it, else the generic one.
+// Validates the run's tensors and attributes and fills the kernel parameters. full = false
+// (flash, cuDNN, packed): what only the full kernel implements is refused as Unsupported.
+Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type, bool packed = false, bool full = false);
+// attentionParams, then what every tactic does first: writes present_key/present_value (full),
+// and returns false when nothing is left to launch (empty outputs, or no keys: the zeros are
+// written here).
+Result<bool> prepareAttention(const GpuKernelContext& ctx, AttnParams* p, DType* type, bool packed, bool full = false);
+// Kiln's own kernels for the run: the full kernel where the run needs it, else flash where
+// `flash` and the run fit it, else the tiled generic one.
 Status launchOwnAttention(const AttnParams& p, DType t, bool flash, cudaStream_t stream);
+
+// attention_full.cc. Why a layer or run needs the full kernel (nullptr: it does not): extra
+// inputs (past_key/past_value, nonpad_kv_seqlen), extra outputs (present K/V, qk_matmul_output),
+// softcap, windows, an integer/float64 mask, or (softmaxPrecision) a softmax_precision rounding
+// unlike the I/O type.
+const char* attentionFullOnlyFeature(const AttrMap& a, DType t, DType maskType, bool extraInputs, bool extraOutputs,
+                                     bool softmaxPrecision);
+// Fills the full kernel's part of p (p's geometry is set; Tp = 0 on entry).
+Status attentionFullParams(const GpuKernelContext& ctx, DType t, AttnParams* p);
+AttnRound attentionStorageRounding(DType t);
+AttnRound attentionSoftmaxRounding(const AttrMap& a, DType t);
 
 }  // namespace kiln::cuda

@@ -1,8 +1,9 @@
 // Registration of the attention CUDA kernels: ONNX Attention as a fused kernel, tensor cores for
-// float16/bfloat16 (cuda_attention_flash) and a simple kernel for every other supported case
-// (cuda_attention_generic: float32, odd head sizes); the same two for kiln:PackedAttention, whose
-// Q, K and V are column blocks of one merged-projection tensor; and cuDNN's fused attention for both
-// where the frontend headers are present (attention_cudnn.cc).
+// float16/bfloat16 (cuda_attention_flash) and simple kernels for every other case
+// (cuda_attention_generic: float32, odd head sizes, and what only its full kernel implements: KV
+// cache, qk_matmul_output, softcap, windows, nonpad_kv_seqlen); the same two for
+// kiln:PackedAttention, whose Q, K and V are column blocks of one merged-projection tensor; and
+// cuDNN's fused attention for both where the frontend headers are present (attention_cudnn.cc).
 #include <functional>
 
 #include "backends/cuda/kernels/attention_cudnn.h"
