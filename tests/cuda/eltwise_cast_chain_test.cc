@@ -95,6 +95,25 @@ TEST(CudaEltwiseDropout, InferenceCopiesAndMaskIsTrue) {
   }
 }
 
+// Training mode with a seed: the CPU reference's mt19937 / numpy stream, element for element,
+// over more than one 624-draw round of the generator.
+TEST(CudaEltwiseDropout, TrainingModeMatchesTheSeededStream) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(25);
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kFloat64}) {
+    for (float ratio : {0.0f, 0.3f, 0.75f}) {
+      for (int64_t seed : {0, 12345}) {
+        OpSpec s = spec("Dropout", {rnd(t, Dims{5, 211}, rng, -5, 5), Tensor::fromVector<float>({ratio}, Dims{}),
+                                    Tensor::fromVector<bool>({true}, Dims{})});
+        s.attrs.set("seed", AttrValue(seed));
+        s.constInputs = {false, true, true};
+        s.numOutputs = 2;
+        expectGpuMatchesCpu(s, t == DType::kFloat16 ? 1e-3 : 1e-6);
+      }
+    }
+  }
+}
+
 // ---- kiln:ElementwiseChain --------------------------------------------------------------------------
 
 struct ChainStep {
@@ -250,10 +269,14 @@ TEST(CudaEltwiseSupports, TypesAndAttributes) {
   EXPECT_FALSE(supports("cuda_eltwise_Sum", desc("Sum", std::vector<DType>(9, f), {f}, &none)));
   EXPECT_TRUE(supports("cuda_eltwise_Sum", desc("Sum", std::vector<DType>(8, f), {f}, &none)));
   EXPECT_TRUE(supports("cuda_eltwise_cast", desc("Cast", {f}, {DType::kBFloat16}, &none)));
-  EXPECT_FALSE(supports("cuda_eltwise_cast", desc("Cast", {f}, {DType::kFloat8E5M2}, &none)));
+  // Small types (fp8, fp4, e8m0, 4/2-bit integers) cast both ways; strings stay on the host.
+  EXPECT_TRUE(supports("cuda_eltwise_cast", desc("Cast", {f}, {DType::kFloat8E5M2}, &none)));
+  EXPECT_TRUE(supports("cuda_eltwise_cast", desc("Cast", {DType::kInt4}, {h}, &none)));
+  EXPECT_FALSE(supports("cuda_eltwise_cast", desc("Cast", {f}, {DType::kString}, &none)));
+  EXPECT_FALSE(supports("cuda_eltwise_cast", desc("Cast", {DType::kString}, {f}, &none)));
   EXPECT_TRUE(supports("cuda_eltwise_Where", desc("Where", {b, h, h}, {h}, &none)));
   EXPECT_FALSE(supports("cuda_eltwise_Where", desc("Where", {f, h, h}, {h}, &none)));
-  // Dropout: training_mode must be absent or a constant false.
+  // Dropout: training mode (training_mode not a constant false) only with a seed, float types.
   EXPECT_TRUE(supports("cuda_eltwise_Dropout", desc("Dropout", {f}, {f, b}, &none)));
   LayerDesc train = desc("Dropout", {f, f, b}, {f, b}, &none);
   EXPECT_FALSE(supports("cuda_eltwise_Dropout", train));
@@ -263,6 +286,14 @@ TEST(CudaEltwiseSupports, TypesAndAttributes) {
   EXPECT_FALSE(supports("cuda_eltwise_Dropout", train));
   train.constInputs[2] = &no;
   EXPECT_TRUE(supports("cuda_eltwise_Dropout", train));
+  AttrMap seeded;
+  seeded.set("seed", AttrValue(int64_t{3}));
+  LayerDesc trainSeeded = desc("Dropout", {f, f, b}, {f, b}, &seeded);
+  trainSeeded.constInputs[2] = &yes;
+  EXPECT_TRUE(supports("cuda_eltwise_Dropout", trainSeeded));
+  LayerDesc trainInt = desc("Dropout", {DType::kInt32, f, b}, {DType::kInt32, b}, &seeded);
+  trainInt.constInputs[2] = &yes;
+  EXPECT_FALSE(supports("cuda_eltwise_Dropout", trainInt));
 }
 
 TEST(CudaEltwiseSupports, Chain) {

@@ -65,20 +65,22 @@ bool supportsWhere(const LayerDesc& d) {
   return in(kStdT, t) && d.inputTypes[2] == t && outputIs(d, t);
 }
 
+// Any pair of the standard and small types (fp8, fp4, e8m0, 4/2-bit integers); CastLike's second
+// input only gives the type, so its own type does not matter. Strings stay on the CPU side.
 bool supportsCast(const LayerDesc& d) {
   if (d.inputTypes.empty() || d.outputTypes.empty()) return false;
-  for (DType t : d.inputTypes)
-    if (t != DType::kUndefined && !in(kStdT, t)) return false;
-  return in(kStdT, d.outputTypes[0]);
+  auto castable = [](DType t) { return in(kStdT, t) || eltwise::isSmallCastType(t); };
+  return castable(d.inputTypes[0]) && castable(d.outputTypes[0]);
 }
 
 bool supportsDropout(const LayerDesc& d) {
   if (d.inputTypes.empty() || !in(kStdT, d.inputTypes[0]) || !outputIs(d, d.inputTypes[0])) return false;
-  // Inference only: training_mode absent or a constant false (a ratio of 0 is also a copy, but
-  // ratio and mode computed at run time could ask for training).
+  // Training mode (training_mode not absent or a constant false) runs seeded float layers only:
+  // the CPU reference's mt19937 stream restarts from the seed every run.
   if (d.inputTypes.size() > 2 && d.inputTypes[2] != DType::kUndefined) {
     const Tensor* mode = d.constInputs.size() > 2 ? d.constInputs[2] : nullptr;
-    if (!mode || mode->numel() != 1 || mode->intAt(0) != 0) return false;
+    const bool inference = mode && mode->numel() == 1 && mode->intAt(0) == 0;
+    if (!inference && (!d.attrs || !d.attrs->has("seed") || !in(kFloatT, d.inputTypes[0]))) return false;
   }
   return true;
 }
@@ -136,6 +138,8 @@ void registerElementwiseKernels(GpuKernelRegistry& r) {
   add(r, "Dropout", supportsDropout);
 
   eltwise::registerQuantizeKernels(r);
+  eltwise::registerPowMixedKernel(r);
+  eltwise::registerQuantizeGeneralKernels(r);
 
   // The optimizer's fused chains.
   add(r, "ElementwiseChain", supportsChain, "kiln", "cuda_eltwise_chain");

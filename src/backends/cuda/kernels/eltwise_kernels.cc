@@ -215,8 +215,9 @@ class EltKernel final : public GpuKernel {
     Tensor& y = c.out(0);
     if (x.numel() != y.numel())
       return InvalidArgument("{}: input {} vs output {}", plan_.op, x.dims().toString(), y.dims().toString());
-    if (!isStandardType(x.dtype())) return unsupportedGpuType(plan_.op, x.dtype());
-    if (!isStandardType(y.dtype())) return unsupportedGpuType(plan_.op, y.dtype());
+    const bool small = isSmallCastType(x.dtype()) || isSmallCastType(y.dtype());
+    if (!isStandardType(x.dtype()) && !isSmallCastType(x.dtype())) return unsupportedGpuType(plan_.op, x.dtype());
+    if (!isStandardType(y.dtype()) && !isSmallCastType(y.dtype())) return unsupportedGpuType(plan_.op, y.dtype());
     if (y.numel() == 0) return Status::OK();
     if (x.dtype() == y.dtype()) {
       if (x.raw() != y.raw())
@@ -224,6 +225,17 @@ class EltKernel final : public GpuKernel {
       return Status::OK();
     }
     const int maxBlocks = c.res.smCount > 0 ? c.res.smCount * 8 : 1024;
+    if (small) {
+      // saturate / round_mode exist from opset 19 / 25; absent means the defaults (1, "up").
+      const bool saturate = !c.attrs.has("saturate") || c.attrs.getInt("saturate") != 0;
+      const std::string rm = c.attrs.has("round_mode") ? c.attrs.getString("round_mode") : "up";
+      const int roundMode = rm == "down" ? 1 : rm == "nearest" ? 2 : 0;
+      if (rm != "up" && rm != "down" && rm != "nearest")
+        return InvalidArgument("{} round_mode must be 'up', 'down' or 'nearest', not '{}'", plan_.op, rm);
+      KILN_CUDA_RETURN_IF_ERROR(
+          launchCastSmall(x.raw(), x.dtype(), y.raw(), y.dtype(), y.numel(), saturate, roundMode, maxBlocks, c.stream));
+      return Status::OK();
+    }
     KILN_CUDA_RETURN_IF_ERROR(launchCast(x.raw(), x.dtype(), y.raw(), y.dtype(), y.numel(), maxBlocks, c.stream));
     return Status::OK();
   }
@@ -232,12 +244,26 @@ class EltKernel final : public GpuKernel {
     // Inputs 1 (ratio) and 2 (training_mode) are host inputs.
     const bool training = c.hasInput(2) && c.in(2).numel() == 1 && c.in(2).intAt(0) != 0;
     const double ratio = c.hasInput(1) && c.in(1).numel() == 1 ? c.in(1).doubleAt(0) : 0.5;
-    if (training && ratio != 0)
-      return Unsupported("Dropout in training mode (ratio {}) has no CUDA kernel", ratio);
     const Tensor& x = c.in(0);
     Tensor& y = c.out(0);
     if (x.nbytes() != y.nbytes())
       return InvalidArgument("Dropout: input {} vs output {}", x.describe(), y.describe());
+    if (training && ratio != 0) {
+      // Seeded only: the CPU reference's stream restarts from the seed every run, which a captured
+      // graph replays; an unseeded layer would need fresh randomness per run.
+      if (!c.attrs.has("seed")) return Unsupported("Dropout in training mode without a seed has no CUDA kernel");
+      if (!(ratio >= 0 && ratio < 1)) return InvalidArgument("Dropout ratio must be in [0, 1), got {}", ratio);
+      bool* mask = nullptr;
+      if (c.hasOutput(1)) {
+        if (c.out(1).dtype() != DType::kBool || c.out(1).numel() != x.numel())
+          return InvalidArgument("Dropout mask {} must be bool of the input's size", c.out(1).describe());
+        mask = c.out(1).data<bool>();
+      }
+      if (x.numel() == 0) return Status::OK();
+      KILN_CUDA_RETURN_IF_ERROR(launchDropoutTrain(x.raw(), x.dtype(), y.raw(), mask, x.numel(),
+                                                   static_cast<uint32_t>(c.attrs.getInt("seed")), ratio, c.stream));
+      return Status::OK();
+    }
     if (y.nbytes() && x.raw() != y.raw())
       KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(y.raw(), x.raw(), y.nbytes(), cudaMemcpyDeviceToDevice, c.stream));
     if (c.hasOutput(1) && c.out(1).nbytes()) {

@@ -38,6 +38,8 @@ std::unique_ptr<GpuKernel> makeKernel(LayerPlan plan);
 
 // QuantizeLinear / DequantizeLinear (eltwise_quant.cc).
 void registerQuantizeKernels(GpuKernelRegistry& r);
+void registerPowMixedKernel(GpuKernelRegistry& r);  // eltwise_pow_mixed.cc: Pow with mixed types
+void registerQuantizeGeneralKernels(GpuKernelRegistry& r);  // eltwise_quant_general.cc
 
 // Chain op name ("Relu", "GeluTanh", "Add", ...) -> step code; false if unknown.
 bool chainCode(const std::string& name, int32_t* code);

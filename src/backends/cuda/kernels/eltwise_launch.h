@@ -94,6 +94,31 @@ cudaError_t launchWhere(const ChainParams& p, int elemBytes, cudaStream_t s);
 // to nearest even, double -> 16-bit goes through float like the CPU reference).
 cudaError_t launchCast(const void* in, DType from, void* out, DType to, int64_t n, int maxBlocks, cudaStream_t s);
 
+// Cast where `from` or `to` is a small type (isSmallCastType): fp8 (saturate), fp4, e8m0
+// (saturate, roundMode 0 up / 1 down / 2 nearest), 4/2-bit integers one per byte; the other side
+// may be any standard type. Matches the CPU reference's castOne bit for bit.
+bool isSmallCastType(DType t);
+cudaError_t launchCastSmall(const void* in, DType from, void* out, DType to, int64_t n, bool saturate, int roundMode,
+                            int maxBlocks, cudaStream_t s);
+
+// Pow(x, e) with x and e of different numeric types: y (x's type) = pow(double(x), double(e))
+// like the CPU reference, numpy broadcasting through the strides against `out`.
+struct PowMixedArgs {
+  const void* x = nullptr;
+  const void* e = nullptr;
+  void* y = nullptr;
+  DType xType = DType::kFloat32, eType = DType::kFloat32;
+  int rank = 0;
+  int64_t dims[kMaxGeoRank] = {}, xStrides[kMaxGeoRank] = {}, eStrides[kMaxGeoRank] = {};  // 0 = broadcast
+  int64_t n = 0;
+};
+cudaError_t launchPowMixed(const PowMixedArgs& a, int maxBlocks, cudaStream_t s);
+
+// Dropout in training mode with a seed (float types): the CPU reference's mt19937 / numpy stream,
+// mask optional. One block; rare (training graphs).
+cudaError_t launchDropoutTrain(const void* x, DType t, void* y, bool* mask, int64_t n, uint32_t seed, double ratio,
+                               cudaStream_t s);
+
 // True if the type is one of the 13 standard types the kernels instantiate.
 inline bool isStandardType(DType t) {
   switch (t) {
