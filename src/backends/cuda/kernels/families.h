@@ -18,15 +18,6 @@ void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample,
 void registerIntegerKernels(GpuKernelRegistry& r);       // integer_*: MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv
 void registerSignalKernels(GpuKernelRegistry& r);        // signal*, einsum*: DFT, STFT, Einsum, Det
 void registerLlmKernels(GpuKernelRegistry& r);           // llm_*: RotaryEmbedding, SwiGLU, TensorScatter, CausalConvWithState, LinearAttention
-void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
-void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample, RoiAlign, Col2Im
-void registerIntegerKernels(GpuKernelRegistry& r);       // integer_*: MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv
-void registerSignalKernels(GpuKernelRegistry& r);        // signal*, einsum*: DFT, STFT, Einsum, Det
-void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
-void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample, RoiAlign, Col2Im
-void registerIntegerKernels(GpuKernelRegistry& r);       // integer_*: MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv
-void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
-void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample, RoiAlign, Col2Im
-void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
+void registerGridUnpoolKernels(GpuKernelRegistry& r);    // grid_unpool*: AffineGrid, MaxUnpool
 
 }  // namespace kiln::cuda

@@ -190,11 +190,11 @@ Status batchNormEnqueue(const GpuKernelContext& c) {
   constexpr const char* op = "BatchNormalization";
   const Tensor& x = c.in(0);
   if (!rn::layerNormSupportsType(x.dtype())) return unsupportedGpuType(op, x.dtype());
-  if (c.attrs.getInt("training_mode") != 0) return Unsupported("{}: training_mode has no CUDA kernel", op);
+  const bool training = c.attrs.getInt("training_mode") != 0;
   NCS d;
   KILN_RETURN_IF_ERROR(splitNCS(x, op, &d));
   KILN_RETURN_IF_ERROR(checkSameOut(op, x, c.out(0)));
-  const bool perAct = d.s != 1 && c.in(1).numel() == d.c * d.s;
+  const bool perAct = !training && d.s != 1 && c.in(1).numel() == d.c * d.s;
   const int64_t want = perAct ? d.c * d.s : d.c;
   static const char* kNames[] = {"scale", "B", "input_mean", "input_var"};
   for (int i = 1; i < 5; ++i)
@@ -221,6 +221,19 @@ Status batchNormEnqueue(const GpuKernelContext& c) {
   a.s = d.s;
   a.epsilon = c.attrs.getFloat("epsilon");
   a.smCount = c.res.smCount;
+  if (training) {
+    // Batch statistics; the optional outputs 1 and 2 get the running mean and variance.
+    a.training = true;
+    a.momentum = c.attrs.getFloat("momentum");
+    for (int o = 1; o <= 2; ++o)
+      if (c.hasOutput(o) && (c.out(o).numel() != d.c || c.out(o).dtype() != st))
+        return InvalidArgument("{}: running statistic output {} is {}, expected {} {} values", op, o,
+                               c.out(o).describe(), d.c, dtypeName(st));
+    a.runMean = c.hasOutput(1) ? c.out(1).raw() : nullptr;
+    a.runVar = c.hasOutput(2) ? c.out(2).raw() : nullptr;
+    KILN_CUDA_RETURN_IF_ERROR(rn::launchBatchNorm(a, c.stream));
+    return Status::OK();
+  }
   if (x.numel() == 0) return Status::OK();
   KILN_CUDA_RETURN_IF_ERROR(rn::launchBatchNorm(a, c.stream));
   return Status::OK();
@@ -228,8 +241,10 @@ Status batchNormEnqueue(const GpuKernelContext& c) {
 
 bool batchNormSupports(const LayerDesc& d) {
   const DType t = rnh::inType(d, 0);
-  if (!rn::layerNormSupportsType(t) || !d.attrs || d.attrs->getInt("training_mode", 0) != 0) return false;
-  if (d.outputTypes.size() != 1) return false;
+  if (!rn::layerNormSupportsType(t) || !d.attrs) return false;
+  // Training mode may ask for the running mean and variance (outputs 1, 2); inference has one output.
+  const bool training = d.attrs->getInt("training_mode", 0) != 0;
+  if (d.outputTypes.empty() || (!training && d.outputTypes.size() != 1) || d.outputTypes.size() > 3) return false;
   auto okType = [&](DType p) { return p == t || p == DType::kFloat32; };
   return okType(rnh::inType(d, 1)) && rnh::inType(d, 2) == rnh::inType(d, 1) && okType(rnh::inType(d, 3)) &&
          rnh::inType(d, 4) == rnh::inType(d, 3);

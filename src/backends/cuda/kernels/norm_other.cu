@@ -188,6 +188,70 @@ cudaError_t batchNormP(const BatchNormArgs& a, cudaStream_t s) {
   return err;
 }
 
+// Training mode, one block per channel (a rare layer; exported training graphs): population mean
+// and variance of the channel over N and the spatial dims in the stat type (two passes, as the
+// CPU reference), the running statistics, then y = x * a + b with the batch statistics.
+template <typename T, typename P, typename Q>
+__global__ void __launch_bounds__(256) batchNormTrainKernel(const T* __restrict__ x, T* __restrict__ y,
+                                                            const P* scale, const P* bias, const Q* mean,
+                                                            const Q* var, Q* runMean, Q* runVar, int64_t n,
+                                                            int64_t c, int64_t sp, float eps, float momentum) {
+  using C = StatT<T>;
+  __shared__ C red[32];
+  const int64_t ch = blockIdx.x;
+  const int64_t count = n * sp;
+  auto blockSum = [&](C v) {
+    for (int off = 16; off > 0; off >>= 1) v += shflXor(v, off);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    C t = 0;
+    for (int w = 0; w < static_cast<int>(blockDim.x >> 5); ++w) t += red[w];  // same order in every thread
+    __syncthreads();
+    return t;
+  };
+  C acc = 0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    const int64_t k = i / sp, j = i - k * sp;
+    acc += toC<C>(x[(k * c + ch) * sp + j]);
+  }
+  const C m = count ? blockSum(acc) / static_cast<C>(count) : C(0);
+  acc = 0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    const int64_t k = i / sp, j = i - k * sp;
+    const C t = toC<C>(x[(k * c + ch) * sp + j]) - m;
+    acc += t * t;
+  }
+  const C v = count ? blockSum(acc) / static_cast<C>(count) : C(0);
+  if (threadIdx.x == 0) {
+    const C mom = static_cast<C>(momentum);
+    if (runMean) runMean[ch] = fromC<Q>(toC<C>(mean[ch]) * mom + m * (C(1) - mom));
+    if (runVar) runVar[ch] = fromC<Q>(toC<C>(var[ch]) * mom + v * (C(1) - mom));
+  }
+  const C a = toC<C>(scale[ch]) / sqrtC(v + static_cast<C>(eps));
+  const C b = toC<C>(bias[ch]) - m * a;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    const int64_t k = i / sp, j = i - k * sp;
+    const int64_t off = (k * c + ch) * sp + j;
+    y[off] = fromC<T>(toC<C>(x[off]) * a + b);
+  }
+}
+
+template <typename T, typename P>
+cudaError_t batchNormTrainP(const BatchNormArgs& a, cudaStream_t s) {
+  cudaError_t err = cudaErrorInvalidValue;
+  auto go = [&](auto qtag) {
+    using Q = KILN_RN_TYPE(qtag);
+    batchNormTrainKernel<T, P, Q><<<static_cast<unsigned>(a.c), 256, 0, s>>>(
+        static_cast<const T*>(a.x), static_cast<T*>(a.y), static_cast<const P*>(a.scale),
+        static_cast<const P*>(a.bias), static_cast<const Q*>(a.mean), static_cast<const Q*>(a.var),
+        static_cast<Q*>(a.runMean), static_cast<Q*>(a.runVar), a.n, a.c, a.s, a.epsilon, a.momentum);
+    err = cudaGetLastError();
+  };
+  if (a.statDtype == a.dtype) go(Tag<T>{});
+  else if (a.statDtype == DType::kFloat32) go(Tag<float>{});
+  return err;
+}
+
 }  // namespace
 
 cudaError_t launchGroupNorm(const GroupNormArgs& a, cudaStream_t s) {
@@ -206,12 +270,15 @@ cudaError_t launchGroupNorm(const GroupNormArgs& a, cudaStream_t s) {
 
 // Parameters: scale/B of X's type or float32 (paramDtype), mean/var likewise (statDtype).
 cudaError_t launchBatchNorm(const BatchNormArgs& a, cudaStream_t s) {
-  if (a.training) return cudaErrorInvalidValue;
-  if (a.n * a.c * a.s == 0) return cudaSuccess;
+  if (a.training && (a.perActivation || a.c > 0x7fffffff)) return cudaErrorInvalidValue;
+  if (a.n * a.c * a.s == 0 && !a.training) return cudaSuccess;
+  if (a.c == 0) return cudaSuccess;
   cudaError_t err = cudaErrorInvalidValue;
   dispatch<FloatSet>(a.dtype, [&](auto tag) {
     using T = KILN_RN_TYPE(tag);
-    if (a.paramDtype == a.dtype) err = batchNormP<T, T>(a, s);
+    if (a.training) err = a.paramDtype == a.dtype ? batchNormTrainP<T, T>(a, s)
+                          : a.paramDtype == DType::kFloat32 ? batchNormTrainP<T, float>(a, s) : cudaErrorInvalidValue;
+    else if (a.paramDtype == a.dtype) err = batchNormP<T, T>(a, s);
     else if (a.paramDtype == DType::kFloat32) err = batchNormP<T, float>(a, s);
   });
   return err;

@@ -84,7 +84,7 @@ struct ScanArgs {
   int64_t outer = 1, n = 1, inner = 1;  // all > 0
   int smCount = 132;
 };
-bool scanSupportsType(DType t);  // CumSum; prod = true (CumProd) is not implemented yet
+bool scanSupportsType(DType t);  // CumSum and CumProd (prod = true)
 cudaError_t launchScan(const ScanArgs& a, cudaStream_t s);
 
 // ---- TopK --------------------------------------------------------------------------------------------

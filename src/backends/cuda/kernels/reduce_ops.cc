@@ -176,10 +176,10 @@ Status argEnqueue(const GpuKernelContext& c) {
 
 bool argSupports(const LayerDesc& d) { return rn::argSupportsType(rnh::inType(d, 0)); }
 
-// CumSum: the axis arrives on the host (hostInputs). CumProd's axis is not a host input in the
-// shared table, so it has no CUDA kernel yet.
-Status cumSumEnqueue(const GpuKernelContext& c) {
-  constexpr const char* op = "CumSum";
+// CumSum/CumProd: the axis arrives on the host (hostInputs).
+template <bool kProd>
+Status scanEnqueue(const GpuKernelContext& c) {
+  constexpr const char* op = kProd ? "CumProd" : "CumSum";
   const Tensor& x = c.in(0);
   Tensor& y = c.out(0);
   if (!rn::scanSupportsType(x.dtype())) return unsupportedGpuType(op, x.dtype());
@@ -192,6 +192,7 @@ Status cumSumEnqueue(const GpuKernelContext& c) {
   if (!rnh::normAxis(ax.intAt(0), x.rank(), &axis))
     return InvalidArgument("{} axis {} is out of range for rank {}", op, ax.intAt(0), x.rank());
   rn::ScanArgs a;
+  a.prod = kProd;
   a.exclusive = c.attrs.getInt("exclusive") != 0;
   a.reverse = c.attrs.getInt("reverse") != 0;
   a.dtype = x.dtype();
@@ -274,7 +275,8 @@ void registerReduceOps(GpuKernelRegistry& r) {
   addReduce<ROp::kSumSquare>(r, "cuda_reduce_sumsquare");
   r.addFn("ArgMax", "cuda_reduce_argmax", &argEnqueue<true>, argSupports, 10);
   r.addFn("ArgMin", "cuda_reduce_argmin", &argEnqueue<false>, argSupports, 10);
-  r.addFn("CumSum", "cuda_reduce_cumsum", &cumSumEnqueue, cumSumSupports, 10);
+  r.addFn("CumSum", "cuda_reduce_cumsum", &scanEnqueue<false>, cumSumSupports, 10);
+  r.addFn("CumProd", "cuda_reduce_cumprod", &scanEnqueue<true>, cumSumSupports, 10);
   r.addFn("TopK", "cuda_reduce_topk_small", &topKEnqueue<true>, topKSupports, 10);
   r.addFn("TopK", "cuda_reduce_topk_select", &topKEnqueue<false>, topKAnySupports, 5);
 }

@@ -1,7 +1,8 @@
-// CumSum over [outer, n, inner] views (exclusive, reverse). Floats accumulate in float (double for
-// float64), integers in uint64 (wrapping like the element type, as the CPU reference).
-//  - inner == 1: one warp per row, 32 elements at a time: a shuffle scan plus the running carry;
-//  - inner > 1: one thread per column, a sequential scan coalesced across the inner dimension.
+// CumSum/CumProd over [outer, n, inner] views (exclusive, reverse). Floats accumulate in float
+// (double for float64), integers in uint64 (wrapping like the element type, as the CPU reference).
+//  - CumSum, inner == 1: one warp per row, 32 elements at a time: a shuffle scan plus the carry;
+//  - otherwise one thread per column, a sequential scan coalesced across the inner dimension
+//    (CumProd always: a product in the CPU's order keeps the rounding of the reference).
 #include "backends/cuda/kernels/reduce_common.cuh"
 
 namespace kiln::cuda::rn {
@@ -47,19 +48,20 @@ __global__ void __launch_bounds__(256) scanRowsKernel(const T* __restrict__ x, T
   }
 }
 
-template <typename T>
+template <typename T, bool kProd>
 __global__ void scanColsKernel(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t n, int64_t inner,
                                bool exclusive, bool reverse) {
   using A = ScanA<T>;
   KILN_GRID_STRIDE_LOOP(col, outer * inner) {
     const int64_t o = col / inner, j = col - o * inner;
     const int64_t base = o * n * inner + j;
-    A acc = A(0);
+    A acc = A(kProd ? 1 : 0);
     for (int64_t k = 0; k < n; ++k) {
       const int64_t off = base + (reverse ? n - 1 - k : k) * inner;
       const A v = scanLoad(x[off]);
       if (exclusive) y[off] = convertTo<T>(acc);
-      acc += v;
+      if constexpr (kProd) acc *= v;
+      else acc += v;
       if (!exclusive) y[off] = convertTo<T>(acc);
     }
   }
@@ -73,17 +75,19 @@ using ScanSet = DSet<DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::
 bool scanSupportsType(DType t) { return inSet<ScanSet>(t); }
 
 cudaError_t launchScan(const ScanArgs& a, cudaStream_t s) {
-  if (a.prod) return cudaErrorInvalidValue;  // CumProd: no kernel yet
   if (a.outer * a.n * a.inner == 0) return cudaSuccess;
   cudaError_t err = cudaErrorInvalidValue;
   dispatch<ScanSet>(a.dtype, [&](auto tag) {
     using T = KILN_RN_TYPE(tag);
     const T* x = static_cast<const T*>(a.x);
     T* y = static_cast<T*>(a.y);
-    if (a.inner == 1)
+    if (a.prod)
+      scanColsKernel<T, true><<<gridFor(a.outer * a.inner, kThreads, a.smCount, 8), kThreads, 0, s>>>(
+          x, y, a.outer, a.n, a.inner, a.exclusive, a.reverse);
+    else if (a.inner == 1)
       scanRowsKernel<T><<<gridFor(a.outer, 8, a.smCount, 8), 256, 0, s>>>(x, y, a.outer, a.n, a.exclusive, a.reverse);
     else
-      scanColsKernel<T><<<gridFor(a.outer * a.inner, kThreads, a.smCount, 8), kThreads, 0, s>>>(
+      scanColsKernel<T, false><<<gridFor(a.outer * a.inner, kThreads, a.smCount, 8), kThreads, 0, s>>>(
           x, y, a.outer, a.n, a.inner, a.exclusive, a.reverse);
     err = cudaGetLastError();
   });

@@ -129,7 +129,7 @@ cudaError_t topKLaunch(const TopKArgs& a, cudaStream_t s) {
 }
 
 using TopKSet = DSet<DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64, DType::kInt32,
-                     DType::kInt64, DType::kInt8, DType::kUInt8>;
+                     DType::kInt64, DType::kInt8, DType::kUInt8, DType::kUInt32, DType::kUInt64>;
 
 }  // namespace
 

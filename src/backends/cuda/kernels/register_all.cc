@@ -13,16 +13,7 @@ void registerAllGpuKernels(GpuKernelRegistry& r) {
   registerIntegerKernels(r);
   registerSignalKernels(r);
   registerLlmKernels(r);
-  registerLossKernels(r);
-  registerVisionKernels(r);
-  registerIntegerKernels(r);
-  registerSignalKernels(r);
-  registerLossKernels(r);
-  registerVisionKernels(r);
-  registerIntegerKernels(r);
-  registerLossKernels(r);
-  registerVisionKernels(r);
-  registerLossKernels(r);
+  registerGridUnpoolKernels(r);
 }
 
 }  // namespace kiln::cuda
