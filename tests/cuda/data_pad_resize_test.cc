@@ -115,6 +115,26 @@ TEST(DataResize, CubicAndExcludeOutside) {
   expectGpuMatchesCpu(resizeScales(rnd(DType::kFloat16, {1, 3, 5, 5}, 2), {1, 1, 2, 2}, attrs({{"mode", "cubic"}})), 1e-3);
 }
 
+// Antialiased downscaling (the filter stretched by 1/scale, up to 3 resized axes): linear and
+// cubic, every scale from mild to 1/5, exclude_outside, sizes input, an integer image.
+TEST(DataResize, AntialiasLinearAndCubic) {
+  KILN_REQUIRE_GPU();
+  const Tensor x = rnd(DType::kFloat32, {1, 3, 23, 17}, 7);
+  for (const char* mode : {"linear", "cubic"})
+    for (int64_t ex : {0, 1}) {
+      AttrMap a = attrs({{"mode", mode}, {"antialias", int64_t{1}}, {"exclude_outside", ex}});
+      expectGpuMatchesCpu(resizeScales(x, {1, 1, 0.6f, 0.8f}, a), 1e-6);
+      expectGpuMatchesCpu(resizeScales(x, {1, 1, 0.2f, 0.35f}, a), 1e-6);
+      expectGpuMatchesCpu(resizeScales(x, {1, 1, 0.5f, 1.5f}, a), 1e-6);  // one axis upscales (no stretch)
+      expectGpuMatchesCpu(resizeSizes(x, {1, 3, 7, 5}, a), 1e-6);
+    }
+  expectExact(resizeScales(rnd(DType::kUInt8, {1, 2, 16, 16}, 8), {1, 1, 0.4f, 0.4f},
+                           attrs({{"mode", "linear"}, {"antialias", int64_t{1}}})));
+  expectGpuMatchesCpu(resizeScales(rnd(DType::kFloat16, {1, 2, 12, 10}, 9), {1, 1, 0.5f, 0.5f},
+                                   attrs({{"mode", "cubic"}, {"antialias", int64_t{1}}})),
+                      1e-3);
+}
+
 TEST(DataResize, TfCropAndResizeWithExtrapolation) {
   KILN_REQUIRE_GPU();
   const Tensor x = rnd(DType::kFloat32, {1, 2, 6, 8}, 1);
@@ -148,7 +168,7 @@ TEST(DataUpsample, NearestAndLinear) {
 TEST(DataResizeSupports, AntialiasAndTypes) {
   Desc aa("Resize", attrs({{"mode", "linear"}, {"antialias", int64_t{1}}}), {DType::kFloat32}, {DType::kFloat32},
           {Shape(Dims{1, 3, 8, 8})});
-  EXPECT_FALSE(supports("cuda_data_resize", aa.d));
+  EXPECT_FALSE(supports("cuda_data_resize", aa.d));  // antialias resizes at most 3 axes: 4 might change
   Desc lin("Resize", attrs({{"mode", "linear"}}), {DType::kFloat32}, {DType::kFloat32}, {Shape(Dims{1, 3, 8, 8})});
   EXPECT_TRUE(supports("cuda_data_resize", lin.d));
   Desc linBool("Resize", attrs({{"mode", "linear"}}), {DType::kBool}, {DType::kBool}, {Shape(Dims{1, 3, 8, 8})});

@@ -139,8 +139,13 @@ struct ResizeArgs {
   double roiStart[kMaxResizeRank] = {};   // tf_crop_and_resize (float32 results, see the .cc)
   double roiWidth[kMaxResizeRank] = {};
   double symOffset[kMaxResizeRank] = {};  // half_pixel_symmetric: center * (1 - adjustment)
+  // Linear/cubic antialias (downscaling): a filter stretched by 1/scale, taps[a] samples on axis a
+  // (at most kMaxResizeTaps), weights normalized to sum 1.
+  bool antialias = false;
+  int taps[kMaxResizeRank] = {};
   int64_t n = 0;
 };
+constexpr int kMaxResizeTaps = 64;
 cudaError_t launchResize(const ResizeArgs& a, int smCount, cudaStream_t s);
 
 // ---- small generators (data_misc.cu) ------------------------------------------------------------

@@ -202,6 +202,21 @@ Status runResize(const GpuKernelContext& c, const Tensor& x, Tensor& y, ResizeAr
     KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(y.raw(), x.raw(), y.nbytes(), cudaMemcpyDeviceToDevice, c.stream));
     return Status::OK();
   }
+  if (a.antialias) {
+    // The filter stretches by 1/scale when downscaling: tapCount() of layout_resize.cc.
+    if (a.numActive > 3) return Unsupported("Resize with antialias on the GPU resizes at most 3 axes, not {}", a.numActive);
+    for (int j = 0; j < a.numActive; ++j) {
+      const int ax = a.order[j];
+      const double s = std::min(a.scale[ax], 1.0);
+      const double support = a.mode == ResizeMode::kLinear ? 1.0 : 2.0;
+      const int64_t first = static_cast<int64_t>(std::floor(-support / s) + 1);
+      const int64_t taps = 2 - 2 * first;
+      if (taps <= 0 || taps > kMaxResizeTaps)
+        return Unsupported("Resize with antialias at scale {} needs {} filter taps; the GPU kernel takes at most {}",
+                           a.scale[ax], taps, kMaxResizeTaps);
+      a.taps[ax] = static_cast<int>(taps);
+    }
+  }
   if (a.mode == ResizeMode::kLinear && a.numActive > 4)
     return Unsupported("Resize linear on the GPU resizes at most 4 axes, not {}", a.numActive);
   if (a.mode == ResizeMode::kCubic && a.numActive > 3)
@@ -244,8 +259,7 @@ Status parseResizeAttrs(const AttrMap& at, ResizeArgs* a) {
   a->cubicA = at.getFloat("cubic_coeff_a");
   a->excludeOutside = at.getInt("exclude_outside") != 0;
   a->extrapolation = at.getFloat("extrapolation_value");
-  if (at.getInt("antialias") != 0 && a->mode != ResizeMode::kNearest)
-    return Unsupported("Resize with antialias is not supported on the GPU");
+  a->antialias = at.getInt("antialias") != 0 && a->mode != ResizeMode::kNearest;
   return Status::OK();
 }
 
@@ -312,12 +326,12 @@ bool resizeSupported(const LayerDesc& d) {
   if (r > kMaxResizeRank || r == 0) return false;
   std::string mode = d.attrs && d.attrs->has("mode") ? d.attrs->getString("mode") : "nearest";
   if (mode == "nearest") return true;
-  if (d.op == "Resize" && d.attrs && d.attrs->has("antialias") && d.attrs->getInt("antialias") != 0) return false;
+  const bool antialias = d.op == "Resize" && d.attrs && d.attrs->has("antialias") && d.attrs->getInt("antialias") != 0;
   ElemKind k;
   if (d.inputTypes.empty() || !elemKindOf(d.inputTypes[0], &k) || d.inputTypes[0] == DType::kBool) return false;
   // Every resized axis is one level of the tap product (linear <= 4 axes, cubic <= 3). Count the
   // axes that may change: those whose constant scale is not 1, else every listed axis.
-  const int limit = mode == "cubic" ? 3 : 4;
+  const int limit = mode == "cubic" || antialias ? 3 : 4;
   int maybe = r < 0 ? 1000 : r;
   if (d.op == "Resize" && d.attrs && d.attrs->has("axes")) maybe = static_cast<int>(d.attrs->getInts("axes").size());
   const int scalesInput = d.op == "Resize" ? 2 : 1;

@@ -1,5 +1,5 @@
 // Resize / Upsample on the GPU: nearest (every coordinate transform and nearest mode,
-// exclude_outside, tf_crop_and_resize extrapolation), linear and cubic without antialias.
+// exclude_outside, tf_crop_and_resize extrapolation), linear and cubic, with or without antialias.
 //
 // Each output element computes the source coordinate of every resized axis itself, with the same
 // double-precision expressions, in the same order, as the CPU reference (layout_resize.cc), so
@@ -221,6 +221,100 @@ __global__ void resizeInterpKernel(const T* __restrict__ x, T* __restrict__ y, R
   }
 }
 
+// Antialiased linear/cubic (downscaling): per active axis a window of r.taps[a] samples whose
+// weights are the filter stretched by 1/scale (coefficients() of layout_resize.cc), computed per
+// output element in the reference's double expressions, then the same separable sum.
+__device__ double cubicKernelD(double x, double A) {
+  x = fabs(x);
+  const double x2 = mul(x, x), x3 = mul(x2, x);
+  if (x <= 1) return add(sub(mul(add(A, 2), x3), mul(add(A, 3), x2)), 1);
+  if (x < 2) return sub(add(sub(mul(A, x3), mul(mul(5, A), x2)), mul(mul(8, A), x)), mul(4, A));
+  return 0.0;
+}
+
+__device__ int64_t antialiasWindow(const ResizeArgs& r, int a, double x, double* w) {
+  const int n = r.taps[a];
+  const double xf = floor(x);
+  const double ratio = x == xf ? 1.0 : sub(x, xf);
+  const double s = r.scale[a] < 1.0 ? r.scale[a] : 1.0;
+  const int64_t first = 1 - n / 2;
+  double sum = 0;
+  for (int k = 0; k < n; ++k) {
+    const double arg = sub(static_cast<double>(first + k), ratio);
+    if (r.mode == ResizeMode::kLinear) {
+      const double v = sub(1, fabs(mul(arg, s)));
+      w[k] = v < 0 ? 0.0 : (v > 1 ? 1.0 : v);
+    } else {
+      w[k] = cubicKernelD(mul(s, arg), r.cubicA);
+    }
+    sum = add(sum, w[k]);
+  }
+  for (int k = 0; k < n; ++k) w[k] = __ddiv_rn(w[k], sum);
+  const int half = n / 2;
+  const double xp = add(x, static_cast<double>(half));
+  const double pf = floor(xp);
+  const int64_t start = static_cast<int64_t>(pf) + (xp == pf ? -half : -half + 1) - half;
+  if (r.excludeOutside) {
+    double s2 = 0;
+    for (int k = 0; k < n; ++k) {
+      const int64_t idx = start + k;
+      if (idx < 0 || idx >= r.inDims[a]) w[k] = 0;
+      s2 = add(s2, w[k]);
+    }
+    if (s2 == 0) s2 = 1;
+    for (int k = 0; k < n; ++k) w[k] = __ddiv_rn(w[k], s2);
+  }
+  return start;
+}
+
+struct AxisWinAA {
+  int64_t off[kMaxResizeTaps];
+  double w[kMaxResizeTaps];
+  int n;
+  bool extrap;
+};
+
+template <typename T, int J>
+__device__ double sepSumAA(const T* __restrict__ x, const AxisWinAA* win, int64_t off, double extrapolation) {
+  if constexpr (J < 0) {
+    return loadD(x[off]);
+  } else {
+    if (win[J].extrap) return extrapolation;
+    double acc = 0;
+    for (int k = 0; k < win[J].n; ++k)
+      acc = add(acc, mul(win[J].w[k], sepSumAA<T, J - 1>(x, win, off + win[J].off[k], extrapolation)));
+    return acc;
+  }
+}
+
+template <typename T, int M>
+__global__ void resizeAntialiasKernel(const T* __restrict__ x, T* __restrict__ y, ResizeArgs r) {
+  KILN_GRID_STRIDE_LOOP(i, r.n) {
+    int64_t rem = i, off = 0;
+    int64_t coord[kMaxResizeRank];
+    for (int a = r.rank - 1; a >= 0; --a) {
+      const int64_t q = rem / r.outDims[a];
+      coord[a] = rem - q * r.outDims[a];
+      rem = q;
+      if (!r.active[a]) off += coord[a] * r.inStrides[a];
+    }
+    AxisWinAA win[M];
+    for (int j = 0; j < M; ++j) {
+      const int a = r.order[j];
+      const double xc = sourceCoord(r, a, coord[a], &win[j].extrap);
+      const int64_t start = antialiasWindow(r, a, xc, win[j].w);
+      win[j].n = r.taps[a];
+      const int64_t last = r.inDims[a] - 1;
+      for (int k = 0; k < win[j].n; ++k) {
+        int64_t idx = start + k;
+        idx = idx < 0 ? 0 : (idx > last ? last : idx);
+        win[j].off[k] = idx * r.inStrides[a];
+      }
+    }
+    y[i] = storeD<T>(sepSumAA<T, M - 1>(x, win, off, r.extrapolation));
+  }
+}
+
 template <int Bytes> struct WordOf;
 template <> struct WordOf<1> { using type = uint8_t; };
 template <> struct WordOf<2> { using type = uint16_t; };
@@ -256,7 +350,22 @@ cudaError_t runInterp(const ResizeArgs& r, int smCount, cudaStream_t s) {
 }
 
 template <typename T>
+cudaError_t runAntialias(const ResizeArgs& r, int smCount, cudaStream_t s) {
+  const unsigned g = gridFor(r.n, smCount);
+  const T* x = static_cast<const T*>(r.x);
+  T* y = static_cast<T*>(r.y);
+  switch (r.numActive) {
+    case 1: resizeAntialiasKernel<T, 1><<<g, kThreads, 0, s>>>(x, y, r); break;
+    case 2: resizeAntialiasKernel<T, 2><<<g, kThreads, 0, s>>>(x, y, r); break;
+    case 3: resizeAntialiasKernel<T, 3><<<g, kThreads, 0, s>>>(x, y, r); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+template <typename T>
 cudaError_t runInterpT(const ResizeArgs& r, int smCount, cudaStream_t s) {
+  if (r.antialias) return runAntialias<T>(r, smCount, s);
   return r.mode == ResizeMode::kLinear ? runInterp<T, 2>(r, smCount, s) : runInterp<T, 4>(r, smCount, s);
 }
 
