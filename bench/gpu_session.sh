@@ -27,6 +27,13 @@ done
 timeout ${T_ACC:-70} python3 bench/gpu_accuracy.py --kiln ./.gpu/kiln --models $OUT/bench/work --out $OUT --level ${ACC_LEVEL:-1} \
   > $OUT/accuracy.txt 2>&1; echo "accuracy rc=$?" >> $OUT/summary.txt; cat $OUT/accuracy.txt >> $OUT/summary.txt
 cp $OUT/bench/work/torch.json $OUT/torch_partial.json 2>/dev/null  # kept if PyTorch ran out of time
+# 4. the ONNX conformance suite through CUDA engines (packed with WITH_CONF=1)
+if [ -f .gpu/kiln_conformance.xz ]; then
+  xz -dk .gpu/kiln_conformance.xz && chmod +x .gpu/kiln_conformance && tar -C /tmp -xJf .gpu/conf.tar.xz
+  timeout ${T_CONF:-120} ./.gpu/kiln_conformance --root /tmp/shared/onnx-conformance --target cuda \
+    --expected .gpu/expected_unsupported.txt --report $OUT/conformance-gpu.md > $OUT/conformance.txt 2>&1
+  echo "conformance rc=$?" >> $OUT/summary.txt; tail -8 $OUT/conformance.txt >> $OUT/summary.txt
+fi
 rm -rf $OUT/bench/work
 cat $OUT/summary.txt; cat $OUT/*.md 2>/dev/null | head -40
 # At most 8 files come back: pack everything but the summary.

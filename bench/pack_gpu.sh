@@ -15,7 +15,13 @@ strip -o .gpu/kiln_gpu_tests "$build/tests/kiln_gpu_tests"
 xz -T2 -6 .gpu/kiln .gpu/kiln_gpu_tests
 tar -C .gpu -cJf .gpu/libs.tar.xz libs && rm -rf .gpu/libs
 cp ../shared/bench/torch_anchors.py bench/gpu_session.sh .gpu/
-if [ -x .venv/bin/perf_analyzer.bin ]; then
+# WITH_CONF=1: also the conformance runner and the ONNX test data (gpu_session.sh then runs the
+# suite through CUDA engines); perf_analyzer stays behind to fit the 64 MiB.
+if [ "${WITH_CONF:-0}" = 1 ]; then
+  strip -o .gpu/kiln_conformance "$build/tests/kiln_conformance" && xz -T2 -6 .gpu/kiln_conformance
+  tar -C .. -cJf .gpu/conf.tar.xz shared/onnx-conformance
+  cp tests/conformance/expected_unsupported.txt .gpu/
+elif [ -x .venv/bin/perf_analyzer.bin ]; then
   mkdir -p .gpu/pa
   cp .venv/bin/perf_analyzer.bin .gpu/pa/perf_analyzer && xz -T2 -6 .gpu/pa/perf_analyzer
   cp -L .venv/lib/python3*/site-packages/nvidia/cuda_runtime/lib/libcudart.so.12 .gpu/pa/
