@@ -20,7 +20,7 @@ Writes DIR/multi-gpu[-MODEL]-<date>.json and .md (throughput ratio all-GPU / one
 Needs no tritonclient (plain http.client), so it runs with the GPU machine's Python.
 A dry run of the whole flow without a GPU: --kind KIND_CPU --onnx <an export of --model> --skip-bench.
 """
-import argparse, csv, datetime, http.client, json, os, re, shutil, subprocess, sys, tempfile, threading, time
+import argparse, csv, datetime, http.client, json, os, pathlib, re, shutil, subprocess, sys, tempfile, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -299,10 +299,15 @@ def main():
             shutil.rmtree(repo, ignore_errors=True)
             (repo / name / "1").mkdir(parents=True)
             # The server refuses files that resolve outside the repository (symlinks out of it).
-            try:
-                os.link(onnx, repo / name / "1" / "model.onnx")
-            except OSError:
-                shutil.copy(onnx, repo / name / "1" / "model.onnx")
+            # Large exports (BERT) keep their weights in external data files named in the model,
+            # which must sit beside it under their own names.
+            files = [(pathlib.Path(onnx), "model.onnx")]
+            files += [(f, f.name) for f in pathlib.Path(onnx).parent.glob(pathlib.Path(onnx).name + ".data")]
+            for src, dst in files:
+                try:
+                    os.link(src, repo / name / "1" / dst)
+                except OSError:
+                    shutil.copy(src, repo / name / "1" / dst)
             batching = "dynamic_batching { max_queue_delay_microseconds: 200 }" if mode == "batching" else ""
             (repo / name / "config.pbtxt").write_text(CONFIG.format(mbs=32, io=MODELS[name]["io"], kind=a.kind, gpus=f"gpus: [ {devs} ]" if a.kind == "KIND_GPU" else "",
                                                                  batching=batching))
