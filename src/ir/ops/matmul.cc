@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "core/einsum_equation.h"
 #include "ir/graph.h"
 #include "ir/infer_util.h"
 #include "ir/ops/op_helpers.h"
@@ -144,30 +145,6 @@ Status inferQLinearMatMul(InferContext& ctx) {
 
 // ---- Einsum ---------------------------------------------------------------------------------
 
-// One operand's subscripts: letters, with at most one ellipsis at position `ellipsis` (in labels).
-struct Subscripts {
-  std::string labels;
-  int ellipsis = -1;
-};
-
-Result<Subscripts> parseSubscripts(std::string_view t, std::string_view eq) {
-  Subscripts s;
-  for (size_t i = 0; i < t.size(); ++i) {
-    const char c = t[i];
-    if (c == '.') {
-      if (t.substr(i, 3) != "..." || s.ellipsis >= 0)
-        return InvalidArgument("Einsum: malformed ellipsis in equation '{}'", eq);
-      s.ellipsis = static_cast<int>(s.labels.size());
-      i += 2;
-    } else if (std::isalpha(static_cast<unsigned char>(c))) {
-      s.labels.push_back(c);
-    } else {
-      return InvalidArgument("Einsum: unexpected character '{}' in equation '{}'", c, eq);
-    }
-  }
-  return s;
-}
-
 Status inferEinsum(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(expectType(ctx, 0,
                                   {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16,
@@ -175,20 +152,9 @@ Status inferEinsum(InferContext& ctx) {
                                    DType::kUInt16, DType::kUInt32, DType::kUInt64},
                                   "Einsum"));
   for (int i = 1; i < ctx.numInputs(); ++i) KILN_RETURN_IF_ERROR(expectSameType(ctx, 0, i));
-  std::string eq;
-  for (char c : ctx.attrs().getString("equation"))
-    if (!std::isspace(static_cast<unsigned char>(c))) eq.push_back(c);
-  const size_t arrow = eq.find("->");
-  const std::string lhs = eq.substr(0, arrow);
-  std::vector<Subscripts> ins;
-  size_t pos = 0;
-  while (true) {
-    size_t comma = lhs.find(',', pos);
-    KILN_ASSIGN_OR_RETURN(Subscripts s, parseSubscripts(lhs.substr(pos, comma - pos), eq));
-    ins.push_back(std::move(s));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
+  KILN_ASSIGN_OR_RETURN(EinsumEquation parsed, parseEinsumEquation(ctx.attrs().getString("equation")));
+  const std::string& eq = parsed.text;
+  const std::vector<EinsumTerm>& ins = parsed.inputs;
   if (static_cast<int>(ins.size()) != ctx.numInputs())
     return InvalidArgument("Einsum: equation '{}' has {} operands but the node has {} inputs", eq, ins.size(),
                            ctx.numInputs());
@@ -198,7 +164,7 @@ Status inferEinsum(InferContext& ctx) {
   bool anyEllipsis = false, ranksKnown = true;
   for (int i = 0; i < ctx.numInputs(); ++i) {
     const Shape& sh = ctx.inputShape(i);
-    const Subscripts& s = ins[i];
+    const EinsumTerm& s = ins[i];
     anyEllipsis |= s.ellipsis >= 0;
     if (!sh.rankKnown()) {
       ranksKnown = false;
@@ -233,9 +199,9 @@ Status inferEinsum(InferContext& ctx) {
       ell = r.dims();
     }
   }
-  Subscripts out;
-  if (arrow != std::string::npos) {
-    KILN_ASSIGN_OR_RETURN(out, parseSubscripts(eq.substr(arrow + 2), eq));
+  EinsumTerm out;
+  if (parsed.explicitOutput) {
+    out = parsed.output;
     for (size_t j = 0; j < out.labels.size(); ++j) {
       if (!size.count(out.labels[j]) && ranksKnown)
         return InvalidArgument("Einsum: output label '{}' does not appear in the inputs", out.labels[j]);

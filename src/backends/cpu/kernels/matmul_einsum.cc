@@ -10,34 +10,12 @@
 #include <vector>
 
 #include "backends/cpu/kernels/families.h"
+#include "core/einsum_equation.h"
 #include "backends/cpu/kernels/kernel_util.h"
 
 namespace kiln::cpu {
 
 namespace {
-
-struct Term {
-  std::string labels;
-  int ellipsis = -1;  // position in labels where '...' stands
-};
-
-Result<Term> parseTerm(std::string_view t, std::string_view eq) {
-  Term s;
-  for (size_t i = 0; i < t.size(); ++i) {
-    const char c = t[i];
-    if (c == '.') {
-      if (t.substr(i, 3) != "..." || s.ellipsis >= 0)
-        return InvalidArgument("Einsum: malformed ellipsis in equation '{}'", eq);
-      s.ellipsis = static_cast<int>(s.labels.size());
-      i += 2;
-    } else if (std::isalpha(static_cast<unsigned char>(c))) {
-      s.labels.push_back(c);
-    } else {
-      return InvalidArgument("Einsum: unexpected character '{}' in equation '{}'", c, eq);
-    }
-  }
-  return s;
-}
 
 // The evaluation plan: axes 0..numEll-1 are the ellipsis dims, then one axis per letter.
 struct Plan {
@@ -48,19 +26,9 @@ struct Plan {
 };
 
 Result<Plan> makePlan(const std::string& equation, const std::vector<const Tensor*>& ins, const Dims& yDims) {
-  std::string eq;
-  for (char c : equation)
-    if (!std::isspace(static_cast<unsigned char>(c))) eq.push_back(c);
-  const size_t arrow = eq.find("->");
-  const std::string lhs = eq.substr(0, arrow);
-  std::vector<Term> terms;
-  for (size_t pos = 0;;) {
-    const size_t comma = lhs.find(',', pos);
-    KILN_ASSIGN_OR_RETURN(Term t, parseTerm(lhs.substr(pos, comma - pos), eq));
-    terms.push_back(std::move(t));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
+  KILN_ASSIGN_OR_RETURN(EinsumEquation parsed, parseEinsumEquation(equation));
+  const std::string& eq = parsed.text;
+  const std::vector<EinsumTerm>& terms = parsed.inputs;
   if (terms.size() != ins.size())
     return InvalidArgument("Einsum: equation '{}' has {} operands but the node has {} inputs", eq, terms.size(),
                            ins.size());
@@ -78,7 +46,7 @@ Result<Plan> makePlan(const std::string& equation, const std::vector<const Tenso
     anyEllipsis |= terms[i].ellipsis >= 0;
   }
   std::map<char, int> axisOf;
-  for (const Term& t : terms)
+  for (const EinsumTerm& t : terms)
     for (char c : t.labels)
       if (!axisOf.count(c)) axisOf[c] = 0;
   int next = p.numEll;
@@ -88,7 +56,7 @@ Result<Plan> makePlan(const std::string& equation, const std::vector<const Tenso
   p.stride.assign(ins.size(), std::vector<int64_t>(next, 0));
   // Sizes first (size-1 dims broadcast), then strides.
   auto axisOfDim = [&](size_t i, int d) {
-    const Term& t = terms[i];
+    const EinsumTerm& t = terms[i];
     const int er = ellRank[i];
     if (t.ellipsis >= 0 && d >= t.ellipsis && d < t.ellipsis + er) return p.numEll - er + (d - t.ellipsis);
     const int li = t.ellipsis >= 0 && d >= t.ellipsis + er ? d - er : d;
@@ -119,8 +87,8 @@ Result<Plan> makePlan(const std::string& equation, const std::vector<const Tenso
     p.outAxes.push_back(a);
     inOut[a] = true;
   };
-  if (arrow != std::string::npos) {
-    KILN_ASSIGN_OR_RETURN(Term out, parseTerm(eq.substr(arrow + 2), eq));
+  if (parsed.explicitOutput) {
+    const EinsumTerm& out = parsed.output;
     if (out.ellipsis < 0 && p.numEll > 0)
       return InvalidArgument("Einsum: equation '{}' broadcasts '...' dims but the output has no '...'", eq);
     for (int j = 0; j <= static_cast<int>(out.labels.size()); ++j) {
@@ -135,7 +103,7 @@ Result<Plan> makePlan(const std::string& equation, const std::vector<const Tenso
     }
   } else {
     std::map<char, int> count;
-    for (const Term& t : terms)
+    for (const EinsumTerm& t : terms)
       for (char c : t.labels) ++count[c];
     for (int a = 0; a < p.numEll; ++a) addOut(a);
     (void)anyEllipsis;

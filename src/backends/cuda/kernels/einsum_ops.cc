@@ -17,6 +17,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernels/families.h"
 #include "backends/cuda/kernels/signal_launch.h"
+#include "core/einsum_equation.h"
 
 namespace kiln::cuda {
 
@@ -29,29 +30,6 @@ using signal::kEinsumMaxOperands;
 
 // ---- Einsum -------------------------------------------------------------------------------------
 
-struct Term {
-  std::string labels;
-  int ellipsis = -1;  // position in labels where '...' stands
-};
-
-Result<Term> parseTerm(std::string_view t, std::string_view eq) {
-  Term s;
-  for (size_t i = 0; i < t.size(); ++i) {
-    const char c = t[i];
-    if (c == '.') {
-      if (t.substr(i, 3) != "..." || s.ellipsis >= 0)
-        return InvalidArgument("Einsum: malformed ellipsis in equation '{}'", eq);
-      s.ellipsis = static_cast<int>(s.labels.size());
-      i += 2;
-    } else if (std::isalpha(static_cast<unsigned char>(c))) {
-      s.labels.push_back(c);
-    } else {
-      return InvalidArgument("Einsum: unexpected character '{}' in equation '{}'", c, eq);
-    }
-  }
-  return s;
-}
-
 constexpr int kLetters = 128;
 constexpr int kMaxPlanAxes = ::kiln::kMaxRank + 52;  // ellipsis dims + distinct letters
 
@@ -59,35 +37,25 @@ constexpr int kMaxPlanAxes = ::kiln::kMaxRank + 52;  // ellipsis dims + distinct
 // ellipsis axes (ASCII order, like the CPU's std::map).
 struct Equation {
   std::string text;  // without whitespace
-  std::vector<Term> terms;
+  std::vector<EinsumTerm> terms;
   bool explicitOut = false;
-  Term out;
+  EinsumTerm out;
   int numLetters = 0;
   std::array<int, kLetters> letterIndex{};  // -1: unused
   std::array<int, kLetters> letterCount{};  // occurrences over the inputs (implicit output)
 };
 
 Result<Equation> parseEquation(const std::string& equation) {
+  KILN_ASSIGN_OR_RETURN(EinsumEquation parsed, parseEinsumEquation(equation));
   Equation e;
-  for (char c : equation)
-    if (!std::isspace(static_cast<unsigned char>(c))) e.text.push_back(c);
+  e.text = std::move(parsed.text);
+  e.terms = std::move(parsed.inputs);
+  e.explicitOut = parsed.explicitOutput;
+  e.out = std::move(parsed.output);
   const std::string& eq = e.text;
-  const size_t arrow = eq.find("->");
-  const std::string lhs = eq.substr(0, arrow);
-  for (size_t pos = 0;;) {
-    const size_t comma = lhs.find(',', pos);
-    KILN_ASSIGN_OR_RETURN(Term t, parseTerm(std::string_view(lhs).substr(pos, comma - pos), eq));  // npos: the rest
-    e.terms.push_back(std::move(t));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  if (arrow != std::string::npos) {
-    e.explicitOut = true;
-    KILN_ASSIGN_OR_RETURN(e.out, parseTerm(std::string_view(eq).substr(arrow + 2), eq));
-  }
   e.letterIndex.fill(-1);
   e.letterCount.fill(0);
-  for (const Term& t : e.terms)
+  for (const EinsumTerm& t : e.terms)
     for (char c : t.labels) ++e.letterCount[static_cast<unsigned char>(c)];
   for (int c = 0; c < kLetters; ++c)
     if (e.letterCount[c]) e.letterIndex[c] = e.numLetters++;
@@ -123,7 +91,7 @@ Status EinsumKernel::enqueue(const GpuKernelContext& c) const {
   std::array<int, kEinsumMaxOperands> ellRank{};
   int numEll = 0;
   for (int i = 0; i < nIn; ++i) {
-    const Term& t = e_.terms[i];
+    const EinsumTerm& t = e_.terms[i];
     const int nl = static_cast<int>(t.labels.size());
     const int er = c.in(i).rank() - nl;
     if (er < 0 || (t.ellipsis < 0 && er != 0))
@@ -135,7 +103,7 @@ Status EinsumKernel::enqueue(const GpuKernelContext& c) const {
   const int numAxes = numEll + e_.numLetters;
   if (numAxes > kMaxPlanAxes) return InternalError("Einsum: equation '{}' has too many axes", eq);
   auto axisOfDim = [&](int i, int d) {
-    const Term& t = e_.terms[i];
+    const EinsumTerm& t = e_.terms[i];
     const int er = ellRank[i];
     if (t.ellipsis >= 0 && d >= t.ellipsis && d < t.ellipsis + er) return numEll - er + (d - t.ellipsis);
     const int li = t.ellipsis >= 0 && d >= t.ellipsis + er ? d - er : d;
@@ -175,7 +143,7 @@ Status EinsumKernel::enqueue(const GpuKernelContext& c) const {
     inOut[a] = true;
   };
   if (e_.explicitOut) {
-    const Term& out = e_.out;
+    const EinsumTerm& out = e_.out;
     if (out.ellipsis < 0 && numEll > 0)
       return InvalidArgument("Einsum: equation '{}' broadcasts '...' dims but the output has no '...'", eq);
     for (int j = 0; j <= static_cast<int>(out.labels.size()); ++j) {
