@@ -60,6 +60,27 @@ __device__ double sourceCoord(const ResizeArgs& r, int a, int64_t yi, bool* extr
   return x;
 }
 
+// The first (unclamped) index of the n samples nearest to x, ties to the smaller index (computed
+// as the reference does, on the coordinate shifted by the edge padding); with exclude_outside the
+// weights of samples outside the input drop out and the rest are renormalized.
+__device__ int64_t windowStart(const ResizeArgs& r, int a, double x, int n, double* w) {
+  const int half = n / 2;
+  const double xp = add(x, static_cast<double>(half));
+  const double pf = floor(xp);
+  const int64_t start = static_cast<int64_t>(pf) + (xp == pf ? -half : -half + 1) - half;
+  if (r.excludeOutside) {
+    double sum = 0;
+    for (int k = 0; k < n; ++k) {
+      const int64_t idx = start + k;
+      if (idx < 0 || idx >= r.inDims[a]) w[k] = 0;
+      sum = add(sum, w[k]);
+    }
+    if (sum == 0) sum = 1;
+    for (int k = 0; k < n; ++k) w[k] = __ddiv_rn(w[k], sum);
+  }
+  return start;
+}
+
 // Window of `Taps` samples around x: first (unclamped) index and weights (coefficients() and the
 // exclude_outside renormalization of layout_resize.cc).
 template <int Taps>
@@ -86,21 +107,7 @@ __device__ int64_t window(const ResizeArgs& r, int a, double x, double* w) {
     w[2] = add(mul(mul(sub(mul(add(A, 2), q), add(A, 3)), q), q), 1);
     w[3] = sub(mul(add(mul(sub(mul(A, q1), A5), q1), A8), q1), A4);
   }
-  constexpr int half = Taps / 2;
-  const double xp = add(x, static_cast<double>(half));
-  const double pf = floor(xp);
-  const int64_t start = static_cast<int64_t>(pf) + (xp == pf ? -half : -half + 1) - half;
-  if (r.excludeOutside) {
-    double sum = 0;
-    for (int k = 0; k < Taps; ++k) {
-      const int64_t idx = start + k;
-      if (idx < 0 || idx >= r.inDims[a]) w[k] = 0;
-      sum = add(sum, w[k]);
-    }
-    if (sum == 0) sum = 1;
-    for (int k = 0; k < Taps; ++k) w[k] = __ddiv_rn(w[k], sum);
-  }
-  return start;
+  return windowStart(r, a, x, Taps, w);
 }
 
 template <typename T>
@@ -250,21 +257,7 @@ __device__ int64_t antialiasWindow(const ResizeArgs& r, int a, double x, double*
     sum = add(sum, w[k]);
   }
   for (int k = 0; k < n; ++k) w[k] = __ddiv_rn(w[k], sum);
-  const int half = n / 2;
-  const double xp = add(x, static_cast<double>(half));
-  const double pf = floor(xp);
-  const int64_t start = static_cast<int64_t>(pf) + (xp == pf ? -half : -half + 1) - half;
-  if (r.excludeOutside) {
-    double s2 = 0;
-    for (int k = 0; k < n; ++k) {
-      const int64_t idx = start + k;
-      if (idx < 0 || idx >= r.inDims[a]) w[k] = 0;
-      s2 = add(s2, w[k]);
-    }
-    if (s2 == 0) s2 = 1;
-    for (int k = 0; k < n; ++k) w[k] = __ddiv_rn(w[k], s2);
-  }
-  return start;
+  return windowStart(r, a, x, n, w);
 }
 
 struct AxisWinAA {
