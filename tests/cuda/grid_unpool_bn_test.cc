@@ -1,5 +1,6 @@
-// AffineGrid, MaxUnpool, TopK of unsigned types and BatchNormalization in training mode on CUDA,
-// against the CPU reference (host inputs as constants, as an engine takes them).
+// AffineGrid, MaxUnpool, TopK of unsigned types, BatchNormalization in training mode and the
+// Optional ops on plain tensors on CUDA, against the CPU reference (host inputs as constants, as
+// an engine takes them).
 #include "eltwise_test_util.h"
 
 namespace kiln::testing {
@@ -95,6 +96,16 @@ TEST(CudaBatchNorm, TrainingModeWithRunningStatistics) {
     s.numOutputs = 1;
     expectGpuMatchesCpu(s, t == DType::kFloat16 ? 2e-3 : 1e-5);
   }
+}
+
+// Engines hold tensors only: OptionalGetElement of a tensor is a copy, OptionalHasElement of a
+// tensor is true (of no input: false, which the conformance tests cover).
+TEST(CudaOptional, OnPlainTensors) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(35);
+  const Tensor x = rnd(DType::kFloat32, Dims{3, 7}, rng, -2, 2);
+  expectGpuMatchesCpu(opSpec("OptionalGetElement", {x}, {}, {}, 1, 18), 0);
+  expectGpuMatchesCpu(opSpec("OptionalHasElement", {x}, {}, {}, 1, 18), 0);
 }
 
 }  // namespace

@@ -32,6 +32,13 @@ Status CopyK(const KernelContext& c) {
   return Status::OK();
 }
 
+// Optional ops on plain tensors, as engines see them (engines hold tensors only; the interpreter's
+// value kernels in sequence.cc take optional values): a tensor input is a present optional.
+Status OptionalHasElementTensorK(const KernelContext& c) {
+  c.out(0).data<bool>()[0] = c.hasInput(0);
+  return Status::OK();
+}
+
 Status BitCastK(const KernelContext& c) {
   Tensor& y = c.out(0);
   if (y.nbytes()) std::memcpy(y.raw(), c.in(0).raw(), y.nbytes());
@@ -401,6 +408,8 @@ void RegisterTensorKernels(KernelRegistry& r) {
   for (const char* op : {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
     r.addFn(op, std::string("cpu_ref_") + op, &CopyK);
   r.addFn("BitCast", "cpu_ref_BitCast", &BitCastK);
+  r.addFn("OptionalHasElement", "cpu_ref_OptionalHasElement_tensor", &OptionalHasElementTensorK);
+  r.addFn("OptionalGetElement", "cpu_ref_OptionalGetElement_tensor", &CopyK);
   r.addFn("Transpose", "cpu_ref_Transpose", &TransposeK);
   r.addFn("Concat", "cpu_ref_Concat", &ConcatK);
   r.addFn("Split", "cpu_ref_Split", &SplitK);

@@ -50,6 +50,15 @@ bool supportsBitCast(const LayerDesc& d) {
          eltwise::isStandardType(d.outputTypes[0]);
 }
 
+// OptionalHasElement of a tensor (true) or of nothing (false): engines hold tensors only, so a
+// present input is a present optional.
+Status optionalHasElement(const GpuKernelContext& c) {
+  Tensor& y = c.out(0);
+  if (y.dtype() != DType::kBool || y.numel() != 1) return InternalError("OptionalHasElement output {}", y.describe());
+  KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(y.raw(), c.hasInput(0) ? 1 : 0, 1, c.stream));
+  return Status::OK();
+}
+
 bool tensorOnly(const LayerDesc& d) {
   for (DType t : d.outputTypes)
     if (t == DType::kString) return false;
@@ -62,6 +71,8 @@ void registerCopyKernels(GpuKernelRegistry& r) {
   for (const char* op : {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"})
     r.addFn(op, std::string("cuda_copy_") + op, &copyInput0, tensorOnly);
   r.addFn("BitCast", "cuda_copy_BitCast", &bitCast, supportsBitCast);
+  r.addFn("OptionalHasElement", "cuda_copy_OptionalHasElement", &optionalHasElement);
+  r.addFn("OptionalGetElement", "cuda_copy_OptionalGetElement", &copyInput0, tensorOnly);
   r.addFn("HostToDevice", "cuda_host_to_device", &hostToDevice, nullptr, 0, "kiln");
 }
 
