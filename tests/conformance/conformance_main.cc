@@ -44,7 +44,7 @@ struct TestResult {
 struct Options {
   std::string root;
   std::vector<std::string> suites;
-  std::string expectedFile;
+  std::vector<std::string> expectedFiles;  // --expected, repeatable: the union of the lists
   std::string reportFile;
   std::string filter;
   bool verbose = false;
@@ -304,7 +304,7 @@ int main(int argc, char** argv) {
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
     if (a == "--root") opt.root = next();
     else if (a == "--suite") opt.suites.push_back(next());
-    else if (a == "--expected") opt.expectedFile = next();
+    else if (a == "--expected") opt.expectedFiles.push_back(next());
     else if (a == "--report") opt.reportFile = next();
     else if (a == "--filter") opt.filter = next();
     else if (a == "-v" || a == "--verbose") opt.verbose = true;
@@ -318,7 +318,7 @@ int main(int argc, char** argv) {
       }
     }
     else {
-      std::cerr << "usage: kiln_conformance --root DIR [--suite NAME]... [--expected FILE] "
+      std::cerr << "usage: kiln_conformance --root DIR [--suite NAME]... [--expected FILE]... "
                    "[--report FILE] [--filter SUBSTR] [--target cpu|cpu-engine|cuda] [-v]\n";
       return 2;
     }
@@ -338,7 +338,14 @@ int main(int argc, char** argv) {
   if (opt.suites.empty())
     opt.suites = {"onnx-1.23/node", "onnx-1.12/node", "onnx-1.12/pytorch-converted",
                   "onnx-1.12/pytorch-operator", "onnx-1.12/simple"};
-  auto expected = opt.expectedFile.empty() ? std::map<std::string, std::string>{} : readExpected(opt.expectedFile);
+  std::map<std::string, std::string> expected;
+  for (const auto& f : opt.expectedFiles) {
+    if (!fs::exists(f)) {
+      std::cerr << "expected-unsupported list '" << f << "' does not exist\n";
+      return 2;
+    }
+    expected.merge(readExpected(f));
+  }
 
   std::vector<TestResult> results;
   auto t0 = std::chrono::steady_clock::now();
@@ -408,7 +415,7 @@ int main(int argc, char** argv) {
   }
   if (unexpected || stale) {
     std::cout << fmt::format("\n{} test(s) failed or were unsupported without being listed in {}; {} listed test(s) now pass\n",
-                             unexpected, opt.expectedFile.empty() ? "(no list)" : opt.expectedFile, stale);
+                             unexpected, opt.expectedFiles.empty() ? "(no list)" : fmt::format("{}", fmt::join(opt.expectedFiles, " + ")), stale);
     return 1;
   }
   std::cout << "\nall tests pass or are listed as expected-unsupported\n";
