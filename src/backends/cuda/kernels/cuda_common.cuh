@@ -68,6 +68,14 @@ inline unsigned blocksFor(int64_t n, int threads = kThreads, int64_t maxBlocks =
   return static_cast<unsigned>(b < maxBlocks ? b : maxBlocks);
 }
 
+// Grid-stride launches of kThreads-thread blocks: enough blocks for n items, at most 16 per SM.
+inline unsigned smGrid(int64_t n, int smCount) {
+  const int64_t cap = static_cast<int64_t>(smCount > 0 ? smCount : 132) * 16;
+  int64_t b = (n + kThreads - 1) / kThreads;
+  if (b < 1) b = 1;
+  return static_cast<unsigned>(b < cap ? b : cap);
+}
+
 #define KILN_GRID_STRIDE_LOOP(i, n)                                                             \
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);         \
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)

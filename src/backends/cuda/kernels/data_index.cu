@@ -17,12 +17,6 @@ namespace {
 
 constexpr int64_t kI32Limit = (int64_t{1} << 31) - (int64_t{1} << 24);
 
-unsigned gridFor(int64_t n, int smCount) {
-  const int64_t cap = static_cast<int64_t>(smCount > 0 ? smCount : 132) * 16;
-  int64_t b = (n + kThreads - 1) / kThreads;
-  if (b < 1) b = 1;
-  return static_cast<unsigned>(b < cap ? b : cap);
-}
 
 template <int Bytes> struct WordOf;
 template <> struct WordOf<1> { using type = uint8_t; };
@@ -258,7 +252,7 @@ cudaError_t launchGather(const GatherArgs& g, int smCount, cudaStream_t s) {
     using W = typename decltype(wt)::type;
     return byIdx(g.idxSize, [&](auto it) -> cudaError_t {
       using IdxT = decltype(it);
-      const unsigned grid = gridFor(totalW, smCount);
+      const unsigned grid = smGrid(totalW, smCount);
       if (totalW < kI32Limit && xW < kI32Limit)
         gatherKernel<W, IdxT, int32_t><<<grid, kThreads, 0, s>>>(
             static_cast<const W*>(g.x), static_cast<const IdxT*>(g.idx), static_cast<W*>(g.y),
@@ -279,7 +273,7 @@ cudaError_t launchGatherElements(const ElementsArgs& a, int smCount, cudaStream_
   return bySize(a.elemSize, [&](auto wt) {
     using W = typename decltype(wt)::type;
     return byIdx(a.idxSize, [&](auto it) -> cudaError_t {
-      gatherElementsKernel<W, decltype(it)><<<gridFor(a.n, smCount), kThreads, 0, s>>>(a);
+      gatherElementsKernel<W, decltype(it)><<<smGrid(a.n, smCount), kThreads, 0, s>>>(a);
       return cudaGetLastError();
     });
   });
@@ -290,7 +284,7 @@ cudaError_t launchGatherND(const NDArgs& a, int smCount, cudaStream_t s) {
   if (total == 0) return cudaSuccess;
   if (a.k < 1 || a.k > kMaxDims) return cudaErrorInvalidValue;
   return bySize(a.elemSize, [&](auto wt) -> cudaError_t {
-    gatherNDKernel<typename decltype(wt)::type><<<gridFor(total, smCount), kThreads, 0, s>>>(a, total);
+    gatherNDKernel<typename decltype(wt)::type><<<smGrid(total, smCount), kThreads, 0, s>>>(a, total);
     return cudaGetLastError();
   });
 }
@@ -300,7 +294,7 @@ cudaError_t launchScatterND(const NDArgs& a, ScatterOp op, ElemKind kind, int sm
   if (total == 0) return cudaSuccess;
   if (a.k < 1 || a.k > kMaxDims) return cudaErrorInvalidValue;
   return byKind(kind, [&](auto tt) -> cudaError_t {
-    scatterNDKernel<decltype(tt)><<<gridFor(total, smCount), kThreads, 0, s>>>(a, total, op);
+    scatterNDKernel<decltype(tt)><<<smGrid(total, smCount), kThreads, 0, s>>>(a, total, op);
     return cudaGetLastError();
   });
 }
@@ -310,7 +304,7 @@ cudaError_t launchScatterElements(const ElementsArgs& a, ScatterOp op, ElemKind 
   if (a.rank < 1 || a.rank > kMaxIdxRank || a.axis < 0 || a.axis >= a.rank) return cudaErrorInvalidValue;
   return byKind(kind, [&](auto tt) {
     return byIdx(a.idxSize, [&](auto it) -> cudaError_t {
-      scatterElementsKernel<decltype(tt), decltype(it)><<<gridFor(a.n, smCount), kThreads, 0, s>>>(a, op);
+      scatterElementsKernel<decltype(tt), decltype(it)><<<smGrid(a.n, smCount), kThreads, 0, s>>>(a, op);
       return cudaGetLastError();
     });
   });

@@ -11,12 +11,6 @@ namespace kiln::cuda::data {
 
 namespace {
 
-unsigned gridFor(int64_t n, int smCount) {
-  const int64_t cap = static_cast<int64_t>(smCount > 0 ? smCount : 132) * 16;
-  int64_t b = (n + kThreads - 1) / kThreads;
-  if (b < 1) b = 1;
-  return static_cast<unsigned>(b < cap ? b : cap);
-}
 
 template <typename F>
 cudaError_t byWord(int bytes, F&& f) {
@@ -132,7 +126,7 @@ cudaError_t launchTrilu(const void* x, void* y, int elemSize, int64_t mats, int6
   if (total == 0) return cudaSuccess;
   return byWord(elemSize, [&](auto w) -> cudaError_t {
     using W = decltype(w);
-    triluKernel<W><<<gridFor(total, smCount), kThreads, 0, s>>>(static_cast<const W*>(x), static_cast<W*>(y), total, rows,
+    triluKernel<W><<<smGrid(total, smCount), kThreads, 0, s>>>(static_cast<const W*>(x), static_cast<W*>(y), total, rows,
                                                                 cols, k, upper);
     return cudaGetLastError();
   });
@@ -143,7 +137,7 @@ cudaError_t launchEyeLike(void* y, int elemSize, int64_t rows, int64_t cols, int
   if (rows * cols == 0) return cudaSuccess;
   return byWord(elemSize, [&](auto w) -> cudaError_t {
     using W = decltype(w);
-    eyeKernel<W><<<gridFor(rows * cols, smCount), kThreads, 0, s>>>(static_cast<W*>(y), rows, cols, k, bitsAs<W>(one),
+    eyeKernel<W><<<smGrid(rows * cols, smCount), kThreads, 0, s>>>(static_cast<W*>(y), rows, cols, k, bitsAs<W>(one),
                                                                     bitsAs<W>(zero));
     return cudaGetLastError();
   });
@@ -157,7 +151,7 @@ cudaError_t launchOneHot(const void* idx, ElemKind idxKind, void* y, int elemSiz
     using W = decltype(w);
     auto go = [&](auto t) -> cudaError_t {
       using T = decltype(t);
-      oneHotKernel<W, T><<<gridFor(total, smCount), kThreads, 0, s>>>(static_cast<const T*>(idx), static_cast<W*>(y), outer,
+      oneHotKernel<W, T><<<smGrid(total, smCount), kThreads, 0, s>>>(static_cast<const T*>(idx), static_cast<W*>(y), outer,
                                                                       depth, inner, bitsAs<W>(off), bitsAs<W>(on));
       return cudaGetLastError();
     };
@@ -182,7 +176,7 @@ cudaError_t launchOneHot(const void* idx, ElemKind idxKind, void* y, int elemSiz
 cudaError_t launchRange(void* y, ElemKind kind, int64_t n, double startF, double deltaF, int64_t startI, int64_t deltaI,
                         int smCount, cudaStream_t s) {
   if (n == 0) return cudaSuccess;
-  const unsigned g = gridFor(n, smCount);
+  const unsigned g = smGrid(n, smCount);
   switch (kind) {
     case ElemKind::kF32: rangeKernel<float><<<g, kThreads, 0, s>>>(static_cast<float*>(y), n, startF, deltaF, 0, 0); break;
     case ElemKind::kF16: rangeKernel<__half><<<g, kThreads, 0, s>>>(static_cast<__half*>(y), n, startF, deltaF, 0, 0); break;
@@ -204,7 +198,7 @@ cudaError_t launchReverseSequence(const void* x, const int64_t* lens, void* y, i
   if (total == 0) return cudaSuccess;
   return byWord(elemSize, [&](auto w) -> cudaError_t {
     using W = decltype(w);
-    reverseSequenceKernel<W><<<gridFor(total, smCount), kThreads, 0, s>>>(static_cast<const W*>(x), lens,
+    reverseSequenceKernel<W><<<smGrid(total, smCount), kThreads, 0, s>>>(static_cast<const W*>(x), lens,
                                                                           static_cast<W*>(y), batch, time, inner,
                                                                           batchFirst);
     return cudaGetLastError();

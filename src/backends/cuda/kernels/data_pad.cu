@@ -52,19 +52,13 @@ __global__ void padKernel(const W* __restrict__ x, W* __restrict__ y, int64_t to
   }
 }
 
-unsigned gridFor(int64_t n, int smCount) {
-  const int64_t cap = static_cast<int64_t>(smCount > 0 ? smCount : 132) * 16;
-  int64_t b = (n + kThreads - 1) / kThreads;
-  if (b < 1) b = 1;
-  return static_cast<unsigned>(b < cap ? b : cap);
-}
 
 template <typename W>
 cudaError_t runPad(const PadArgs& a, const PadDev& p, int smCount, cudaStream_t s) {
   W fill;
   static_assert(sizeof(W) <= sizeof(uint64_t));
   __builtin_memcpy(&fill, &a.fill, sizeof(W));
-  padKernel<W><<<gridFor(a.n, smCount), kThreads, 0, s>>>(static_cast<const W*>(a.x), static_cast<W*>(a.y), a.n, p, fill);
+  padKernel<W><<<smGrid(a.n, smCount), kThreads, 0, s>>>(static_cast<const W*>(a.x), static_cast<W*>(a.y), a.n, p, fill);
   return cudaGetLastError();
 }
 

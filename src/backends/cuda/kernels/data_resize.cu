@@ -12,22 +12,17 @@
 #include <limits>
 
 #include "backends/cuda/kernels/cuda_common.cuh"
+#include "backends/cuda/kernels/exact_math.cuh"
 #include "backends/cuda/kernels/data_launch.h"
 
 namespace kiln::cuda::data {
 
 namespace {
 
-unsigned gridFor(int64_t n, int smCount) {
-  const int64_t cap = static_cast<int64_t>(smCount > 0 ? smCount : 132) * 16;
-  int64_t b = (n + kThreads - 1) / kThreads;
-  if (b < 1) b = 1;
-  return static_cast<unsigned>(b < cap ? b : cap);
-}
-
-__device__ __forceinline__ double mul(double a, double b) { return __dmul_rn(a, b); }
-__device__ __forceinline__ double add(double a, double b) { return __dadd_rn(a, b); }
-__device__ __forceinline__ double sub(double a, double b) { return __dsub_rn(a, b); }
+using exact::add;
+using exact::dvd;
+using exact::mul;
+using exact::sub;
 
 // Input coordinate of output index yi on axis a (planAxis in layout_resize.cc); sets *extrap for
 // tf_crop_and_resize coordinates outside the input (and non-finite coordinates).
@@ -318,13 +313,13 @@ template <typename W>
 cudaError_t runNearest(const ResizeArgs& r, int smCount, cudaStream_t s) {
   W fill;
   memcpy(&fill, &r.extrapolationBits, sizeof(W));
-  resizeNearestKernel<W><<<gridFor(r.n, smCount), kThreads, 0, s>>>(static_cast<const W*>(r.x), static_cast<W*>(r.y), r, fill);
+  resizeNearestKernel<W><<<smGrid(r.n, smCount), kThreads, 0, s>>>(static_cast<const W*>(r.x), static_cast<W*>(r.y), r, fill);
   return cudaGetLastError();
 }
 
 template <typename T, int Taps>
 cudaError_t runInterp(const ResizeArgs& r, int smCount, cudaStream_t s) {
-  const unsigned g = gridFor(r.n, smCount);
+  const unsigned g = smGrid(r.n, smCount);
   const T* x = static_cast<const T*>(r.x);
   T* y = static_cast<T*>(r.y);
   switch (r.numActive) {
@@ -344,7 +339,7 @@ cudaError_t runInterp(const ResizeArgs& r, int smCount, cudaStream_t s) {
 
 template <typename T>
 cudaError_t runAntialias(const ResizeArgs& r, int smCount, cudaStream_t s) {
-  const unsigned g = gridFor(r.n, smCount);
+  const unsigned g = smGrid(r.n, smCount);
   const T* x = static_cast<const T*>(r.x);
   T* y = static_cast<T*>(r.y);
   switch (r.numActive) {

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "backends/cuda/kernels/cuda_common.cuh"
+#include "backends/cuda/kernels/exact_math.cuh"
 #include "backends/cuda/kernels/llm_launch.h"
 
 namespace kiln::cuda::llm {
@@ -35,13 +36,10 @@ bool dispatchFloat(LlmType t, bool allowDouble, F&& f) {
   return false;
 }
 
-__device__ __forceinline__ float mul(float a, float b) { return __fmul_rn(a, b); }
-__device__ __forceinline__ float add(float a, float b) { return __fadd_rn(a, b); }
-__device__ __forceinline__ float sub(float a, float b) { return __fsub_rn(a, b); }
-__device__ __forceinline__ float dvd(float a, float b) { return __fdiv_rn(a, b); }
-__device__ __forceinline__ double mul(double a, double b) { return __dmul_rn(a, b); }
-__device__ __forceinline__ double add(double a, double b) { return __dadd_rn(a, b); }
-__device__ __forceinline__ double dvd(double a, double b) { return __ddiv_rn(a, b); }
+using exact::add;
+using exact::dvd;
+using exact::mul;
+using exact::sub;
 __device__ __forceinline__ float expOf(float x) { return expf(x); }
 __device__ __forceinline__ double expOf(double x) { return exp(x); }
 

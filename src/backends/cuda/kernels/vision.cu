@@ -8,25 +8,17 @@
 #include <type_traits>
 
 #include "backends/cuda/kernels/cuda_common.cuh"
+#include "backends/cuda/kernels/exact_math.cuh"
 #include "backends/cuda/kernels/vision_launch.h"
 
 namespace kiln::cuda::vision {
 
 namespace {
 
-unsigned gridFor(int64_t n, int smCount) {
-  const int64_t cap = static_cast<int64_t>(smCount > 0 ? smCount : 132) * 16;
-  int64_t b = (n + kThreads - 1) / kThreads;
-  if (b < 1) b = 1;
-  return static_cast<unsigned>(b < cap ? b : cap);
-}
-
-__device__ __forceinline__ double mul(double a, double b) { return __dmul_rn(a, b); }
-__device__ __forceinline__ double add(double a, double b) { return __dadd_rn(a, b); }
-__device__ __forceinline__ double sub(double a, double b) { return __dsub_rn(a, b); }
-__device__ __forceinline__ double dvd(double a, double b) { return __ddiv_rn(a, b); }
-__device__ __forceinline__ float mul(float a, float b) { return __fmul_rn(a, b); }
-__device__ __forceinline__ float add(float a, float b) { return __fadd_rn(a, b); }
+using exact::add;
+using exact::dvd;
+using exact::mul;
+using exact::sub;
 
 // std::max / std::clamp semantics (NaN handling included), which fmax/fmin do not share.
 __device__ __forceinline__ double stdMax(double a, double b) { return a < b ? b : a; }
@@ -198,7 +190,7 @@ cudaError_t runGridSample(const GridSampleArgs& a, int smCount, cudaStream_t s) 
   if (groups < 1) groups = 1;
   const int64_t perGroup = (a.channels + groups - 1) / groups;
   groups = (a.channels + perGroup - 1) / perGroup;
-  gridSampleKernel<T, R, M><<<gridFor(work * groups, smCount), kThreads, 0, s>>>(a, groups, perGroup);
+  gridSampleKernel<T, R, M><<<smGrid(work * groups, smCount), kThreads, 0, s>>>(a, groups, perGroup);
   return cudaGetLastError();
 }
 
@@ -319,7 +311,7 @@ __global__ void roiAlignKernel(RoiAlignArgs a) {
 
 template <typename T>
 cudaError_t runRoiAlign(const RoiAlignArgs& a, int smCount, cudaStream_t s) {
-  const unsigned blocks = gridFor(a.numRois * a.channels * a.outH * a.outW, smCount);
+  const unsigned blocks = smGrid(a.numRois * a.channels * a.outH * a.outW, smCount);
   if (a.indexSize == 8) roiAlignKernel<T, int64_t><<<blocks, kThreads, 0, s>>>(a);
   else if (a.indexSize == 4) roiAlignKernel<T, int32_t><<<blocks, kThreads, 0, s>>>(a);
   else return cudaErrorInvalidValue;
@@ -378,7 +370,7 @@ __global__ void col2imKernel(Col2ImArgs a) {
 
 template <typename T>
 cudaError_t runCol2Im(const Col2ImArgs& a, int smCount, cudaStream_t s) {
-  col2imKernel<T><<<gridFor(a.planes * a.imageSize, smCount), kThreads, 0, s>>>(a);
+  col2imKernel<T><<<smGrid(a.planes * a.imageSize, smCount), kThreads, 0, s>>>(a);
   return cudaGetLastError();
 }
 
