@@ -194,17 +194,24 @@ __device__ __forceinline__ double sepSum(const T* __restrict__ x, const AxisWin<
   }
 }
 
+// Coordinates of output element i on every axis; returns the input offset of the axes that are
+// not resized (they map output index c to input index c).
+__device__ __forceinline__ int64_t outputCoords(const ResizeArgs& r, int64_t i, int64_t* coord) {
+  int64_t rem = i, off = 0;
+  for (int a = r.rank - 1; a >= 0; --a) {
+    const int64_t q = rem / r.outDims[a];
+    coord[a] = rem - q * r.outDims[a];
+    rem = q;
+    if (!r.active[a]) off += coord[a] * r.inStrides[a];
+  }
+  return off;
+}
+
 template <typename T, int Taps, int M>
 __global__ void resizeInterpKernel(const T* __restrict__ x, T* __restrict__ y, ResizeArgs r) {
   KILN_GRID_STRIDE_LOOP(i, r.n) {
-    int64_t rem = i, off = 0;
     int64_t coord[kMaxResizeRank];
-    for (int a = r.rank - 1; a >= 0; --a) {
-      const int64_t q = rem / r.outDims[a];
-      coord[a] = rem - q * r.outDims[a];
-      rem = q;
-      if (!r.active[a]) off += coord[a] * r.inStrides[a];
-    }
+    const int64_t off = outputCoords(r, i, coord);
     AxisWin<Taps> win[M];
 #pragma unroll
     for (int j = 0; j < M; ++j) {
@@ -278,14 +285,8 @@ __device__ double sepSumAA(const T* __restrict__ x, const AxisWinAA* win, int64_
 template <typename T, int M>
 __global__ void resizeAntialiasKernel(const T* __restrict__ x, T* __restrict__ y, ResizeArgs r) {
   KILN_GRID_STRIDE_LOOP(i, r.n) {
-    int64_t rem = i, off = 0;
     int64_t coord[kMaxResizeRank];
-    for (int a = r.rank - 1; a >= 0; --a) {
-      const int64_t q = rem / r.outDims[a];
-      coord[a] = rem - q * r.outDims[a];
-      rem = q;
-      if (!r.active[a]) off += coord[a] * r.inStrides[a];
-    }
+    const int64_t off = outputCoords(r, i, coord);
     AxisWinAA win[M];
     for (int j = 0; j < M; ++j) {
       const int a = r.order[j];
