@@ -1,4 +1,4 @@
-// ONNX Attention on the GPU (cuda_attention_flash, cuda_attention_generic, cuda_attention_cudnn) against the CPU
+// ONNX Attention on the GPU (cuda_attention_resident, _flash, _generic, _cudnn) against the CPU
 // reference: BERT shapes with an additive mask, causal, boolean masks (broadcast, short last dim,
 // fully masked rows), GQA, 3-D inputs, scale, odd sequence lengths and head sizes, fp32/fp16/bf16;
 // and what only the generic tactic's full kernel runs: past/present K/V, qk_matmul_output modes
@@ -125,6 +125,43 @@ TEST(CudaAttention, HeadSizesAndOddLengths) {
         AttnCase c{.t = t, .B = 1, .Hq = 3, .Hkv = 3, .Sq = Sq, .Skv = Skv, .D = D, .Dv = D};
         expectGpuMatchesCpu(attention(c, rng), tolFor(t));
       }
+}
+
+// The resident tactic forced on larger grids than the other tests: BERT heads at batch 32 with
+// per-row padding, and GQA with a query length of five 64-row blocks, causal or with a general
+// boolean mask, float16 and bfloat16.
+TEST(CudaAttention, ResidentKernelOnLargerGrids) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(41);
+  {
+    SCOPED_TRACE("packed BERT heads, batch 32");
+    OpSpec s;
+    s.op = "PackedAttention";
+    s.domain = "kiln";
+    s.opset = 1;
+    // Padding of up to 45 keys per row (bertMask's 7 a batch would mask whole rows with -10000
+    // past batch 18: a softmax the CPU's fp16 score rounding makes meaningless).
+    Tensor mask = Tensor::allocate(DType::kFloat16, {32, 1, 1, 128});
+    for (int64_t b = 0; b < 32; ++b)
+      for (int64_t j = 0; j < 128; ++j) mask.data<Float16>()[b * 128 + j] = Float16(j < 128 - 3 * (b % 16) ? 0.0f : -10000.0f);
+    s.inputs = {randomTensor(DType::kFloat16, {32, 128, 3 * 12 * 64}, rng), mask};
+    s.attrs.set("q_num_heads", AttrValue(int64_t{12}));
+    s.attrs.set("kv_num_heads", AttrValue(int64_t{12}));
+    GpuRunOptions o;
+    o.tactic = "cuda_packed_attention_resident";
+    expectGpuMatchesCpu(s, tolFor(DType::kFloat16), o);
+  }
+  for (int maskKind : {0, 2}) {
+    for (DType t : {DType::kFloat16, DType::kBFloat16}) {
+      SCOPED_TRACE(std::string(dtypeName(t)) + " mask kind " + std::to_string(maskKind));
+      AttnCase c{.t = t, .B = 12, .Hq = 8, .Hkv = 2, .Sq = 300, .Skv = 97, .D = 32, .Dv = 32, .causal = maskKind == 0};
+      OpSpec s = attention(c, rng);
+      if (maskKind == 2) s.inputs.push_back(boolMask({c.B, 1, c.Sq, c.Skv}, 0.7, rng));
+      GpuRunOptions o;
+      o.tactic = "cuda_attention_resident";
+      expectGpuMatchesCpu(s, tolFor(t), o);
+    }
+  }
 }
 
 TEST(CudaAttention, Causal) {
@@ -495,7 +532,7 @@ TEST(CudaAttentionFull, WindowsAndMaskTypes) {
   }
 }
 
-// The flash and cuDNN tactics refuse (kUnsupported) each feature only the full kernel implements,
+// The resident, flash and cuDNN tactics refuse (kUnsupported) each feature only the full kernel implements,
 // on a layer they would otherwise take (float16, head size 64); the generic tactic runs it.
 TEST(CudaAttentionFull, FlashRefusesWhatOnlyTheFullKernelRuns) {
   KILN_REQUIRE_GPU();
@@ -526,13 +563,15 @@ TEST(CudaAttentionFull, FlashRefusesWhatOnlyTheFullKernelRuns) {
   cases.emplace_back("int32 mask", intMask);
   for (auto& [what, s] : cases) {
     SCOPED_TRACE(what);
-    GpuRunOptions o;
-    o.tactic = "cuda_attention_flash";
     OpSpec trimmed = s;
     while (!trimmed.inputs.back().defined()) trimmed.inputs.pop_back();
-    auto r = runOpCuda(trimmed, o);
-    ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << r.status().toString();
+    for (const char* tactic : {"cuda_attention_resident", "cuda_attention_flash"}) {
+      GpuRunOptions o;
+      o.tactic = tactic;
+      auto r = runOpCuda(trimmed, o);
+      ASSERT_FALSE(r.ok()) << tactic;
+      EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << tactic << ": " << r.status().toString();
+    }
     expectFullMatchesCpu(s, fullTol(base.t));
   }
 }
@@ -540,16 +579,19 @@ TEST(CudaAttentionFull, FlashRefusesWhatOnlyTheFullKernelRuns) {
 TEST(CudaAttentionRegistry, TacticsAreRegistered) {
   const auto t = cudaTacticsFor("Attention");
 #if KILN_HAVE_CUDNN_FRONTEND
-  ASSERT_EQ(t.size(), 3u);
-  EXPECT_EQ(t[0], "cuda_attention_flash");
-  EXPECT_EQ(t[1], "cuda_attention_cudnn");
-  EXPECT_EQ(t[2], "cuda_attention_generic");
-  EXPECT_EQ(cudaTacticsFor("PackedAttention", "kiln")[1], "cuda_packed_attention_cudnn");
+  ASSERT_EQ(t.size(), 4u);
+  EXPECT_EQ(t[0], "cuda_attention_resident");
+  EXPECT_EQ(t[1], "cuda_attention_flash");
+  EXPECT_EQ(t[2], "cuda_attention_cudnn");
+  EXPECT_EQ(t[3], "cuda_attention_generic");
+  EXPECT_EQ(cudaTacticsFor("PackedAttention", "kiln")[2], "cuda_packed_attention_cudnn");
 #else
-  ASSERT_EQ(t.size(), 2u);
-  EXPECT_EQ(t[0], "cuda_attention_flash");
-  EXPECT_EQ(t[1], "cuda_attention_generic");
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0], "cuda_attention_resident");
+  EXPECT_EQ(t[1], "cuda_attention_flash");
+  EXPECT_EQ(t[2], "cuda_attention_generic");
 #endif
+  EXPECT_EQ(cudaTacticsFor("PackedAttention", "kiln")[0], "cuda_packed_attention_resident");
 }
 
 #if KILN_HAVE_CUDNN_FRONTEND

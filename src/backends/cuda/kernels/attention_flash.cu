@@ -12,81 +12,21 @@
 // shared memory per tile) or general (read per score); a template parameter each, so the unmasked
 // kernel carries no mask code (measured on H100: BERT-base S=128 batch 8 in 8.5 us).
 //
-// Fragment layouts (PTX ISA, mma.m16n8k16, g = lane / 4, t = lane % 4):
-//   A (16x16 row): a0 = (g, 2t..2t+1), a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..)
-//   B (16x8 col):  b0 = (k 2t..2t+1, n g), b1 = (k 2t+8..2t+9, n g)
-//   C (16x8):      c0,c1 = (g, 2t..2t+1), c2,c3 = (g+8, 2t..2t+1)
+// Fragment layouts: attention_mma.cuh.
 // The C fragments of two adjacent 8-column tiles are exactly the A fragment of one 16-wide k step,
 // which is how P feeds the second product without going through shared memory.
-#include <type_traits>
-
 #include "backends/cuda/kernels/attention_common.cuh"
+#include "backends/cuda/kernels/attention_mma.cuh"
 
 namespace kiln::cuda {
 
 namespace {
 
+using namespace attn;
+
 constexpr int kBM = 64;  // query rows per block
 constexpr int kBN = 64;  // keys per tile
 constexpr int kThreadsFlash = 128;
-
-__device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], const uint32_t b[2], __half) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-__device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], const uint32_t b[2], __nv_bfloat16) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-// Two floats as a packed pair of T (x in the low half: the lower k index).
-template <typename T>
-__device__ __forceinline__ uint32_t packF(float x, float y) {
-  uint32_t r;
-  if constexpr (std::is_same_v<T, __half>) {
-    __half2 h = __floats2half2_rn(x, y);
-    r = *reinterpret_cast<uint32_t*>(&h);
-  } else {
-    __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
-    r = *reinterpret_cast<uint32_t*>(&h);
-  }
-  return r;
-}
-
-template <typename T>
-__device__ __forceinline__ uint32_t ld32(const T* p) {
-  return *reinterpret_cast<const uint32_t*>(p);
-}
-
-// ldmatrix: lanes 8i..8i+7 give the row addresses of 8x8 matrix i; register i receives matrix i
-// in the mma fragment layout (row lane/4, cols 2(lane%4)..+1), or transposed with .trans.
-__device__ __forceinline__ void ldmatrixX4(uint32_t r[4], const void* smem) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
-}
-__device__ __forceinline__ void ldmatrixX4Trans(uint32_t r[4], const void* smem) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
-}
-
-__device__ __forceinline__ void cpAsync16(void* smem, const void* gmem, bool valid) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  const int bytes = valid ? 16 : 0;  // 0: the 16 bytes are zero-filled
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes));
-}
-__device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
 
 // Rows [r0, r0 + 64) of a [rows, D] matrix (row stride `stride` elements) into smem rows of LD.
 template <typename T, int D, int LD>

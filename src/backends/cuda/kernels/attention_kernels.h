@@ -61,6 +61,10 @@ constexpr int64_t kAttnGenericMaxHead = 256;
 // pointers and strides that are multiples of 8 elements). attentionFlashHandles says whether p fits.
 bool attentionFlashHandles(const AttnParams& p, DType t);
 cudaError_t launchAttentionFlash(const AttnParams& p, DType t, cudaStream_t stream);
+// The short-sequence tensor-core kernel (attention_resident.cu): what the flash kernel handles with
+// D in {32, 64} and Skv <= 128, the whole K/V of a head resident in shared memory.
+bool attentionResidentHandles(const AttnParams& p, DType t);
+cudaError_t launchAttentionResident(const AttnParams& p, DType t, cudaStream_t stream);
 
 // SIMT kernels (float32/float16/bfloat16, D and Dv <= kAttnGenericMaxHead), float accumulation:
 // tiled through shared memory (the generic tactic), and a simpler one warp per query row kept to

@@ -96,6 +96,23 @@ bool attentionFlashSupports(const LayerDesc& d) {
   return D == Dv && (D == 32 || D == 64 || D == 128);
 }
 
+namespace {
+// Whether a key-sequence dim allows the short-sequence kernel: at most kMaxResidentKeys, or not
+// known at build time (runs past it fall back to the flash kernel).
+constexpr int64_t kMaxResidentKeys = 128;
+bool shortKeysAllowed(const Shape& s, int axis) {
+  return !s.rankKnown() || axis >= s.rank() || !s[axis].isStatic() || s[axis].value() <= kMaxResidentKeys;
+}
+}  // namespace
+
+bool attentionResidentSupports(const LayerDesc& d) {
+  if (!attentionFlashSupports(d)) return false;
+  int64_t D = 0, Dv = 0;
+  headSizes(d, &D, &Dv);
+  const Shape& k = d.inputShapes[1];
+  return (D == 32 || D == 64) && shortKeysAllowed(k, k.rankKnown() && k.rank() == 4 ? 2 : 1);
+}
+
 bool attentionGenericSupports(const LayerDesc& d) {
   if (!supportsCommon(d, {DType::kFloat32, DType::kFloat16, DType::kBFloat16}, /*full=*/true)) return false;
   int64_t D = 0, Dv = 0;
@@ -134,6 +151,12 @@ bool packedSupports(const LayerDesc& d, std::initializer_list<DType> types, int6
 bool packedAttentionFlashSupports(const LayerDesc& d) {
   int64_t D = 0;
   return packedSupports(d, {DType::kFloat16, DType::kBFloat16}, &D) && (D == 32 || D == 64 || D == 128);
+}
+
+bool packedAttentionResidentSupports(const LayerDesc& d) {
+  int64_t D = 0;
+  return packedSupports(d, {DType::kFloat16, DType::kBFloat16}, &D) && (D == 32 || D == 64) &&
+         shortKeysAllowed(d.inputShapes[0], 1);
 }
 
 bool packedAttentionGenericSupports(const LayerDesc& d) {
@@ -302,9 +325,11 @@ Result<bool> prepareAttention(const GpuKernelContext& ctx, AttnParams* p, DType*
   return true;
 }
 
-Status launchOwnAttention(const AttnParams& p, DType t, bool flash, cudaStream_t stream) {
+Status launchOwnAttention(const AttnParams& p, DType t, bool flash, cudaStream_t stream, bool resident) {
   if (attentionNeedsFull(p)) {
     KILN_CUDA_RETURN_IF_ERROR(launchAttentionFull(p, t, stream));
+  } else if (resident && attentionResidentHandles(p, t)) {
+    KILN_CUDA_RETURN_IF_ERROR(launchAttentionResident(p, t, stream));
   } else if (flash && attentionFlashHandles(p, t)) {
     KILN_CUDA_RETURN_IF_ERROR(launchAttentionFlash(p, t, stream));
   } else {
@@ -318,7 +343,7 @@ Status AttentionKernel::enqueue(const GpuKernelContext& ctx) const {
   DType t = DType::kUndefined;
   KILN_ASSIGN_OR_RETURN(const bool work, prepareAttention(ctx, &p, &t, packed_, /*full=*/!flash_));
   if (!work) return Status::OK();
-  return launchOwnAttention(p, t, flash_, ctx.stream);
+  return launchOwnAttention(p, t, flash_, ctx.stream, resident_);
 }
 
 }  // namespace kiln::cuda

@@ -11,19 +11,27 @@ namespace kiln::cuda {
 // also runs what only the full kernel implements (attention_full.cu: KV cache, qk_matmul_output,
 // softcap, windows, nonpad_kv_seqlen, other mask types, softmax_precision).
 // packed = true: kiln:PackedAttention (inputs QKV [B, S, (Hq + 2 Hkv) * D] and the mask).
+// resident = true (with flash): the short-sequence kernel where a run has Skv <= 128 and D <= 64,
+// the flash kernel for other runs of the same layer.
 class AttentionKernel final : public GpuKernel {
  public:
-  explicit AttentionKernel(bool flash, bool packed = false) : flash_(flash), packed_(packed) {}
+  explicit AttentionKernel(bool flash, bool packed = false, bool resident = false)
+      : flash_(flash), packed_(packed), resident_(resident) {}
   Status enqueue(const GpuKernelContext& ctx) const override;
 
  private:
   bool flash_;
   bool packed_;
+  bool resident_;
 };
 
 bool attentionFlashSupports(const LayerDesc& d);
 bool attentionGenericSupports(const LayerDesc& d);
 bool packedAttentionFlashSupports(const LayerDesc& d);
+// The short-sequence tactics: the flash tactic's layers whose head size is 32 or 64 and whose key
+// sequence may be at most 128 long (a symbolic length qualifies: longer runs use the flash kernel).
+bool attentionResidentSupports(const LayerDesc& d);
+bool packedAttentionResidentSupports(const LayerDesc& d);
 bool packedAttentionGenericSupports(const LayerDesc& d);
 // Validates the run's tensors and attributes and fills the kernel parameters. full = false
 // (flash, cuDNN, packed): what only the full kernel implements is refused as Unsupported.
@@ -32,9 +40,10 @@ Status attentionParams(const GpuKernelContext& ctx, AttnParams* p, DType* type, 
 // and returns false when nothing is left to launch (empty outputs, or no keys: the zeros are
 // written here).
 Result<bool> prepareAttention(const GpuKernelContext& ctx, AttnParams* p, DType* type, bool packed, bool full = false);
-// Kiln's own kernels for the run: the full kernel where the run needs it, else flash where
-// `flash` and the run fit it, else the tiled generic one.
-Status launchOwnAttention(const AttnParams& p, DType t, bool flash, cudaStream_t stream);
+// Kiln's own kernels for the run: the full kernel where the run needs it, else the short-sequence
+// kernel where `resident` and the run fit it, else flash where `flash` and the run fit it, else
+// the tiled generic one.
+Status launchOwnAttention(const AttnParams& p, DType t, bool flash, cudaStream_t stream, bool resident = false);
 
 // attention_full.cc. Why a layer or run needs the full kernel (nullptr: it does not): extra
 // inputs (past_key/past_value, nonpad_kv_seqlen), extra outputs (present K/V, qk_matmul_output),

@@ -1,7 +1,8 @@
 // Registration of the attention CUDA kernels: ONNX Attention as a fused kernel, tensor cores for
-// float16/bfloat16 (cuda_attention_flash) and simple kernels for every other case
+// float16/bfloat16 (cuda_attention_flash; cuda_attention_resident for key sequences up to 128)
+// and simple kernels for every other case
 // (cuda_attention_generic: float32, odd head sizes, and what only its full kernel implements: KV
-// cache, qk_matmul_output, softcap, windows, nonpad_kv_seqlen); the same two for
+// cache, qk_matmul_output, softcap, windows, nonpad_kv_seqlen); the same three for
 // kiln:PackedAttention, whose Q, K and V are column blocks of one merged-projection tensor; and
 // cuDNN's fused attention for both where the frontend headers are present (attention_cudnn.cc).
 #include <functional>
@@ -29,17 +30,20 @@ void addAttention(GpuKernelRegistry& r, const char* tactic, int priority, bool p
 
 // Kiln's own kernels: flash (tensor cores) or generic.
 void addOwn(GpuKernelRegistry& r, const char* tactic, int priority, bool flash, bool packed,
-            bool (*supports)(const LayerDesc&)) {
+            bool (*supports)(const LayerDesc&), bool resident = false) {
   addAttention(r, tactic, priority, packed, supports,
-               [flash, packed](const LayerDesc&, int, size_t) -> Result<std::unique_ptr<GpuKernel>> {
-                 return std::unique_ptr<GpuKernel>(std::make_unique<AttentionKernel>(flash, packed));
+               [flash, packed, resident](const LayerDesc&, int, size_t) -> Result<std::unique_ptr<GpuKernel>> {
+                 return std::unique_ptr<GpuKernel>(std::make_unique<AttentionKernel>(flash, packed, resident));
                });
 }
 }  // namespace
 
 void registerAttentionKernels(GpuKernelRegistry& r) {
+  // Short key sequences (BERT's 128): K/V resident in shared memory; timed against flash and cuDNN.
+  addOwn(r, "cuda_attention_resident", 110, true, false, &attentionResidentSupports, true);
   addOwn(r, "cuda_attention_flash", 100, true, false, &attentionFlashSupports);
   addOwn(r, "cuda_attention_generic", 10, false, false, &attentionGenericSupports);
+  addOwn(r, "cuda_packed_attention_resident", 110, true, true, &packedAttentionResidentSupports, true);
   addOwn(r, "cuda_packed_attention_flash", 100, true, true, &packedAttentionFlashSupports);
   addOwn(r, "cuda_packed_attention_generic", 10, false, true, &packedAttentionGenericSupports);
 #if KILN_HAVE_CUDNN_FRONTEND

@@ -1,0 +1,251 @@
+// Attention for short key sequences (Skv <= 128) on tensor cores: the whole K and V of one
+// (batch, head) resident in shared memory. float16/bfloat16, D == Dv in {32, 64}.
+//
+// Why a kernel of its own: at BERT's S = 128 the flash kernel (45 us a layer at BERT-base batch 64
+// on H100; cuDNN 30 us) walks K/V in 64-key tiles, each behind a barrier, with a running rescale
+// of the softmax. Here a block issues all of its loads at once (Q and K in one cp.async group, V
+// in a second, so S = Q K^T starts while V is in flight) and takes the exact softmax over the
+// whole row. ncu on the first version (H100, BERT-base batch 64) showed DRAM only 44% busy and
+// the SMs issue-bound, not waiting on memory; a persistent double-buffered variant was slower
+// still (42.6 vs 36.4 us). So the work per score is what this kernel minimizes:
+//  - one FFMA per score for scale + mask (the mask staged per key in shared memory, -inf past
+//    Skv, so no per-score bounds test), read once per column pair for both of a thread's rows;
+//  - causal masking compiled in only where the layer is causal (a template parameter);
+//  - ex2.approx.ftz (one MUFU op; exp2f adds denormal handling), P kept as packed halves;
+//  - cp.async addresses advanced by a constant stride, not recomputed per 16-byte chunk.
+//
+// A block of 4 warps owns 64 query rows; each warp owns 16 and keeps S (16 x 128, float) in
+// registers: FFMA -> row max -> exp2 -> P as the A operand of O = P V (the C fragments of two
+// 8-key tiles are the A fragment of one 16-key step). O / l is staged through the warp's own rows
+// of the Q tile so every store is a 16-byte row chunk. K/V rows past Skv are zero-filled (a zero
+// P times a zero V; never NaN garbage). A row whose keys are all masked gives zeros, as in the
+// flash kernel. Four blocks share an SM (46 KB of shared memory at D = 64, <= 128 registers).
+#include "backends/cuda/kernels/attention_common.cuh"
+#include "backends/cuda/kernels/attention_mma.cuh"
+
+namespace kiln::cuda {
+
+namespace {
+
+using namespace attn;
+
+constexpr int kRows = 64;      // query rows per block
+constexpr int kMaxKeys = 128;  // keys held in shared memory
+constexpr int kThreads = 128;
+
+__device__ __forceinline__ float ex2Approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Rows [r0, r0 + n) of a [rows, D] matrix (row stride `stride` elements) into smem rows of LD;
+// rows at or past `rows` are zero-filled. Each thread copies one 16-byte column chunk of every
+// (kThreads / chunks)-th row.
+template <typename T, int D, int LD>
+__device__ __forceinline__ void loadRows(T* s, const T* g, int64_t stride, int64_t r0, int64_t rows, int n) {
+  constexpr int kChunks = D / 8;                  // 16-byte chunks per row
+  constexpr int kRowStep = kThreads / kChunks;    // rows one pass covers
+  const int cc = threadIdx.x % kChunks;
+  int r = threadIdx.x / kChunks;
+  const T* src = g + (r0 + r) * stride + cc * 8;
+  T* dst = s + r * LD + cc * 8;
+  const int64_t rowsLeft = rows - r0;
+  for (; r < n; r += kRowStep, src += kRowStep * stride, dst += kRowStep * LD) {
+    const bool ok = r < rowsLeft;
+    cpAsync16(dst, ok ? src : g, ok);
+  }
+}
+
+// kMask: 0 no mask; 1 a mask constant along the query axis ([B, 1, 1, S]), staged in shared
+// memory; 2 any other mask, read per score.
+template <typename T, int D, int kMask, bool kCausal>
+__global__ void __launch_bounds__(kThreads, 4) attentionResidentKernel(AttnParams p, int mBlocks) {
+  constexpr int LD = D + 8;           // padded rows: fragment reads hit distinct banks
+  constexpr int KS = D / 16;          // k steps of S = Q K^T
+  constexpr int DN = D / 8;           // 8-wide column tiles of O
+  constexpr int NT = kMaxKeys / 8;    // 8-wide column tiles of S
+  __shared__ __align__(16) T sQ[kRows * LD];
+  __shared__ __align__(16) T sK[kMaxKeys * LD];
+  __shared__ __align__(16) T sV[kMaxKeys * LD];
+  __shared__ __align__(8) float sMask[kMaxKeys];  // log2-domain additive mask of each key, -inf past Skv
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
+  int64_t blk = blockIdx.x;
+  const int64_t mb = blk % mBlocks;
+  blk /= mBlocks;
+  const int64_t h = blk % p.Hq, b = blk / p.Hq;
+  const int64_t kh = h / (p.Hq / p.Hkv);
+  const int64_t m0 = mb * kRows;
+  const int skv = static_cast<int>(p.Skv);
+  const int keyRows = (skv + 15) & ~15;  // keys in 16-key steps of P V (<= kMaxKeys)
+
+  loadRows<T, D, LD>(sQ, static_cast<const T*>(p.q) + b * p.qB + h * p.qH, p.qS, m0, p.Sq, kRows);
+  loadRows<T, D, LD>(sK, static_cast<const T*>(p.k) + b * p.kB + kh * p.kH, p.kS, 0, p.Skv, keyRows);
+  cpAsyncCommit();
+  loadRows<T, D, LD>(sV, static_cast<const T*>(p.v) + b * p.vB + kh * p.vH, p.vS, 0, p.Skv, keyRows);
+  cpAsyncCommit();
+  const int64_t mBase = p.maskKind == AttnMaskKind::kNone ? 0 : b * p.mB + h * p.mH;
+  for (int c = threadIdx.x; c < kMaxKeys; c += kThreads) {
+    float m = c < skv ? 0.0f : -INFINITY;
+    if constexpr (kMask == 1) {
+      if (c < skv) m = maskAt(p, mBase, 0, c) * kLog2e;
+    }
+    sMask[c] = m;
+  }
+  cpAsyncWait<1>();  // Q and K have landed
+  __syncthreads();
+
+  // S = Q K^T; Q's fragments are read per k step rather than held for all of them (registers).
+  T* qRows = sQ + warp * 16 * LD;  // this warp's 16 query rows (later its output staging)
+  float s[NT][4];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+  // One ldmatrix.x4 gives b0/b1 of two 8-key column tiles (see attention_flash.cu).
+  const T* kLane = sK + ((lane >> 4) * 8 + (lane & 7)) * LD + ((lane >> 3) & 1) * 8;
+#pragma unroll
+  for (int ks = 0; ks < KS; ++ks) {
+    const uint32_t qf[4] = {ld32(qRows + g * LD + ks * 16 + 2 * t), ld32(qRows + (g + 8) * LD + ks * 16 + 2 * t),
+                            ld32(qRows + g * LD + ks * 16 + 2 * t + 8), ld32(qRows + (g + 8) * LD + ks * 16 + 2 * t + 8)};
+#pragma unroll
+    for (int j = 0; j < NT; j += 2) {
+      if (j * 8 >= keyRows) break;
+      uint32_t kf[4];
+      ldmatrixX4(kf, kLane + j * 8 * LD + ks * 16);
+      const uint32_t b0[2] = {kf[0], kf[1]}, b1[2] = {kf[2], kf[3]};
+      mma16816(s[j], qf, b0, T());
+      mma16816(s[j + 1], qf, b1, T());
+    }
+  }
+
+  // Scores in the log2 domain (one FFMA each) and the row maxima of the thread's two rows.
+  const int rowA = static_cast<int>(m0) + warp * 16 + g;  // and rowA + 8
+  const float scaleLog2 = p.scale * kLog2e;
+  float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    const int col = j * 8 + 2 * t;
+    const float2 mk = *reinterpret_cast<const float2*>(sMask + col);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = e >> 1;
+      float v = fmaf(s[j][e], scaleLog2, (e & 1) ? mk.y : mk.x);
+      if constexpr (kMask == 2) {
+        if (col + (e & 1) < skv && rowA + 8 * r < p.Sq) v += maskAt(p, mBase, rowA + 8 * r, col + (e & 1)) * kLog2e;
+      }
+      if constexpr (kCausal) {
+        if (col + (e & 1) > rowA + 8 * r) v = -INFINITY;
+      }
+      s[j][e] = v;
+      mx[r] = fmaxf(mx[r], v);
+    }
+  }
+  float lRow[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    if (mx[r] == -INFINITY) mx[r] = 0.0f;  // all keys masked: exp2(-inf) = 0, no NaN
+    lRow[r] = 0.0f;
+  }
+  // P = exp2(S - max) as packed halves (the A fragments of P V), and the row sums.
+  uint32_t pf[NT / 2][4];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    float e4[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      e4[e] = ex2Approx(s[j][e] - mx[e >> 1]);
+      lRow[e >> 1] += e4[e];
+    }
+    pf[j >> 1][(j & 1) * 2] = packF<T>(e4[0], e4[1]);
+    pf[j >> 1][(j & 1) * 2 + 1] = packF<T>(e4[2], e4[3]);
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    lRow[r] += __shfl_xor_sync(0xffffffffu, lRow[r], 1);
+    lRow[r] += __shfl_xor_sync(0xffffffffu, lRow[r], 2);
+  }
+
+  float o[DN][4];
+#pragma unroll
+  for (int dn = 0; dn < DN; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.0f;
+  cpAsyncWait<0>();  // V has landed
+  __syncthreads();
+#pragma unroll
+  for (int kk = 0; kk < kMaxKeys / 16; ++kk) {
+    if (kk * 16 >= keyRows) break;
+    const T* vLane = sV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
+#pragma unroll
+    for (int dn = 0; dn < DN; dn += 2) {
+      uint32_t vf[4];
+      ldmatrixX4Trans(vf, vLane + dn * 8);
+      const uint32_t b0[2] = {vf[0], vf[1]}, b1[2] = {vf[2], vf[3]};
+      mma16816(o[dn], pf[kk], b0, T());
+      mma16816(o[dn + 1], pf[kk], b1, T());
+    }
+  }
+
+  // O / l into the warp's own Q rows (no other warp reads them), then 16-byte row chunks out.
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float inv = lRow[r] > 0.0f ? 1.0f / lRow[r] : 0.0f;
+    T* dst = qRows + (g + 8 * r) * LD + 2 * t;
+#pragma unroll
+    for (int dn = 0; dn < DN; ++dn)
+      *reinterpret_cast<uint32_t*>(dst + dn * 8) = packF<T>(o[dn][2 * r] * inv, o[dn][2 * r + 1] * inv);
+  }
+  __syncwarp();
+  T* Y = static_cast<T*>(p.y) + b * p.yB + h * p.yH;
+  constexpr int kChunks = D / 8;
+#pragma unroll
+  for (int c = lane; c < 16 * kChunks; c += 32) {
+    const int r = c / kChunks, cc = c % kChunks;
+    const int64_t row = m0 + warp * 16 + r;
+    if (row < p.Sq)
+      *reinterpret_cast<uint4*>(Y + row * p.yS + cc * 8) = *reinterpret_cast<const uint4*>(qRows + r * LD + cc * 8);
+  }
+}
+
+template <typename T, int D, int kMask>
+cudaError_t launchSized(const AttnParams& p, dim3 grid, int mBlocks, cudaStream_t stream) {
+  if (p.causal) attentionResidentKernel<T, D, kMask, true><<<grid, kThreads, 0, stream>>>(p, mBlocks);
+  else attentionResidentKernel<T, D, kMask, false><<<grid, kThreads, 0, stream>>>(p, mBlocks);
+  return cudaGetLastError();
+}
+
+template <typename T, int kMask>
+cudaError_t launchMasked(const AttnParams& p, cudaStream_t stream) {
+  const int64_t mBlocks = (p.Sq + kRows - 1) / kRows;
+  const int64_t blocks = mBlocks * p.Hq * p.B;
+  if (blocks == 0) return cudaSuccess;
+  if (blocks > 0x7fffffffLL) return cudaErrorInvalidConfiguration;
+  const dim3 grid(static_cast<unsigned>(blocks));
+  const int mb = static_cast<int>(mBlocks);
+  switch (p.D) {
+    case 32: return launchSized<T, 32, kMask>(p, grid, mb, stream);
+    case 64: return launchSized<T, 64, kMask>(p, grid, mb, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+template <typename T>
+cudaError_t launchTyped(const AttnParams& p, cudaStream_t stream) {
+  if (p.maskKind == AttnMaskKind::kNone) return launchMasked<T, 0>(p, stream);
+  if (p.mS == 0) return launchMasked<T, 1>(p, stream);
+  return launchMasked<T, 2>(p, stream);
+}
+
+}  // namespace
+
+bool attentionResidentHandles(const AttnParams& p, DType t) {
+  return attentionFlashHandles(p, t) && (p.D == 32 || p.D == 64) && p.Skv <= kMaxKeys;
+}
+
+cudaError_t launchAttentionResident(const AttnParams& p, DType t, cudaStream_t stream) {
+  if (!attentionResidentHandles(p, t)) return cudaErrorInvalidValue;
+  if (p.Sq == 0 || p.B == 0 || p.Hq == 0) return cudaSuccess;
+  return t == DType::kFloat16 ? launchTyped<__half>(p, stream) : launchTyped<__nv_bfloat16>(p, stream);
+}
+
+}  // namespace kiln::cuda
