@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "backends/cuda/kernels/attention_kernels.h"
 
@@ -37,6 +38,26 @@ __device__ __forceinline__ T fromF(float v) {
   if constexpr (std::is_same_v<T, __half>) return __float2half_rn(v);
   else if constexpr (std::is_same_v<T, __nv_bfloat16>) return __float2bfloat16_rn(v);
   else return v;
+}
+
+// Launch side of the tiled kernels: a block per (query block of rowsPerBlock rows, head, batch),
+// the query block fastest. *blocks = 0: nothing to launch.
+inline cudaError_t blockGrid(const AttnParams& p, int rowsPerBlock, dim3* grid, int* mBlocks) {
+  const int64_t mb = (p.Sq + rowsPerBlock - 1) / rowsPerBlock;
+  const int64_t blocks = mb * p.Hq * p.B;
+  if (blocks > 0x7fffffffLL) return cudaErrorInvalidConfiguration;
+  *grid = dim3(static_cast<unsigned>(blocks));
+  *mBlocks = static_cast<int>(mb);
+  return cudaSuccess;
+}
+
+// Calls launch(std::integral_constant<int, kMask>{}) with the kernels' mask template argument:
+// 0 no mask; 1 constant along the query axis (BERT's [B, 1, 1, S]); 2 any other mask.
+template <class Launch>
+cudaError_t dispatchMaskKind(const AttnParams& p, Launch&& launch) {
+  if (p.maskKind == AttnMaskKind::kNone) return launch(std::integral_constant<int, 0>{});
+  if (p.mS == 0) return launch(std::integral_constant<int, 1>{});
+  return launch(std::integral_constant<int, 2>{});
 }
 
 }  // namespace kiln::cuda::attn

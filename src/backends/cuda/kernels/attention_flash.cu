@@ -115,18 +115,13 @@ __global__ void __launch_bounds__(kThreadsFlash) attentionFlashKernel(AttnParams
     float s[SN][4];
 #pragma unroll
     for (int j = 0; j < SN; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
-// One ldmatrix.x4 gives b0/b1 of two 8-key column tiles: matrices (keys j*8.., dims ks*16),
-    // (keys j*8.., dims ks*16+8), (keys j*8+8.., dims ks*16), (keys j*8+8.., dims ks*16+8).
+    // The lane's ldmatrix row of each 16-key pair (mmaKeyPair, attention_mma.cuh).
     const T* kLane = sK + ((lane >> 4) * 8 + (lane & 7)) * LD + ((lane >> 3) & 1) * 8;
 #pragma unroll
     for (int ks = 0; ks < KS; ++ks) {
 #pragma unroll
       for (int j = 0; j < SN; j += 2) {
-        uint32_t kf[4];
-        ldmatrixX4(kf, kLane + j * 8 * LD + ks * 16);
-        const uint32_t b0[2] = {kf[0], kf[1]}, b1[2] = {kf[2], kf[3]};
-        mma16816(s[j], qf[ks], b0, T());
-        mma16816(s[j + 1], qf[ks], b1, T());
+        mmaKeyPair(s[j], s[j + 1], qf[ks], kLane + j * 8 * LD + ks * 16);
       }
     }
     __syncthreads();  // every warp is done with sK
@@ -185,17 +180,11 @@ __global__ void __launch_bounds__(kThreadsFlash) attentionFlashKernel(AttnParams
       const uint32_t af[4] = {packF<T>(s[2 * kk][0], s[2 * kk][1]), packF<T>(s[2 * kk][2], s[2 * kk][3]),
                               packF<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
                               packF<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-      // ldmatrix.x4.trans: matrices (keys kk*16.., dims dn*8), (keys kk*16+8.., dims dn*8),
-      // (keys kk*16.., dims dn*8+8), (keys kk*16+8.., dims dn*8+8), transposed into b0/b1 of
-      // two 8-wide output column tiles.
+      // The lane's ldmatrix row of each 16-dim pair (mmaValuePair, attention_mma.cuh).
       const T* vLane = sV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
 #pragma unroll
       for (int dn = 0; dn < DN; dn += 2) {
-        uint32_t vf[4];
-        ldmatrixX4Trans(vf, vLane + dn * 8);
-        const uint32_t b0[2] = {vf[0], vf[1]}, b1[2] = {vf[2], vf[3]};
-        mma16816(o[dn], af, b0, T());
-        mma16816(o[dn + 1], af, b1, T());
+        mmaValuePair(o[dn], o[dn + 1], af, vLane + dn * 8);
       }
     }
     __syncthreads();  // every warp is done with sV before the next tile overwrites it
@@ -219,12 +208,9 @@ __global__ void __launch_bounds__(kThreadsFlash) attentionFlashKernel(AttnParams
 
 template <typename T, int kMask>
 cudaError_t launchMasked(const AttnParams& p, cudaStream_t stream) {
-  const int64_t mBlocks = (p.Sq + kBM - 1) / kBM;
-  const int64_t blocks = mBlocks * p.Hq * p.B;
-  if (blocks == 0) return cudaSuccess;
-  if (blocks > 0x7fffffffLL) return cudaErrorInvalidConfiguration;
-  const dim3 grid(static_cast<unsigned>(blocks));
-  const int mb = static_cast<int>(mBlocks);
+  dim3 grid;
+  int mb = 0;
+  if (cudaError_t e = blockGrid(p, kBM, &grid, &mb); e != cudaSuccess || grid.x == 0) return e;
   switch (p.D) {
     case 32: attentionFlashKernel<T, 32, kMask><<<grid, kThreadsFlash, 0, stream>>>(p, mb); break;
     case 64: attentionFlashKernel<T, 64, kMask><<<grid, kThreadsFlash, 0, stream>>>(p, mb); break;
@@ -236,9 +222,7 @@ cudaError_t launchMasked(const AttnParams& p, cudaStream_t stream) {
 
 template <typename T>
 cudaError_t launchTyped(const AttnParams& p, cudaStream_t stream) {
-  if (p.maskKind == AttnMaskKind::kNone) return launchMasked<T, 0>(p, stream);
-  if (p.mS == 0) return launchMasked<T, 1>(p, stream);
-  return launchMasked<T, 2>(p, stream);
+  return dispatchMaskKind(p, [&](auto mask) { return launchMasked<T, decltype(mask)::value>(p, stream); });
 }
 
 bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15) == 0; }

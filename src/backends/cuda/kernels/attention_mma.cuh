@@ -72,4 +72,28 @@ __device__ __forceinline__ void cpAsyncWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
+// The two 16x8 score tiles of 16 keys: s0 += A x (keys 0-7 at kLane)^T, s1 += A x (keys 8-15)^T,
+// from one ldmatrix.x4 whose lanes address (keys 0-7, dims 0-7), (keys 0-7, dims 8-15),
+// (keys 8-15, dims 0-7), (keys 8-15, dims 8-15) of a row-major K tile.
+template <typename T>
+__device__ __forceinline__ void mmaKeyPair(float s0[4], float s1[4], const uint32_t a[4], const T* kLane) {
+  uint32_t kf[4];
+  ldmatrixX4(kf, kLane);
+  const uint32_t b0[2] = {kf[0], kf[1]}, b1[2] = {kf[2], kf[3]};
+  mma16816(s0, a, b0, T());
+  mma16816(s1, a, b1, T());
+}
+
+// The two 16x8 output tiles of 16 value dims: o0 += P x V[:, 0-7], o1 += P x V[:, 8-15], from one
+// ldmatrix.x4.trans whose lanes address (keys 0-7, dims 0-7), (keys 8-15, dims 0-7),
+// (keys 0-7, dims 8-15), (keys 8-15, dims 8-15) of a row-major V tile.
+template <typename T>
+__device__ __forceinline__ void mmaValuePair(float o0[4], float o1[4], const uint32_t a[4], const T* vLane) {
+  uint32_t vf[4];
+  ldmatrixX4Trans(vf, vLane);
+  const uint32_t b0[2] = {vf[0], vf[1]}, b1[2] = {vf[2], vf[3]};
+  mma16816(o0, a, b0, T());
+  mma16816(o1, a, b1, T());
+}
+
 }  // namespace kiln::cuda::attn

@@ -101,7 +101,7 @@ __global__ void __launch_bounds__(kThreads, 4) attentionResidentKernel(AttnParam
   float s[NT][4];
 #pragma unroll
   for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
-  // One ldmatrix.x4 gives b0/b1 of two 8-key column tiles (see attention_flash.cu).
+  // The lane's ldmatrix row of each 16-key pair (mmaKeyPair, attention_mma.cuh).
   const T* kLane = sK + ((lane >> 4) * 8 + (lane & 7)) * LD + ((lane >> 3) & 1) * 8;
 #pragma unroll
   for (int ks = 0; ks < KS; ++ks) {
@@ -110,11 +110,7 @@ __global__ void __launch_bounds__(kThreads, 4) attentionResidentKernel(AttnParam
 #pragma unroll
     for (int j = 0; j < NT; j += 2) {
       if (j * 8 >= keyRows) break;
-      uint32_t kf[4];
-      ldmatrixX4(kf, kLane + j * 8 * LD + ks * 16);
-      const uint32_t b0[2] = {kf[0], kf[1]}, b1[2] = {kf[2], kf[3]};
-      mma16816(s[j], qf, b0, T());
-      mma16816(s[j + 1], qf, b1, T());
+      mmaKeyPair(s[j], s[j + 1], qf, kLane + j * 8 * LD + ks * 16);
     }
   }
 
@@ -178,11 +174,7 @@ __global__ void __launch_bounds__(kThreads, 4) attentionResidentKernel(AttnParam
     const T* vLane = sV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
 #pragma unroll
     for (int dn = 0; dn < DN; dn += 2) {
-      uint32_t vf[4];
-      ldmatrixX4Trans(vf, vLane + dn * 8);
-      const uint32_t b0[2] = {vf[0], vf[1]}, b1[2] = {vf[2], vf[3]};
-      mma16816(o[dn], pf[kk], b0, T());
-      mma16816(o[dn + 1], pf[kk], b1, T());
+      mmaValuePair(o[dn], o[dn + 1], pf[kk], vLane + dn * 8);
     }
   }
 
@@ -216,12 +208,9 @@ cudaError_t launchSized(const AttnParams& p, dim3 grid, int mBlocks, cudaStream_
 
 template <typename T, int kMask>
 cudaError_t launchMasked(const AttnParams& p, cudaStream_t stream) {
-  const int64_t mBlocks = (p.Sq + kRows - 1) / kRows;
-  const int64_t blocks = mBlocks * p.Hq * p.B;
-  if (blocks == 0) return cudaSuccess;
-  if (blocks > 0x7fffffffLL) return cudaErrorInvalidConfiguration;
-  const dim3 grid(static_cast<unsigned>(blocks));
-  const int mb = static_cast<int>(mBlocks);
+  dim3 grid;
+  int mb = 0;
+  if (cudaError_t e = blockGrid(p, kRows, &grid, &mb); e != cudaSuccess || grid.x == 0) return e;
   switch (p.D) {
     case 32: return launchSized<T, 32, kMask>(p, grid, mb, stream);
     case 64: return launchSized<T, 64, kMask>(p, grid, mb, stream);
@@ -231,9 +220,7 @@ cudaError_t launchMasked(const AttnParams& p, cudaStream_t stream) {
 
 template <typename T>
 cudaError_t launchTyped(const AttnParams& p, cudaStream_t stream) {
-  if (p.maskKind == AttnMaskKind::kNone) return launchMasked<T, 0>(p, stream);
-  if (p.mS == 0) return launchMasked<T, 1>(p, stream);
-  return launchMasked<T, 2>(p, stream);
+  return dispatchMaskKind(p, [&](auto mask) { return launchMasked<T, decltype(mask)::value>(p, stream); });
 }
 
 }  // namespace
