@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/cpu/kernels/kernel_util.h"
+#include "backends/llm_geometry.h"
 
 namespace kiln::cpu {
 
@@ -29,41 +30,17 @@ inline C rt(C x) {
 Status RotaryEmbedding(const KernelContext& ctx) {
   const Tensor &x = ctx.in(0), &cosT = ctx.in(1), &sinT = ctx.in(2);
   const Tensor* pos = ctx.hasInput(3) ? &ctx.in(3) : nullptr;
-  const bool interleaved = ctx.attrs.getInt("interleaved") != 0;
-  const Dims& xd = x.dims();
-  if (xd.rank() != 3 && xd.rank() != 4)
-    return InvalidArgument("RotaryEmbedding input must be 3-D or 4-D, got {}", xd.toString());
-  const bool is4d = xd.rank() == 4;
-  const int64_t B = xd[0], S = is4d ? xd[2] : xd[1];
-  const int64_t H = is4d ? xd[1] : ctx.attrs.getInt("num_heads", 0);
-  if (H <= 0 || (!is4d && xd[2] % H != 0))
-    return InvalidArgument("RotaryEmbedding: hidden size {} is not divisible by num_heads {}", xd[2], H);
-  const int64_t hd = is4d ? xd[3] : xd[2] / H;
-  const int64_t rot = ctx.attrs.getInt("rotary_embedding_dim") ? ctx.attrs.getInt("rotary_embedding_dim") : hd;
-  if (rot > hd || rot % 2 != 0)
-    return InvalidArgument("RotaryEmbedding rotary dim {} must be even and at most the head size {}", rot, hd);
-  const int64_t half = rot / 2;
-  if (cosT.dims() != sinT.dims())
-    return InvalidArgument("RotaryEmbedding cos_cache {} and sin_cache {} differ in shape", cosT.dims().toString(),
-                           sinT.dims().toString());
-  const Dims& cd = cosT.dims();
-  int64_t maxPos = 0;
+  backends::RotaryGeometry g;
+  KILN_RETURN_IF_ERROR(backends::rotaryGeometry(ctx.attrs, x, cosT, sinT, pos, &g));
+  const bool interleaved = g.interleaved, is4d = g.is4d;
+  const int64_t B = g.batch, S = g.seq, H = g.heads, hd = g.headDim, rot = g.rotDim, half = rot / 2;
+  const int64_t maxPos = g.maxPos;
   if (pos) {
-    if (cd.rank() != 2 || cd[1] != half)
-      return InvalidArgument("RotaryEmbedding caches must have shape (max_position, {}) with position_ids, got {}",
-                             half, cd.toString());
-    if (pos->dims() != Dims{B, S})
-      return InvalidArgument("RotaryEmbedding position_ids must have shape ({}, {}), got {}", B, S,
-                             pos->dims().toString());
-    maxPos = cd[0];
     const int64_t* p = pos->data<int64_t>();
     for (int64_t i = 0; i < pos->numel(); ++i)
       if (p[i] < -maxPos || p[i] >= maxPos)
         return InvalidArgument("RotaryEmbedding position_ids[{}] = {} is out of range for {} cached positions", i,
                                p[i], maxPos);
-  } else if (cd != Dims{B, S, half}) {
-    return InvalidArgument("RotaryEmbedding caches must have shape ({}, {}, {}) without position_ids, got {}", B, S,
-                           half, cd.toString());
   }
   return dispatchOr<RopeTypes>("RotaryEmbedding", x.dtype(), [&](auto tag) {
     using T = KILN_TYPE(tag);
@@ -127,27 +104,14 @@ Status SwiGLU(const KernelContext& ctx) {
 Status TensorScatter(const KernelContext& ctx) {
   const Tensor &cache = ctx.in(0), &upd = ctx.in(1);
   Tensor& out = ctx.out(0);
-  const Dims &cd = cache.dims(), &ud = upd.dims();
-  const int rank = cd.rank();
-  if (rank < 2 || ud.rank() != rank || upd.dtype() != cache.dtype())
-    return InvalidArgument("TensorScatter past_cache {} and update {} are incompatible", cd.toString(), ud.toString());
-  int64_t axis = ctx.attrs.getInt("axis");
-  if (axis < -rank || axis >= rank) return InvalidArgument("TensorScatter axis {} is out of range for rank {}", axis, rank);
-  if (axis < 0) axis += rank;
-  if (axis == 0) return InvalidArgument("TensorScatter axis cannot be 0 (the batch dimension)");
-  for (int i = 0; i < rank; ++i)
-    if (i == axis ? ud[i] > cd[i] : ud[i] != cd[i])
-      return InvalidArgument("TensorScatter update {} does not fit past_cache {} (axis {})", ud.toString(),
-                             cd.toString(), axis);
-  const bool circular = ctx.attrs.getString("mode") == "circular";
-  const int64_t batch = cd[0], maxLen = cd[axis], len = ud[axis];
+  const Tensor* w = ctx.hasInput(2) ? &ctx.in(2) : nullptr;
+  backends::TensorScatterGeometry g;
+  KILN_RETURN_IF_ERROR(backends::tensorScatterGeometry(ctx.attrs, cache, upd, w, &g));
+  const bool circular = g.circular;
+  const int64_t batch = g.batch, maxLen = g.maxLen, len = g.len;
   std::vector<int64_t> writeAt(batch, 0);
-  if (ctx.hasInput(2)) {
-    const Tensor& w = ctx.in(2);
-    if (w.dims() != Dims{batch})
-      return InvalidArgument("TensorScatter write_indices must have shape ({}), got {}", batch, w.dims().toString());
-    for (int64_t b = 0; b < batch; ++b) writeAt[b] = w.data<int64_t>()[b];
-  }
+  if (w)
+    for (int64_t b = 0; b < batch; ++b) writeAt[b] = w->data<int64_t>()[b];
   for (int64_t b = 0; b < batch && len > 0; ++b) {
     if (circular) {
       writeAt[b] %= maxLen;
@@ -158,10 +122,7 @@ Status TensorScatter(const KernelContext& ctx) {
     }
   }
   copyTensorData(cache, out);
-  int64_t outer = 1, inner = 1;  // outer: dims before axis (batch first); inner: elements after axis
-  for (int i = 0; i < axis; ++i) outer *= cd[i];
-  for (int i = axis + 1; i < rank; ++i) inner *= cd[i];
-  const int64_t perBatch = outer / std::max<int64_t>(batch, 1);
+  const int64_t outer = g.outer, inner = g.inner, perBatch = g.perBatch;
   auto dstIndex = [&](int64_t o, int64_t s) {
     const int64_t b = o / perBatch;
     int64_t at = writeAt[b] + s;
@@ -191,46 +152,16 @@ Status TensorScatter(const KernelContext& ctx) {
 
 template <typename T, typename S>
 Status linearAttentionTyped(const KernelContext& ctx) {
-  const AttrMap& a = ctx.attrs;
-  const int64_t hq = a.getInt("q_num_heads"), hkv = a.getInt("kv_num_heads");
-  const std::string& rule = a.getString("update_rule");
-  const bool gating = rule == "gated" || rule == "gated_delta", delta = rule == "delta" || rule == "gated_delta";
   const Tensor &qT = ctx.in(0), &kT = ctx.in(1), &vT = ctx.in(2);
-  const Dims &qd = qT.dims(), &kd = kT.dims(), &vd = vT.dims();
-  if (qd.rank() != 3 || kd.rank() != 3 || vd.rank() != 3)
-    return InvalidArgument("LinearAttention query/key/value must be 3-D");
-  const int64_t B = qd[0], nT = qd[1];
-  if (hq <= 0 || hkv <= 0 || hq % hkv != 0 || qd[2] % hq != 0 || vd[2] % hkv != 0)
-    return InvalidArgument("LinearAttention head counts ({}, {}) do not divide query {} / value {}", hq, hkv,
-                           qd.toString(), vd.toString());
-  const int64_t dk = qd[2] / hq, dv = vd[2] / hkv, group = hq / hkv;
-  if (kd != Dims{B, nT, hkv * dk} || vd[0] != B || vd[1] != nT)
-    return InvalidArgument("LinearAttention key {} / value {} do not match query {}", kd.toString(), vd.toString(),
-                           qd.toString());
   const Tensor* past = ctx.hasInput(3) ? &ctx.in(3) : nullptr;
-  if (past && past->dims() != Dims{B, hkv, dk, dv})
-    return InvalidArgument("LinearAttention past_state has shape {}, expected [{},{},{},{}]", past->dims().toString(), B,
-                           hkv, dk, dv);
   const Tensor* decay = ctx.hasInput(4) ? &ctx.in(4) : nullptr;
   const Tensor* beta = ctx.hasInput(5) ? &ctx.in(5) : nullptr;
-  if (gating != (decay != nullptr) || delta != (beta != nullptr))
-    return InvalidArgument("LinearAttention update_rule '{}' does not match the given decay/beta inputs", rule);
-  int64_t decayLast = 0, betaLast = 0;
-  if (decay) {
-    decayLast = decay->rank() == 3 ? decay->dims()[2] : -1;
-    if (decay->rank() != 3 || decay->dims()[0] != B || decay->dims()[1] != nT ||
-        (decayLast != hkv && decayLast != hkv * dk))
-      return InvalidArgument("LinearAttention decay has shape {}, expected ({}, {}, {} or {})", decay->dims().toString(),
-                             B, nT, hkv, hkv * dk);
-  }
-  if (beta) {
-    betaLast = beta->rank() == 3 ? beta->dims()[2] : -1;
-    if (beta->rank() != 3 || beta->dims()[0] != B || beta->dims()[1] != nT || (betaLast != hkv && betaLast != 1))
-      return InvalidArgument("LinearAttention beta has shape {}, expected ({}, {}, {} or 1)", beta->dims().toString(), B,
-                             nT, hkv);
-  }
-  const float scaleAttr = a.getFloat("scale");
-  const float scale = scaleAttr == 0.0f ? static_cast<float>(1.0 / std::sqrt(double(dk))) : scaleAttr;
+  backends::LinearAttentionGeometry geo;
+  KILN_RETURN_IF_ERROR(backends::linearAttentionGeometry(ctx.attrs, qT, kT, vT, past, decay, beta, &geo));
+  const int64_t B = geo.batch, nT = geo.steps, hq = geo.qHeads, hkv = geo.kvHeads, dk = geo.dk, dv = geo.dv;
+  const int64_t group = hq / hkv, decayLast = geo.decayLast, betaLast = geo.betaLast;
+  const bool gating = geo.gating, delta = geo.delta;
+  const float scale = geo.scale;
   const T* q = qT.data<T>();
   const T* k = kT.data<T>();
   const T* v = vT.data<T>();
@@ -288,10 +219,6 @@ Status linearAttentionTyped(const KernelContext& ctx) {
 Status LinearAttention(const KernelContext& ctx) {
   const DType t = ctx.in(0).dtype();
   const DType s = ctx.hasInput(3) ? ctx.in(3).dtype() : t;
-  for (int i : {1, 2, 4, 5})
-    if (ctx.hasInput(i) && ctx.in(i).dtype() != t)
-      return InvalidArgument("LinearAttention input {} has type {}, expected {}", i, dtypeName(ctx.in(i).dtype()),
-                             dtypeName(t));
   Status stateType, result;
   Status st = dispatchOr<RopeTypes>("LinearAttention", t, [&](auto tt) {
     using T = KILN_TYPE(tt);
@@ -310,18 +237,10 @@ Status CausalConvWithState(const KernelContext& ctx) {
   const Tensor &x = ctx.in(0), &w = ctx.in(1);
   const Tensor* bias = ctx.hasInput(2) ? &ctx.in(2) : nullptr;
   const Tensor* past = ctx.hasInput(3) ? &ctx.in(3) : nullptr;
-  if (x.rank() != 3 || w.rank() != 3)
-    return InvalidArgument("CausalConvWithState input {} and weight {} must be 3-D", x.dims().toString(),
-                           w.dims().toString());
-  const int64_t B = x.dims()[0], C = x.dims()[1], L = x.dims()[2], K = w.dims()[2];
-  if (w.dims()[0] != C || w.dims()[1] != 1 || K < 1)
-    return InvalidArgument("CausalConvWithState weight must have shape ({}, 1, k >= 1), got {}", C, w.dims().toString());
-  if (bias && bias->dims() != Dims{C})
-    return InvalidArgument("CausalConvWithState bias must have shape ({}), got {}", C, bias->dims().toString());
-  if (past && past->dims() != Dims{B, C, K - 1})
-    return InvalidArgument("CausalConvWithState past_state must have shape ({}, {}, {}), got {}", B, C, K - 1,
-                           past->dims().toString());
-  const bool silu = ctx.attrs.getString("activation") != "none";
+  backends::CausalConvGeometry g;
+  KILN_RETURN_IF_ERROR(backends::causalConvGeometry(ctx.attrs, x, w, bias, past, &g));
+  const int64_t B = g.batch, C = g.channels, L = g.length, K = g.kernel;
+  const bool silu = g.silu;
   return dispatchOr<RopeTypes>("CausalConvWithState", x.dtype(), [&](auto tag) {
     using T = KILN_TYPE(tag);
     const T* px = x.data<T>();

@@ -9,6 +9,7 @@
 #include "backends/cpu/kernels/kernel_util.h"
 #include "backends/cpu/kernels/matmul_gemm.h"
 #include "backends/cpu/kernels/matmul_ref.h"
+#include "backends/quant_geometry.h"
 
 namespace kiln::cpu {
 
@@ -242,15 +243,7 @@ Status QLinearMatMul(const KernelContext& ctx) {
                &bzp = ctx.in(5), &ys = ctx.in(6), &yzp = ctx.in(7);
   Tensor& y = ctx.out(0);
   KILN_ASSIGN_OR_RETURN(MatMulPlan p, planMatMul(a.dims(), b.dims(), y.dims(), "QLinearMatMul"));
-  auto checkCount = [](const Tensor& t, int64_t n, const char* what) -> Status {
-    if (t.numel() != 1 && t.numel() != n)
-      return Unsupported("QLinearMatMul: {} with {} values is not supported (expected 1 or {})", what, t.numel(), n);
-    return Status::OK();
-  };
-  KILN_RETURN_IF_ERROR(checkCount(as, p.M, "a_scale"));
-  KILN_RETURN_IF_ERROR(checkCount(bs, p.N, "b_scale"));
-  KILN_RETURN_IF_ERROR(checkCount(ys, p.M, "y_scale"));
-  KILN_RETURN_IF_ERROR(checkCount(yzp, p.M, "y_zero_point"));
+  KILN_RETURN_IF_ERROR(backends::qlinearMatMulParamCounts(as, bs, ys, yzp, p.M, p.N));
   if (y.numel() == 0) return Status::OK();
   const int64_t M = p.M, N = p.N;
   // The rescale factor a_scale*b_scale/y_scale is computed in the scales' type (as the ONNX

@@ -9,6 +9,7 @@
 
 #include "backends/cpu/kernels/kernel_util.h"
 #include "backends/cpu/kernels/misc_kernels.h"
+#include "backends/signal_geometry.h"
 
 namespace kiln::cpu {
 
@@ -93,24 +94,11 @@ void dftLine(const cd* in, int64_t len, int64_t n, int64_t m, bool inverse, bool
 
 Status DFT(const KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
-  const Dims& xd = x.dims();
-  const int r = xd.rank();
-  if (r < 2 || (xd[r - 1] != 1 && xd[r - 1] != 2))
-    return InvalidArgument("DFT input must have shape (..., signal, 1 or 2), got {}", xd.toString());
-  int64_t axis = ctx.hasInput(2) && ctx.in(2).numel() ? ctx.in(2).intAt(0) : -2;
-  if (axis < -r || axis >= r - 1 || axis == -1)
-    return InvalidArgument("DFT axis {} is out of range for input {}", axis, xd.toString());
-  if (axis < 0) axis += r;
-  const bool inverse = ctx.attrs.getInt("inverse") != 0, onesided = ctx.attrs.getInt("onesided") != 0;
-  const bool irfft = inverse && onesided;
-  const int64_t L = xd[static_cast<int>(axis)];
-  const int64_t n = ctx.hasInput(1) && ctx.in(1).numel() ? ctx.in(1).intAt(0) : (irfft ? 2 * (L - 1) : L);
-  if (n < 1) return InvalidArgument("DFT dft_length must be >= 1, got {}", n);
-  const int64_t m = (!inverse && onesided) ? n / 2 + 1 : n;
-  const int64_t comp = xd[r - 1], oc = irfft ? 1 : 2;
-  int64_t outer = 1, inner = 1;
-  for (int i = 0; i < axis; ++i) outer *= xd[i];
-  for (int i = static_cast<int>(axis) + 1; i < r - 1; ++i) inner *= xd[i];
+  backends::DftGeometry g;
+  KILN_RETURN_IF_ERROR(backends::dftGeometry(ctx.attrs, x, ctx.hasInput(1) ? &ctx.in(1) : nullptr,
+                                             ctx.hasInput(2) ? &ctx.in(2) : nullptr, &g));
+  const bool inverse = g.inverse, irfft = g.irfft;
+  const int64_t L = g.len, n = g.n, m = g.bins, comp = g.comp, oc = g.outComp, outer = g.outer, inner = g.inner;
   Tensor& y = ctx.out(0);
   if (y.numel() != outer * m * inner * oc)
     return InternalError("DFT output {} does not match the transform ({} bins)", y.dims().toString(), m);
@@ -142,17 +130,12 @@ Status DFT(const KernelContext& ctx) {
 
 Status STFT(const KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
-  const Dims& xd = x.dims();
-  if (xd.rank() != 3 || (xd[2] != 1 && xd[2] != 2))
-    return InvalidArgument("STFT signal must have shape (batch, length, 1 or 2), got {}", xd.toString());
-  const int64_t step = ctx.in(1).intAt(0);
   const Tensor* win = ctx.hasInput(2) ? &ctx.in(2) : nullptr;
-  int64_t fl = ctx.hasInput(3) && ctx.in(3).numel() ? ctx.in(3).intAt(0) : (win ? win->numel() : xd[1]);
-  if (step < 1 || fl < 1 || fl > xd[1] || (win && (win->rank() != 1 || win->numel() != fl)))
-    return InvalidArgument("STFT frame_step {} / frame_length {} / window {} do not fit signal {}", step, fl,
-                           win ? win->dims().toString() : "none", xd.toString());
-  const bool onesided = ctx.attrs.getInt("onesided") != 0;
-  const int64_t B = xd[0], L = xd[1], comp = xd[2], frames = 1 + (L - fl) / step, bins = onesided ? fl / 2 + 1 : fl;
+  backends::StftGeometry g;
+  KILN_RETURN_IF_ERROR(
+      backends::stftGeometry(ctx.attrs, x, ctx.in(1), win, ctx.hasInput(3) ? &ctx.in(3) : nullptr, &g));
+  const int64_t B = g.batch, L = g.len, comp = g.comp, step = g.step, fl = g.frameLength, frames = g.frames,
+                bins = g.bins;
   Tensor& y = ctx.out(0);
   if (y.dims() != Dims{B, frames, bins, 2})
     return InternalError("STFT output {} does not match ({}, {}, {}, 2)", y.dims().toString(), B, frames, bins);

@@ -12,6 +12,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernels/families.h"
 #include "backends/cuda/kernels/integer_launch.h"
+#include "backends/quant_geometry.h"
 
 namespace kiln::cuda {
 
@@ -121,15 +122,7 @@ Status qlinearMatMulK(const GpuKernelContext& c) {
   Tensor& y = c.out(0);
   MatMulIntArgs p;
   KILN_RETURN_IF_ERROR(planMatMul(a.dims(), b.dims(), y.dims(), "QLinearMatMul", &p));
-  auto checkCount = [](const Tensor& t, int64_t n, const char* what) -> Status {
-    if (t.numel() != 1 && t.numel() != n)
-      return Unsupported("QLinearMatMul: {} with {} values is not supported (expected 1 or {})", what, t.numel(), n);
-    return Status::OK();
-  };
-  KILN_RETURN_IF_ERROR(checkCount(as, p.M, "a_scale"));
-  KILN_RETURN_IF_ERROR(checkCount(bs, p.N, "b_scale"));
-  KILN_RETURN_IF_ERROR(checkCount(ys, p.M, "y_scale"));
-  KILN_RETURN_IF_ERROR(checkCount(yzp, p.M, "y_zero_point"));
+  KILN_RETURN_IF_ERROR(backends::qlinearMatMulParamCounts(as, bs, ys, yzp, p.M, p.N));
   if (!is8(y.dtype())) return unsupportedGpuType("QLinearMatMul", y.dtype());
   for (const Tensor* s : {&as, &bs, &ys})
     if (!isScale(s->dtype()))

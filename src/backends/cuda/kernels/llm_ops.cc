@@ -11,6 +11,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernels/families.h"
 #include "backends/cuda/kernels/llm_launch.h"
+#include "backends/llm_geometry.h"
 
 namespace kiln::cuda {
 
@@ -66,53 +67,23 @@ Status rotaryK(const GpuKernelContext& ctx) {
   const Tensor* pos = ctx.hasInput(3) ? &ctx.in(3) : nullptr;
   RotaryArgs a;
   if (!isRopeType(x.dtype()) || !llmTypeOf(x.dtype(), &a.type)) return unsupportedGpuType("RotaryEmbedding", x.dtype());
-  if (cosT.dtype() != x.dtype() || sinT.dtype() != x.dtype())
-    return InvalidArgument("RotaryEmbedding caches {} / {} differ in type from the input {}", cosT.describe(),
-                           sinT.describe(), x.describe());
-  if (pos && pos->dtype() != DType::kInt64)
-    return InvalidArgument("RotaryEmbedding position_ids must be int64, got {}", pos->describe());
+  backends::RotaryGeometry g;
+  KILN_RETURN_IF_ERROR(backends::rotaryGeometry(ctx.attrs, x, cosT, sinT, pos, &g));
   const Dims& xd = x.dims();
-  if (xd.rank() != 3 && xd.rank() != 4)
-    return InvalidArgument("RotaryEmbedding input must be 3-D or 4-D, got {}", xd.toString());
-  a.is4d = xd.rank() == 4;
-  const int64_t B = xd[0], S = a.is4d ? xd[2] : xd[1];
-  const int64_t H = a.is4d ? xd[1] : ctx.attrs.getInt("num_heads", 0);
-  if (H <= 0 || (!a.is4d && xd[2] % H != 0))
-    return InvalidArgument("RotaryEmbedding: hidden size {} is not divisible by num_heads {}", xd[2], H);
-  const int64_t hd = a.is4d ? xd[3] : xd[2] / H;
-  const int64_t rotAttr = ctx.attrs.getInt("rotary_embedding_dim");
-  const int64_t rot = rotAttr ? rotAttr : hd;
-  if (rot > hd || rot % 2 != 0 || rot < 0)
-    return InvalidArgument("RotaryEmbedding rotary dim {} must be even and at most the head size {}", rot, hd);
-  const int64_t half = rot / 2;
-  if (cosT.dims() != sinT.dims())
-    return InvalidArgument("RotaryEmbedding cos_cache {} and sin_cache {} differ in shape", cosT.dims().toString(),
-                           sinT.dims().toString());
-  const Dims& cd = cosT.dims();
-  if (pos) {
-    if (cd.rank() != 2 || cd[1] != half)
-      return InvalidArgument("RotaryEmbedding caches must have shape (max_position, {}) with position_ids, got {}",
-                             half, cd.toString());
-    if (pos->dims() != Dims{B, S})
-      return InvalidArgument("RotaryEmbedding position_ids must have shape ({}, {}), got {}", B, S,
-                             pos->dims().toString());
-    a.maxPos = cd[0];
-  } else if (cd != Dims{B, S, half}) {
-    return InvalidArgument("RotaryEmbedding caches must have shape ({}, {}, {}) without position_ids, got {}", B, S,
-                           half, cd.toString());
-  }
+  a.is4d = g.is4d;
+  a.maxPos = g.maxPos;
   KILN_RETURN_IF_ERROR(expectOutput("RotaryEmbedding", ctx.out(0), x.dtype(), xd));
   a.x = x.raw();
   a.cosCache = cosT.raw();
   a.sinCache = sinT.raw();
   a.pos = pos ? static_cast<const int64_t*>(pos->raw()) : nullptr;
   a.y = ctx.out(0).raw();
-  a.batch = B;
-  a.seq = S;
-  a.heads = H;
-  a.headDim = hd;
-  a.rotDim = rot;
-  a.interleaved = ctx.attrs.getInt("interleaved") != 0;
+  a.batch = g.batch;
+  a.seq = g.seq;
+  a.heads = g.heads;
+  a.headDim = g.headDim;
+  a.rotDim = g.rotDim;
+  a.interleaved = g.interleaved;
   if (x.numel() == 0) return Status::OK();
   KILN_CUDA_RETURN_IF_ERROR(launchRotary(a, ctx.stream));
   return Status::OK();
@@ -156,39 +127,19 @@ bool swiGluSupported(const LayerDesc& d) {
 Status tensorScatterK(const GpuKernelContext& ctx) {
   const Tensor &cache = ctx.in(0), &upd = ctx.in(1);
   Tensor& out = ctx.out(0);
-  const Dims &cd = cache.dims(), &ud = upd.dims();
-  const int rank = cd.rank();
-  if (rank < 2 || ud.rank() != rank || upd.dtype() != cache.dtype())
-    return InvalidArgument("TensorScatter past_cache {} and update {} are incompatible", cd.toString(), ud.toString());
   if (!movable(cache.dtype())) return unsupportedGpuType("TensorScatter", cache.dtype());
-  int64_t axis = ctx.attrs.getInt("axis");
-  if (axis < -rank || axis >= rank) return InvalidArgument("TensorScatter axis {} is out of range for rank {}", axis, rank);
-  if (axis < 0) axis += rank;
-  if (axis == 0) return InvalidArgument("TensorScatter axis cannot be 0 (the batch dimension)");
-  for (int i = 0; i < rank; ++i)
-    if (i == axis ? ud[i] > cd[i] : ud[i] != cd[i])
-      return InvalidArgument("TensorScatter update {} does not fit past_cache {} (axis {})", ud.toString(),
-                             cd.toString(), axis);
-  const std::string& mode = ctx.attrs.getString("mode");
-  if (mode != "linear" && mode != "circular")
-    return InvalidArgument("TensorScatter mode must be 'linear' or 'circular', got '{}'", mode);
+  const Tensor* w = ctx.hasInput(2) ? &ctx.in(2) : nullptr;
+  backends::TensorScatterGeometry g;
+  KILN_RETURN_IF_ERROR(backends::tensorScatterGeometry(ctx.attrs, cache, upd, w, &g));
   TensorScatterArgs a;
-  a.circular = mode == "circular";
-  a.batch = cd[0];
-  a.maxLen = cd[axis];
-  a.len = ud[axis];
-  if (ctx.hasInput(2)) {
-    const Tensor& w = ctx.in(2);
-    if (w.dims() != Dims{a.batch} || w.dtype() != DType::kInt64)
-      return InvalidArgument("TensorScatter write_indices must have shape ({}) and type int64, got {}", a.batch,
-                             w.describe());
-    a.writeIndices = static_cast<const int64_t*>(w.raw());
-  }
-  KILN_RETURN_IF_ERROR(expectOutput("TensorScatter", out, cache.dtype(), cd));
-  int64_t outer = 1;  // dims before the axis (batch first); inner: elements after it
-  for (int i = 0; i < axis; ++i) outer *= cd[i];
-  for (int i = axis + 1; i < rank; ++i) a.inner *= cd[i];
-  a.perBatch = a.batch > 0 ? outer / a.batch : 1;
+  a.circular = g.circular;
+  a.batch = g.batch;
+  a.maxLen = g.maxLen;
+  a.len = g.len;
+  a.inner = g.inner;
+  a.perBatch = g.perBatch;
+  a.writeIndices = w ? static_cast<const int64_t*>(w->raw()) : nullptr;
+  KILN_RETURN_IF_ERROR(expectOutput("TensorScatter", out, cache.dtype(), cache.dims()));
   a.cache = cache.raw();
   a.update = upd.raw();
   a.out = out.raw();
@@ -211,20 +162,9 @@ Status causalConvK(const GpuKernelContext& ctx) {
   CausalConvArgs a;
   if (!isRopeType(x.dtype()) || !llmTypeOf(x.dtype(), &a.type))
     return unsupportedGpuType("CausalConvWithState", x.dtype());
-  for (const Tensor* t : {&w, bias, past})
-    if (t && t->dtype() != x.dtype())
-      return InvalidArgument("CausalConvWithState input {} differs in type from {}", t->describe(), x.describe());
-  if (x.rank() != 3 || w.rank() != 3)
-    return InvalidArgument("CausalConvWithState input {} and weight {} must be 3-D", x.dims().toString(),
-                           w.dims().toString());
-  const int64_t B = x.dims()[0], C = x.dims()[1], L = x.dims()[2], K = w.dims()[2];
-  if (w.dims()[0] != C || w.dims()[1] != 1 || K < 1)
-    return InvalidArgument("CausalConvWithState weight must have shape ({}, 1, k >= 1), got {}", C, w.dims().toString());
-  if (bias && bias->dims() != Dims{C})
-    return InvalidArgument("CausalConvWithState bias must have shape ({}), got {}", C, bias->dims().toString());
-  if (past && past->dims() != Dims{B, C, K - 1})
-    return InvalidArgument("CausalConvWithState past_state must have shape ({}, {}, {}), got {}", B, C, K - 1,
-                           past->dims().toString());
+  backends::CausalConvGeometry g;
+  KILN_RETURN_IF_ERROR(backends::causalConvGeometry(ctx.attrs, x, w, bias, past, &g));
+  const int64_t B = g.batch, C = g.channels, K = g.kernel;
   KILN_RETURN_IF_ERROR(expectOutput("CausalConvWithState", ctx.out(0), x.dtype(), x.dims()));
   if (ctx.hasOutput(1)) {
     KILN_RETURN_IF_ERROR(expectOutput("CausalConvWithState", ctx.out(1), x.dtype(), Dims{B, C, K - 1}));
@@ -237,9 +177,9 @@ Status causalConvK(const GpuKernelContext& ctx) {
   a.y = ctx.out(0).raw();
   a.batch = B;
   a.channels = C;
-  a.length = L;
+  a.length = g.length;
   a.kernel = K;
-  a.silu = ctx.attrs.getString("activation") != "none";
+  a.silu = g.silu;
   KILN_CUDA_RETURN_IF_ERROR(launchCausalConv(a, ctx.stream));
   return Status::OK();
 }
@@ -253,54 +193,20 @@ bool causalConvSupported(const LayerDesc& d) {
 // ---- LinearAttention ----------------------------------------------------------------------------
 
 Status linearAttentionK(const GpuKernelContext& ctx) {
-  const AttrMap& at = ctx.attrs;
-  const int64_t hq = at.getInt("q_num_heads"), hkv = at.getInt("kv_num_heads");
-  const std::string& rule = at.getString("update_rule");
-  if (rule != "linear" && rule != "gated" && rule != "delta" && rule != "gated_delta")
-    return InvalidArgument("LinearAttention update_rule must be linear, gated, delta or gated_delta, got '{}'", rule);
-  const bool gating = rule == "gated" || rule == "gated_delta", delta = rule == "delta" || rule == "gated_delta";
   const Tensor &qT = ctx.in(0), &kT = ctx.in(1), &vT = ctx.in(2);
   LinearAttentionArgs a;
   const DType t = qT.dtype();
   if (!isRopeType(t) || !llmTypeOf(t, &a.type)) return unsupportedGpuType("LinearAttention", t);
-  for (int i : {1, 2, 4, 5})
-    if (ctx.hasInput(i) && ctx.in(i).dtype() != t)
-      return InvalidArgument("LinearAttention input {} has type {}, expected {}", i, dtypeName(ctx.in(i).dtype()),
-                             dtypeName(t));
   const DType st = ctx.hasInput(3) ? ctx.in(3).dtype() : t;
   if (!isRopeType(st) || !llmTypeOf(st, &a.stateType)) return unsupportedGpuType("LinearAttention past_state", st);
-  const Dims &qd = qT.dims(), &kd = kT.dims(), &vd = vT.dims();
-  if (qd.rank() != 3 || kd.rank() != 3 || vd.rank() != 3)
-    return InvalidArgument("LinearAttention query/key/value must be 3-D");
-  const int64_t B = qd[0], nT = qd[1];
-  if (hq <= 0 || hkv <= 0 || hq % hkv != 0 || qd[2] % hq != 0 || vd[2] % hkv != 0)
-    return InvalidArgument("LinearAttention head counts ({}, {}) do not divide query {} / value {}", hq, hkv,
-                           qd.toString(), vd.toString());
-  const int64_t dk = qd[2] / hq, dv = vd[2] / hkv;
-  if (kd != Dims{B, nT, hkv * dk} || vd[0] != B || vd[1] != nT)
-    return InvalidArgument("LinearAttention key {} / value {} do not match query {}", kd.toString(), vd.toString(),
-                           qd.toString());
   const Tensor* past = ctx.hasInput(3) ? &ctx.in(3) : nullptr;
-  if (past && past->dims() != Dims{B, hkv, dk, dv})
-    return InvalidArgument("LinearAttention past_state has shape {}, expected [{},{},{},{}]", past->dims().toString(), B,
-                           hkv, dk, dv);
   const Tensor* decay = ctx.hasInput(4) ? &ctx.in(4) : nullptr;
   const Tensor* beta = ctx.hasInput(5) ? &ctx.in(5) : nullptr;
-  if (gating != (decay != nullptr) || delta != (beta != nullptr))
-    return InvalidArgument("LinearAttention update_rule '{}' does not match the given decay/beta inputs", rule);
-  if (decay) {
-    a.decayLast = decay->rank() == 3 ? decay->dims()[2] : -1;
-    if (decay->rank() != 3 || decay->dims()[0] != B || decay->dims()[1] != nT ||
-        (a.decayLast != hkv && a.decayLast != hkv * dk))
-      return InvalidArgument("LinearAttention decay has shape {}, expected ({}, {}, {} or {})", decay->dims().toString(),
-                             B, nT, hkv, hkv * dk);
-  }
-  if (beta) {
-    a.betaLast = beta->rank() == 3 ? beta->dims()[2] : -1;
-    if (beta->rank() != 3 || beta->dims()[0] != B || beta->dims()[1] != nT || (a.betaLast != hkv && a.betaLast != 1))
-      return InvalidArgument("LinearAttention beta has shape {}, expected ({}, {}, {} or 1)", beta->dims().toString(), B,
-                             nT, hkv);
-  }
+  backends::LinearAttentionGeometry g;
+  KILN_RETURN_IF_ERROR(backends::linearAttentionGeometry(ctx.attrs, qT, kT, vT, past, decay, beta, &g));
+  const int64_t B = g.batch, nT = g.steps, hq = g.qHeads, hkv = g.kvHeads, dk = g.dk, dv = g.dv;
+  a.decayLast = g.decayLast;
+  a.betaLast = g.betaLast;
   if (linearAttentionColumns(dk, dv, hq / hkv) == 0)
     return Unsupported("LinearAttention on the GPU does not support head size {} with {} query heads per kv head", dk,
                        hq / hkv);
@@ -309,8 +215,7 @@ Status linearAttentionK(const GpuKernelContext& ctx) {
     KILN_RETURN_IF_ERROR(expectOutput("LinearAttention", ctx.out(1), st, Dims{B, hkv, dk, dv}));
     a.present = ctx.out(1).raw();
   }
-  const float scaleAttr = at.getFloat("scale");
-  a.scale = scaleAttr == 0.0f ? static_cast<float>(1.0 / std::sqrt(double(dk))) : scaleAttr;
+  a.scale = g.scale;
   a.q = qT.raw();
   a.k = kT.raw();
   a.v = vT.raw();
@@ -324,8 +229,8 @@ Status linearAttentionK(const GpuKernelContext& ctx) {
   a.kvHeads = hkv;
   a.dk = dk;
   a.dv = dv;
-  a.gating = gating;
-  a.delta = delta;
+  a.gating = g.gating;
+  a.delta = g.delta;
   KILN_CUDA_RETURN_IF_ERROR(launchLinearAttention(a, ctx.stream));
   return Status::OK();
 }

@@ -1,5 +1,5 @@
-// DFT and STFT on the GPU: the shape checks and defaults of the CPU reference
-// (backends/cpu/kernels/misc_signal.cc), read from the host inputs (DFT's dft_length and axis,
+// DFT and STFT on the GPU: the shape checks and defaults shared with the CPU reference
+// (backends/signal_geometry.h), read from the host inputs (DFT's dft_length and axis,
 // STFT's frame_step and frame_length; backends/host_inputs.h); signal.cu launches. Opset 17-19's
 // DFT axis attribute reaches here as input 2 (the importer converts it). Also registers the
 // linear-algebra kernels of einsum_ops.cc (Einsum, Det) under the same family.
@@ -10,6 +10,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernels/families.h"
 #include "backends/cuda/kernels/signal_launch.h"
+#include "backends/signal_geometry.h"
 
 namespace kiln::cuda {
 
@@ -17,32 +18,14 @@ void registerEinsumKernels(GpuKernelRegistry& r);  // einsum_ops.cc: Einsum, Det
 
 namespace {
 
-// A host input's first value; `dflt` when absent or empty.
-int64_t hostScalar(const GpuKernelContext& c, int i, int64_t dflt) {
-  return c.hasInput(i) && c.in(i).numel() ? c.in(i).intAt(0) : dflt;
-}
-
 Status dftEnqueue(const GpuKernelContext& c) {
   const Tensor& x = c.in(0);
   if (!signal::signalSupportsType(x.dtype())) return unsupportedGpuType("DFT", x.dtype());
-  const Dims& xd = x.dims();
-  const int r = xd.rank();
-  if (r < 2 || (xd[r - 1] != 1 && xd[r - 1] != 2))
-    return InvalidArgument("DFT input must have shape (..., signal, 1 or 2), got {}", xd.toString());
-  int64_t axis = hostScalar(c, 2, -2);
-  if (axis < -r || axis >= r - 1 || axis == -1)
-    return InvalidArgument("DFT axis {} is out of range for input {}", axis, xd.toString());
-  if (axis < 0) axis += r;
-  const bool inverse = c.attrs.getInt("inverse") != 0, onesided = c.attrs.getInt("onesided") != 0;
-  const bool irfft = inverse && onesided;
-  const int64_t L = xd[static_cast<int>(axis)];
-  const int64_t n = hostScalar(c, 1, irfft ? 2 * (L - 1) : L);
-  if (n < 1) return InvalidArgument("DFT dft_length must be >= 1, got {}", n);
-  const int64_t m = (!inverse && onesided) ? n / 2 + 1 : n;
-  const int64_t comp = xd[r - 1], oc = irfft ? 1 : 2;
-  int64_t outer = 1, inner = 1;
-  for (int i = 0; i < axis; ++i) outer *= xd[i];
-  for (int i = static_cast<int>(axis) + 1; i < r - 1; ++i) inner *= xd[i];
+  backends::DftGeometry g;
+  KILN_RETURN_IF_ERROR(backends::dftGeometry(c.attrs, x, c.hasInput(1) ? &c.in(1) : nullptr,
+                                             c.hasInput(2) ? &c.in(2) : nullptr, &g));
+  const bool inverse = g.inverse, irfft = g.irfft;
+  const int64_t L = g.len, n = g.n, m = g.bins, comp = g.comp, oc = g.outComp, outer = g.outer, inner = g.inner;
   Tensor& y = c.out(0);
   if (y.dtype() != x.dtype() || y.numel() != outer * m * inner * oc)
     return InternalError("DFT output {} does not match the transform of {} ({} bins)", y.describe(), x.describe(), m);
@@ -72,19 +55,11 @@ Status dftEnqueue(const GpuKernelContext& c) {
 Status stftEnqueue(const GpuKernelContext& c) {
   const Tensor& x = c.in(0);
   if (!signal::signalSupportsType(x.dtype())) return unsupportedGpuType("STFT", x.dtype());
-  const Dims& xd = x.dims();
-  if (xd.rank() != 3 || (xd[2] != 1 && xd[2] != 2))
-    return InvalidArgument("STFT signal must have shape (batch, length, 1 or 2), got {}", xd.toString());
-  const int64_t step = c.in(1).intAt(0);
-  const Tensor* win = c.hasInput(2) ? &c.in(2) : nullptr;  // a device tensor: only its dims are read here
-  const int64_t fl = hostScalar(c, 3, win ? win->numel() : xd[1]);
-  if (step < 1 || fl < 1 || fl > xd[1] || (win && (win->rank() != 1 || win->numel() != fl)))
-    return InvalidArgument("STFT frame_step {} / frame_length {} / window {} do not fit signal {}", step, fl,
-                           win ? win->dims().toString() : "none", xd.toString());
-  if (win && win->dtype() != x.dtype())
-    return InvalidArgument("STFT window {} must have the signal's type {}", win->describe(), dtypeName(x.dtype()));
-  const bool onesided = c.attrs.getInt("onesided") != 0;
-  const int64_t B = xd[0], L = xd[1], comp = xd[2], frames = 1 + (L - fl) / step, bins = onesided ? fl / 2 + 1 : fl;
+  const Tensor* win = c.hasInput(2) ? &c.in(2) : nullptr;  // a device tensor: only its dims are read
+  backends::StftGeometry g;
+  KILN_RETURN_IF_ERROR(backends::stftGeometry(c.attrs, x, c.in(1), win, c.hasInput(3) ? &c.in(3) : nullptr, &g));
+  const int64_t B = g.batch, L = g.len, comp = g.comp, step = g.step, fl = g.frameLength, frames = g.frames,
+                bins = g.bins;
   Tensor& y = c.out(0);
   if (y.dtype() != x.dtype() || y.dims() != Dims{B, frames, bins, 2})
     return InternalError("STFT output {} does not match ({}, {}, {}, 2)", y.describe(), B, frames, bins);
