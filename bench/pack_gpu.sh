@@ -20,7 +20,7 @@ cp ../shared/bench/torch_anchors.py bench/gpu_session.sh .gpu/
 if [ "${WITH_CONF:-0}" = 1 ]; then
   strip -o .gpu/kiln_conformance "$build/tests/kiln_conformance" && xz -T2 -6 .gpu/kiln_conformance
   tar -C .. -cJf .gpu/conf.tar.xz shared/onnx-conformance
-  cp tests/conformance/expected_unsupported.txt .gpu/
+  cp tests/conformance/expected_unsupported*.txt .gpu/
 elif [ -x .venv/bin/perf_analyzer.bin ]; then
   mkdir -p .gpu/pa
   cp .venv/bin/perf_analyzer.bin .gpu/pa/perf_analyzer && xz -T2 -6 .gpu/pa/perf_analyzer
