@@ -85,7 +85,10 @@ class ExecutionContext {
   // too (to their dims).
   Status setInputShape(const std::string& name, const Dims& dims);
   // Dims of any I/O tensor for the input shapes set so far (outputs: computed by the engine's
-  // shape program).
+  // shape program). An output whose size depends on values (CPU engines: NonZero, Compress,
+  // Unique, NonMaxSuppression and what follows them) has its upper bound here until execute()
+  // has run, then the size the run wrote (the values fill the front of the buffer in that shape)
+  // until the next setInputShape(): allocate outputs from the shape seen before a run.
   Result<Dims> getTensorShape(const std::string& name);
   // Caller-owned memory for an input or output (zero copy). It must hold the tensor's bytes for
   // the current shapes and stay valid until the run completes.
@@ -131,6 +134,7 @@ class ExecutionContext {
   int profile_ = 0;
   std::unique_ptr<State> s_;
   Status prepare();
+  Status readRuntimeDims(int32_t layerIndex);  // after a layer that decides data-dependent dims
   std::vector<int64_t> launchKey() const;  // input dims + I/O addresses (CUDA graph selection)
 };
 

@@ -226,7 +226,8 @@ Result<std::unique_ptr<plan::Plan>> buildPlan(ir::Graph& g, const BuildConfig& c
 
   // ---- tensors and layers ------------------------------------------------------------------
   std::vector<const ir::Value*> inputs(g.inputs().begin(), g.inputs().end());
-  ShapeCompiler shapes(inputs);
+  ShapeCompiler shapes(inputs, [&g](const std::string& sym) { return g.symbolBound(sym); });
+  p->runtimeDims.clear();
   std::unordered_map<const ir::Value*, int32_t> ids;
   auto addTensor = [&](const ir::Value* v, plan::TensorKind kind, const std::string& name) -> Result<int32_t> {
     plan::TensorInfo t;
@@ -278,7 +279,28 @@ Result<std::unique_ptr<plan::Plan>> buildPlan(ir::Graph& g, const BuildConfig& c
     for (const ir::Value* o : n->outputs()) {
       auto slot = outputSlot.find(o);
       plan::TensorKind kind = slot != outputSlot.end() ? plan::TensorKind::kOutput : plan::TensorKind::kIntermediate;
+      const int knownRuntime = shapes.numRuntime();
       KILN_ASSIGN_OR_RETURN(int32_t id, addTensor(o, kind, o->name()));
+      // A data-dependent dim first appears on the output of the layer that decides it: the run
+      // reads its value there (as that output's dim) once the layer has run.
+      for (int k = knownRuntime; k < shapes.numRuntime(); ++k) {
+        plan::RuntimeDim rd;
+        rd.reg = shapes.runtimeReg(k);
+        rd.layer = static_cast<int32_t>(p->layers.size());
+        rd.output = static_cast<int32_t>(l.outputs.size());
+        rd.axis = -1;
+        for (int a = 0; a < o->shape().rank(); ++a)
+          if (shapes.runtimeIndexOf(o->shape()[a]) == k) rd.axis = a;
+        if (rd.axis < 0)
+          return Unsupported("{}: output '{}' has shape {}, in which a data-dependent size appears only inside an "
+                             "expression; engines read such sizes as a dim of the output that decides them",
+                             n->describe(), o->name(), o->shape().toString());
+        if (cuda)
+          return Unsupported("{}: output '{}' has a data-dependent shape {}; CUDA engines do not support "
+                             "data-dependent output shapes yet (CPU engines do)", n->describe(), o->name(),
+                             o->shape().toString());
+        p->runtimeDims.push_back(rd);
+      }
       if (slot != outputSlot.end()) {
         p->tensors[id].ioIndex = slot->second;
         p->outputs[slot->second] = id;

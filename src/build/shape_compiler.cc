@@ -5,7 +5,8 @@
 
 namespace kiln::build {
 
-ShapeCompiler::ShapeCompiler(const std::vector<const ir::Value*>& inputs) {
+ShapeCompiler::ShapeCompiler(const std::vector<const ir::Value*>& inputs, std::function<Dim(const std::string&)> boundOf)
+    : boundOf_(std::move(boundOf)) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Shape& s = inputs[i]->shape();
     for (int a = 0; a < s.rank(); ++a) {
@@ -40,10 +41,19 @@ Result<int32_t> ShapeCompiler::emit(const Dim& d, const std::string& what) {
   if (it != cse_.end()) return it->second;
   if (e.op == DimExpr::Op::kSymbol) {
     auto s = symbols_.find(e.name);
-    if (s == symbols_.end())
+    if (s != symbols_.end()) return s->second;
+    const Dim bound = boundOf_ ? boundOf_(e.name) : Dim::unknown();
+    if (bound.isUnknown())
       return Unsupported("{} has a data-dependent dimension '{}' (its size depends on tensor values, not on "
-                         "the input shapes); engines do not support such models yet", what, e.name);
-    return s->second;
+                         "the input shapes) with no upper bound Kiln can derive from the input shapes", what, e.name);
+    // Sized by the bound until the producing layer has run (ShapeInstr::kRuntime).
+    KILN_ASSIGN_OR_RETURN(int32_t boundReg, emit(bound, what));
+    const int index = static_cast<int>(runtimeRegs_.size());
+    const int32_t reg = push({plan::ShapeInstr::kRuntime, boundReg, index, 0}, e.text);
+    runtimeRegs_.push_back(reg);
+    runtimeIndex_[e.name] = index;
+    symbols_[e.name] = reg;
+    return reg;
   }
   if (e.op == DimExpr::Op::kProduct) {
     KILN_ASSIGN_OR_RETURN(int32_t acc, emit(Dim(e.coef), what));
@@ -67,6 +77,12 @@ Result<int32_t> ShapeCompiler::emit(const Dim& d, const std::string& what) {
     default: return InternalError("unknown dim expression in {}", what);
   }
   return push({op, a, b, 0}, e.text);
+}
+
+int ShapeCompiler::runtimeIndexOf(const Dim& d) const {
+  if (!d.isSymbolic() || d.expr()->op != DimExpr::Op::kSymbol) return -1;
+  auto it = runtimeIndex_.find(d.symbolName());
+  return it == runtimeIndex_.end() ? -1 : it->second;
 }
 
 Result<plan::DimRef> ShapeCompiler::compile(const Dim& d, const std::string& what) {

@@ -176,6 +176,12 @@ class Graph {
   std::string newSymbolName(const std::string& hint) {
     return fmt::format("{}_{}", hint.empty() ? "d" : hint, ++symbolCounter_);
   }
+  // Upper bounds of data-dependent symbols (in terms of the input shapes), where an op knows one.
+  void setSymbolBound(const std::string& symbol, Dim bound) { symbolBounds_[symbol] = std::move(bound); }
+  Dim symbolBound(const std::string& symbol) const {
+    auto it = symbolBounds_.find(symbol);
+    return it == symbolBounds_.end() ? Dim::unknown() : it->second;
+  }
 
  private:
   std::string name_;
@@ -186,6 +192,7 @@ class Graph {
   std::vector<Value*> inputs_, outputs_;
   int64_t nameCounter_ = 0;
   int64_t symbolCounter_ = 0;
+  std::map<std::string, Dim> symbolBounds_;
 
   Value* createValue(const std::string& name);
 };

@@ -45,7 +45,11 @@ class GraphInferContext final : public InferContext {
   void setOutputSymbolicValue(int i, std::vector<Dim> v) override {
     if (i < n_.numOutputs()) n_.output(i)->setSymbolicValue(std::move(v));
   }
-  Dim newSymbol(const std::string& hint) override { return Dim::symbol(g_.newSymbolName(hint)); }
+  Dim newSymbol(const std::string& hint, const Dim& bound) override {
+    Dim d = Dim::symbol(g_.newSymbolName(hint));
+    if (!bound.isUnknown()) g_.setSymbolBound(d.symbolName(), bound);
+    return d;
+  }
   bool concrete() const override { return false; }
 
  private:

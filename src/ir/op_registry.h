@@ -72,8 +72,11 @@ class InferContext {
   // gives the element type and shape.
   virtual void setOutputKind(int i, ValueKind k) { (void)i; (void)k; }
   virtual void setOutputSymbolicValue(int i, std::vector<Dim> v) { (void)i; (void)v; }
-  // A fresh symbol for a dimension that only the data determines.
-  virtual Dim newSymbol(const std::string& hint) = 0;
+  // A fresh symbol for a dimension that only the data determines. `bound`, where known, is the
+  // largest value it can take as a function of the input shapes (NonZero: the element count);
+  // engines size such tensors for it and read the actual size after the producing layer runs.
+  virtual Dim newSymbol(const std::string& hint, const Dim& bound) = 0;
+  Dim newSymbol(const std::string& hint) { return newSymbol(hint, Dim::unknown()); }
   // True when inference runs with concrete shapes (run time); ops may then compute data-dependent
   // output sizes from inputValue().
   virtual bool concrete() const = 0;

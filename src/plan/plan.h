@@ -18,21 +18,37 @@ namespace kiln::plan {
 
 inline constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'E', 'N', 'G', '\0'};
 // 2: host/device placement of layers and tensors, host arena, workspace (CUDA engines).
-inline constexpr uint32_t kFormatVersion = 2;
+// 3: data-dependent dims (ShapeInstr::kRuntime and Plan::runtimeDims). Version 2 files still load.
+inline constexpr uint32_t kFormatVersion = 3;
+inline constexpr uint32_t kMinFormatVersion = 2;
 
 // One instruction of the shape program; its result is the register with the instruction's index.
 struct ShapeInstr {
-  enum Op : uint8_t { kInputDim, kConst, kAdd, kSub, kMul, kFloorDiv, kCeilDiv, kMax, kMin };
+  enum Op : uint8_t { kInputDim, kConst, kAdd, kSub, kMul, kFloorDiv, kCeilDiv, kMax, kMin, kRuntime };
   Op op;
-  int32_t a = -1, b = -1;  // operand registers; kInputDim: a = input index, b = axis
-  int64_t imm = 0;         // kConst
+  // Operand registers; kInputDim: a = input index, b = axis; kRuntime: a = the register of the
+  // dim's upper bound, b = its index in Plan::runtimeDims.
+  int32_t a = -1, b = -1;
+  int64_t imm = 0;  // kConst
 };
 
 // Computes every symbolic dim of every tensor from the input dims with integer arithmetic.
 struct ShapeProgram {
   std::vector<ShapeInstr> instrs;
-  // Evaluates into `regs` (sized to instrs.size()); false on a division by zero.
-  bool evaluate(const std::vector<const Dims*>& inputDims, int64_t* regs) const;
+  // Evaluates into `regs` (sized to instrs.size()); false on a division by zero. A data-dependent
+  // dim (kRuntime) takes runtimeValues[b] where given and >= 0, else its upper bound: before a run
+  // every tensor is sized for the largest values the inputs allow.
+  bool evaluate(const std::vector<const Dims*>& inputDims, int64_t* regs,
+                const int64_t* runtimeValues = nullptr) const;
+};
+
+// A dim whose size depends on tensor values (NonZero's count, Unique's, NonMaxSuppression's):
+// register `reg`, known once layer `layer` has run, as dim `axis` of its output `output`.
+struct RuntimeDim {
+  int32_t reg = -1;
+  int32_t layer = -1;
+  int32_t output = 0;
+  int32_t axis = 0;
 };
 
 // A dim of a plan tensor: a static value, or register `reg` of the shape program.
@@ -124,6 +140,7 @@ struct Plan {
   std::vector<TensorInfo> tensors;
   std::vector<LayerInfo> layers;
   ShapeProgram program;
+  std::vector<RuntimeDim> runtimeDims;  // in the order of their kRuntime instructions' b
   MemoryReport memory;
   // Keeps the weights alive (the mapped file or the builder's buffers).
   std::shared_ptr<void> weightsOwner;

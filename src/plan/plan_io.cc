@@ -1,4 +1,4 @@
-// Engine file format (version 1), little-endian:
+// Engine file format (version 3; 2 is still read), little-endian:
 //   [0, 64)   header: magic "KILNENG\0", u32 format version, u32 header size, u64 meta offset,
 //             u64 meta size, u64 weights offset, u64 weights size, u64 checksum (XXH64 of every
 //             byte from the meta offset to the end), u64 reserved
@@ -241,10 +241,17 @@ std::string serializeMeta(const Plan& p, const std::vector<uint64_t>& constOffse
     w.u8(static_cast<uint8_t>(l.placement));
     w.pod(l.measuredUs);
   }
+  w.u64(p.runtimeDims.size());  // version 3
+  for (const auto& d : p.runtimeDims) {
+    w.i32(d.reg);
+    w.i32(d.layer);
+    w.i32(d.output);
+    w.i32(d.axis);
+  }
   return std::move(w.buffer());
 }
 
-Status readMeta(BinaryReader& r, Plan* p) {
+Status readMeta(BinaryReader& r, Plan* p, uint32_t version) {
   KILN_RETURN_IF_ERROR(r.str(&p->kilnVersion));
   KILN_RETURN_IF_ERROR(r.str(&p->modelName));
   KILN_RETURN_IF_ERROR(r.u64(&p->modelHash));
@@ -294,14 +301,16 @@ Status readMeta(BinaryReader& r, Plan* p) {
     auto& ins = p->program.instrs[i];
     uint8_t op = 0;
     KILN_RETURN_IF_ERROR(r.u8(&op));
-    if (op > ShapeInstr::kMin) return r.corrupt("unknown shape instruction");
+    if (op > ShapeInstr::kRuntime) return r.corrupt("unknown shape instruction");
     ins.op = static_cast<ShapeInstr::Op>(op);
     KILN_RETURN_IF_ERROR(r.i32(&ins.a));
     KILN_RETURN_IF_ERROR(r.i32(&ins.b));
     KILN_RETURN_IF_ERROR(r.i64(&ins.imm));
-    bool binary = ins.op != ShapeInstr::kInputDim && ins.op != ShapeInstr::kConst;
+    bool binary = ins.op != ShapeInstr::kInputDim && ins.op != ShapeInstr::kConst && ins.op != ShapeInstr::kRuntime;
     if (binary && (ins.a < 0 || ins.b < 0 || ins.a >= static_cast<int32_t>(i) || ins.b >= static_cast<int32_t>(i)))
       return r.corrupt("a shape instruction reads a register not yet computed");
+    if (ins.op == ShapeInstr::kRuntime && (ins.a < 0 || ins.a >= static_cast<int32_t>(i) || ins.b < 0))
+      return r.corrupt("a data-dependent dim has no bound computed before it");
   }
   KILN_RETURN_IF_ERROR(r.count(&n, 40));
   p->tensors.resize(n);
@@ -359,6 +368,27 @@ Status readMeta(BinaryReader& r, Plan* p) {
     l.placement = static_cast<Placement>(placement);
     KILN_RETURN_IF_ERROR(r.pod(&l.measuredUs));
   }
+  if (version >= 3) {
+    KILN_RETURN_IF_ERROR(r.count(&n, 16));
+    p->runtimeDims.resize(n);
+    for (auto& d : p->runtimeDims) {
+      KILN_RETURN_IF_ERROR(r.i32(&d.reg));
+      KILN_RETURN_IF_ERROR(r.i32(&d.layer));
+      KILN_RETURN_IF_ERROR(r.i32(&d.output));
+      KILN_RETURN_IF_ERROR(r.i32(&d.axis));
+      if (d.reg < 0 || d.reg >= static_cast<int32_t>(p->program.instrs.size()) ||
+          p->program.instrs[d.reg].op != ShapeInstr::kRuntime || d.layer < 0 ||
+          d.layer >= static_cast<int32_t>(p->layers.size()) || d.output < 0 ||
+          d.output >= static_cast<int32_t>(p->layers[d.layer].outputs.size()) || d.axis < 0)
+        return r.corrupt("a data-dependent dim refers to a missing register, layer or output");
+    }
+  }
+  for (size_t i = 0; i < p->program.instrs.size(); ++i) {
+    const ShapeInstr& ins = p->program.instrs[i];
+    if (ins.op == ShapeInstr::kRuntime &&
+        (ins.b >= static_cast<int32_t>(p->runtimeDims.size()) || p->runtimeDims[ins.b].reg != static_cast<int32_t>(i)))
+      return r.corrupt("a data-dependent dim has no producing layer");
+  }
   for (int32_t id : p->inputs)
     if (id < 0 || id >= nt) return r.corrupt("an input refers to a missing tensor");
   for (int32_t id : p->outputs)
@@ -385,12 +415,14 @@ int Plan::findTensor(const std::string& name) const {
   return -1;
 }
 
-bool ShapeProgram::evaluate(const std::vector<const Dims*>& in, int64_t* regs) const {
+bool ShapeProgram::evaluate(const std::vector<const Dims*>& in, int64_t* regs, const int64_t* runtimeValues) const {
   for (size_t i = 0; i < instrs.size(); ++i) {
     const ShapeInstr& s = instrs[i];
+    const bool regOperands = s.op != ShapeInstr::kInputDim && s.op != ShapeInstr::kRuntime;
     int64_t a = s.a >= 0 && s.op != ShapeInstr::kInputDim ? regs[s.a] : 0;
-    int64_t b = s.b >= 0 && s.op != ShapeInstr::kInputDim ? regs[s.b] : 0;
+    int64_t b = s.b >= 0 && regOperands ? regs[s.b] : 0;
     switch (s.op) {
+      case ShapeInstr::kRuntime: regs[i] = runtimeValues && runtimeValues[s.b] >= 0 ? runtimeValues[s.b] : a; break;
       case ShapeInstr::kInputDim: regs[i] = (*in[s.a])[s.b]; break;
       case ShapeInstr::kConst: regs[i] = s.imm; break;
       case ShapeInstr::kAdd: regs[i] = a + b; break;
@@ -469,9 +501,9 @@ Result<std::unique_ptr<Plan>> deserializePlan(const char* data, size_t size, std
     return Unsupported("{} has engine format version {}; this Kiln reads versions up to {} (rebuild the engine or upgrade Kiln)",
                        what, version, kFormatVersion);
   if (version == 0 || headerSize != kHeaderSize) return DataLoss("{} has a damaged header", what);
-  if (version < kFormatVersion)
-    return Unsupported("{} has engine format version {}, written by an older Kiln; this Kiln reads version {} "
-                       "(rebuild the engine from its model)", what, version, kFormatVersion);
+  if (version < kMinFormatVersion)
+    return Unsupported("{} has engine format version {}, written by an older Kiln; this Kiln reads versions {} to {} "
+                       "(rebuild the engine from its model)", what, version, kMinFormatVersion, kFormatVersion);
   if (metaOffset != kHeaderSize || metaOffset + metaSize > weightsOffset || weightsOffset % kWeightsAlign != 0 ||
       weightsOffset + weightsSize != size) {
     if (weightsOffset + weightsSize > size)
@@ -483,7 +515,7 @@ Result<std::unique_ptr<Plan>> deserializePlan(const char* data, size_t size, std
 
   auto p = std::make_unique<Plan>();
   BinaryReader mr(data + metaOffset, metaSize, what);
-  KILN_RETURN_IF_ERROR(readMeta(mr, p.get()));
+  KILN_RETURN_IF_ERROR(readMeta(mr, p.get(), version));
   const char* weights = data + weightsOffset;
   for (auto& t : p->tensors) {
     if (t.kind != TensorKind::kConstant || t.dtype == DType::kString) continue;

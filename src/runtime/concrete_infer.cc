@@ -28,7 +28,7 @@ class ConcreteInferContext final : public ir::InferContext {
     outTypes_[i] = t;
     outShapes_[i] = std::move(s);
   }
-  Dim newSymbol(const std::string& hint) override { return Dim::symbol(hint); }
+  Dim newSymbol(const std::string& hint, const Dim&) override { return Dim::symbol(hint); }
   bool concrete() const override { return true; }
 
   DType outType(int i) const { return outTypes_[i]; }

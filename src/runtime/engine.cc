@@ -37,6 +37,8 @@ Shape symbolicShape(const plan::TensorInfo& t, const plan::Plan& p) {
     if (ins.op == plan::ShapeInstr::kInputDim) {
       const auto& src = p.tensors[p.inputs[ins.a]];
       dims.push_back(Dim::symbol(fmt::format("{}.{}", src.name, ins.b)));
+    } else if (ins.op == plan::ShapeInstr::kRuntime) {
+      dims.push_back(Dim::symbol(fmt::format("data{}", ins.b)));  // known once its layer has run
     } else {
       dims.push_back(Dim::symbol(fmt::format("r{}", d.reg)));
     }
@@ -147,6 +149,13 @@ std::string Engine::summary() const {
     for (const auto& in : p.profiles[i].inputs)
       s += fmt::format("profile {}: {} min {} opt {} max {}\n", i, in.name, in.min.toString(), in.opt.toString(),
                        in.max.toString());
+  for (const auto& d : p.runtimeDims) {
+    const plan::LayerInfo& l = p.layers[d.layer];
+    const plan::TensorInfo& t = p.tensors[l.outputs[d.output]];
+    s += fmt::format("data-dependent: data{} = dim {} of '{}' {} (decided by layer '{}', {}; sized for its "
+                     "upper bound until the layer has run)\n", &d - p.runtimeDims.data(), d.axis, t.name, t.shapeText,
+                     l.name, l.op);
+  }
   return s;
 }
 

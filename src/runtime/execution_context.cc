@@ -33,6 +33,10 @@ struct ExecutionContext::State {
   std::vector<int64_t> layerRuns;
   bool shapesDirty = true;
   bool shapesReady = false;
+  // Data-dependent dims (Plan::runtimeDims): their values in the current run, -1 until the
+  // producing layer has run (the tensors are then sized for the dim's upper bound).
+  std::vector<int64_t> runtimeValues;
+  bool runtimePinned = false;  // some value is set: the next run starts from the bounds again
   bool isCuda() const { return cuda != nullptr; }
 };
 
@@ -53,6 +57,9 @@ Result<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext(int pro
     if (!s.arena) return ResourceExhausted("cannot allocate the engine's {}-byte arena", arenaBytes);
   }
   s.regs.assign(p.program.instrs.size(), 0);
+  s.runtimeValues.assign(p.runtimeDims.size(), -1);
+  if (isCuda && !p.runtimeDims.empty())
+    return Unsupported("the engine has data-dependent output shapes, which CUDA engines do not support");
   s.inputDims.resize(p.inputs.size());
   s.inputShapeSet.assign(p.inputs.size(), false);
   s.inputAddr.assign(p.inputs.size(), nullptr);
@@ -131,7 +138,8 @@ Status ExecutionContext::setInputShape(const std::string& name, const Dims& dims
                           "(min {}, max {})", name, dims.toString(), a, dims[a], profile_, in.min[a], in.max[a],
                           in.min.toString(), in.max.toString());
   }
-  if (!(s_->inputShapeSet[i] && s_->inputDims[i] == dims)) {
+  // After a run that read data-dependent sizes, shapes go back to their bounds (for allocation).
+  if (!(s_->inputShapeSet[i] && s_->inputDims[i] == dims) || s_->runtimePinned) {
     s_->inputDims[i] = dims;
     s_->inputShapeSet[i] = true;
     s_->shapesDirty = true;
@@ -147,7 +155,9 @@ Status ExecutionContext::prepare() {
   for (size_t i = 0; i < p.inputs.size(); ++i)
     if (!s.inputShapeSet[i])
       return FailedPrecondition("the shape of input '{}' is not set (call setInputShape)", p.tensors[p.inputs[i]].name);
-  if (!p.program.evaluate(s.inputDimPtrs, s.regs.data()))
+  std::fill(s.runtimeValues.begin(), s.runtimeValues.end(), -1);
+  s.runtimePinned = false;
+  if (!p.program.evaluate(s.inputDimPtrs, s.regs.data(), s.runtimeValues.data()))
     return InvalidArgument("these input shapes make a shape computation divide by zero");
   // Inputs that share a dimension (the same symbol) must agree.
   for (size_t i = 0; i < p.inputs.size(); ++i) {
@@ -210,6 +220,33 @@ Status ExecutionContext::prepare() {
   return Status::OK();
 }
 
+namespace {
+
+// Re-sizes every non-constant view to the shape program's current registers, keeping its
+// address: after a data-dependent dim's value is read (or reset to its bound).
+Status refreshViewDims(const plan::Plan& p, const std::vector<int64_t>& regs, std::vector<Tensor>& views) {
+  for (size_t id = 0; id < p.tensors.size(); ++id) {
+    const auto& t = p.tensors[id];
+    if (t.kind == plan::TensorKind::kConstant) continue;
+    Dims d;
+    bool changed = static_cast<int>(t.dims.size()) != views[id].rank();
+    for (size_t a = 0; a < t.dims.size(); ++a) {
+      const int64_t v = t.dims[a].isStatic() ? t.dims[a].value : regs[t.dims[a].reg];
+      if (v < 0) return InvalidArgument("tensor '{}' would get a negative dimension ({})", t.name, v);
+      changed |= !changed && views[id].dims()[static_cast<int>(a)] != v;
+      d.push_back(v);
+    }
+    if (!changed) continue;
+    if (t.kind == plan::TensorKind::kIntermediate && static_cast<uint64_t>(d.numel()) * dtypeSize(t.dtype) > t.maxBytes)
+      return InternalError("tensor '{}' needs {} at shape {}, more than the {} bytes planned", t.name,
+                           d.numel() * dtypeSize(t.dtype), d.toString(), t.maxBytes);
+    views[id] = Tensor::borrow(t.dtype, d, views[id].raw(), views[id].memoryKind());
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<Dims> ExecutionContext::getTensorShape(const std::string& name) {
   const plan::Plan& p = *s_->plan;
   int id = p.findTensor(name);
@@ -252,6 +289,14 @@ Status ExecutionContext::execute() {
     return Status::OK();
   }
   const auto& kernels = engine_->impl_->kernels;
+  const bool dataDependent = !p.runtimeDims.empty();
+  if (dataDependent && s.runtimePinned) {
+    // The previous run read data-dependent sizes: start again from their bounds.
+    std::fill(s.runtimeValues.begin(), s.runtimeValues.end(), -1);
+    s.runtimePinned = false;
+    p.program.evaluate(s.inputDimPtrs, s.regs.data(), s.runtimeValues.data());
+    KILN_RETURN_IF_ERROR(refreshViewDims(p, s.regs, s.views));
+  }
   for (size_t l = 0; l < p.layers.size(); ++l) {
     const plan::LayerInfo& layer = p.layers[l];
     cpu::KernelContext kctx{layer.attrs, s.layers[l].ins, s.layers[l].outs, s.kernelStates[l].get()};
@@ -263,8 +308,32 @@ Status ExecutionContext::execute() {
       s.layerRuns[l]++;
     }
     if (!st.ok()) return std::move(st).withContext(fmt::format("layer '{}' ({}, tactic {})", layer.name, layer.op, layer.tactic));
+    if (dataDependent) KILN_RETURN_IF_ERROR(readRuntimeDims(static_cast<int32_t>(l)));
   }
   return Status::OK();
+}
+
+Status ExecutionContext::readRuntimeDims(int32_t layerIndex) {
+  State& s = *s_;
+  const plan::Plan& p = *s.plan;
+  bool read = false;
+  for (size_t k = 0; k < p.runtimeDims.size(); ++k) {
+    const plan::RuntimeDim& rd = p.runtimeDims[k];
+    if (rd.layer != layerIndex) continue;
+    const plan::LayerInfo& layer = p.layers[layerIndex];
+    const Tensor& out = s.views[layer.outputs[rd.output]];
+    const int64_t bound = s.regs[p.program.instrs[rd.reg].a];
+    const int64_t v = rd.axis < out.rank() ? out.dims()[rd.axis] : -1;
+    if (v < 0 || v > bound)
+      return InternalError("layer '{}' ({}) produced output {} of shape {}: its data-dependent dim {} must be within "
+                           "[0, {}]", layer.name, layer.op, rd.output, out.dims().toString(), rd.axis, bound);
+    s.runtimeValues[k] = v;
+    read = true;
+  }
+  if (!read) return Status::OK();
+  s.runtimePinned = true;
+  p.program.evaluate(s.inputDimPtrs, s.regs.data(), s.runtimeValues.data());
+  return refreshViewDims(p, s.regs, s.views);
 }
 
 void ExecutionContext::enableLayerProfiling(bool on) {
@@ -327,6 +396,20 @@ Status ExecutionContext::run(const std::vector<Named>& inputs, std::vector<Named
     KILN_RETURN_IF_ERROR(setTensorAddress(p.tensors[id].name, addr));
   }
   KILN_RETURN_IF_ERROR(execute());
+  // Outputs with data-dependent dims were allocated for their bounds; the values written fill
+  // the front of the buffer in the actual shape.
+  for (size_t k = 0; k < p.outputs.size() && !p.runtimeDims.empty(); ++k) {
+    Tensor& out = (*outputs)[k].tensor;
+    const Dims& actual = s_->views[p.outputs[k]].dims();
+    if (out.dims() == actual) continue;
+    Tensor trimmed = Tensor::allocate(out.dtype(), actual);
+    if (out.dtype() == DType::kString) {
+      for (int64_t i = 0; i < trimmed.numel(); ++i) trimmed.data<std::string>()[i] = out.data<std::string>()[i];
+    } else {
+      std::memcpy(trimmed.raw(), out.raw(), trimmed.nbytes());
+    }
+    out = std::move(trimmed);
+  }
   if (isCuda)
     for (size_t k = 0; k < p.outputs.size(); ++k) {
       Tensor& out = (*outputs)[k].tensor;

@@ -710,3 +710,29 @@ def test_fixed_batch_engine_is_padded(start_server, tmp_path):
         assert r.as_numpy("OUTPUT0").shape == (rows, 16)
         np.testing.assert_allclose(r.as_numpy("OUTPUT0"), a + b, rtol=1e-6)
         np.testing.assert_allclose(r.as_numpy("OUTPUT1"), a - b, rtol=1e-6)
+
+
+def nonzero_model():
+    """x[3,5] -> idx = Transpose(NonZero(x)): an output whose size depends on the values."""
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 5])
+    y = helper.make_tensor_value_info("idx", TensorProto.INT64, None)
+    g = helper.make_graph([helper.make_node("NonZero", ["x"], ["nz"]),
+                           helper.make_node("Transpose", ["nz"], ["idx"], perm=[1, 0])], "nonzero", [x], [y])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+def test_data_dependent_output_shape(start_server, tmp_path):
+    # A CPU engine sizes NonZero's output for every element; each response carries what was found.
+    repo = tmp_path / "repo"
+    (repo / "nonzero" / "1").mkdir(parents=True)
+    _save(nonzero_model(), repo / "nonzero" / "1" / "model.onnx")
+    s = start_server(repo)
+    c = client(s)
+    for zeros in (0.0, 0.6, 1.0):
+        rng = np.random.default_rng(int(zeros * 10))
+        x = np.where(rng.random((3, 5)) < zeros, 0, rng.integers(1, 4, (3, 5))).astype(np.float32)
+        i = th.InferInput("x", [3, 5], "FP32")
+        i.set_data_from_numpy(x)
+        got = c.infer("nonzero", [i]).as_numpy("idx")
+        np.testing.assert_array_equal(got, np.argwhere(x != 0))

@@ -34,7 +34,7 @@ class ChannelsLastContext final : public InferContext {
   int opsetVersion() const override { return in_.opsetVersion(); }
   int numOutputs() const override { return in_.numOutputs(); }
   void setOutput(int i, DType t, Shape s) override { in_.setOutput(i, t, i == 0 ? channelsLastShape(s) : s); }
-  Dim newSymbol(const std::string& hint) override { return in_.newSymbol(hint); }
+  Dim newSymbol(const std::string& hint, const Dim& bound) override { return in_.newSymbol(hint, bound); }
   bool concrete() const override { return in_.concrete(); }
 
  private:

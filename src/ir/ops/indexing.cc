@@ -228,7 +228,7 @@ Status inferNonZero(InferContext& ctx) {
   const Shape& in = ctx.inputShape(0);
   Dim rank = in.rankKnown() ? Dim(in.rank()) : Dim::unknown();
   const Tensor* v = ctx.inputValue(0);
-  Dim count = v ? Dim(countNonZero(*v)) : ctx.newSymbol("nonzero_count");
+  Dim count = v ? Dim(countNonZero(*v)) : ctx.newSymbol("nonzero_count", in.rankKnown() ? in.numelDim() : Dim::unknown());
   ctx.setOutput(0, DType::kInt64, Shape({rank, count}));
   return Status::OK();
 }
@@ -261,7 +261,7 @@ Status inferCompress(InferContext& ctx) {
     }
     count = Dim(n);
   } else {
-    count = ctx.newSymbol("compress_count");
+    count = ctx.newSymbol("compress_count", extent);
   }
   if (!hasAxis) {
     ctx.setOutput(0, ctx.inputType(0), Shape({count}));

@@ -100,7 +100,7 @@ Status inferUnique(InferContext& ctx) {
       count = static_cast<int64_t>(misc::computeUnique<T>(v->data<T>(), outer, n, inner, true).first.size());
     });
   } else {
-    count = ctx.newSymbol("unique_count");
+    count = ctx.newSymbol("unique_count", items);
   }
   Shape y;
   if (!hasAxis) {

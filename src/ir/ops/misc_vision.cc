@@ -160,7 +160,8 @@ Status inferNonMaxSuppression(InferContext& ctx) {
     count = static_cast<int64_t>(
         misc::nonMaxSuppression(ctx.inputValue(0)->data<float>(), ctx.inputValue(1)->data<float>(), p).size());
   } else {
-    count = ctx.newSymbol("nms_selected");
+    // At most every (batch, class, box) once: scores are (B, C, N).
+    count = ctx.newSymbol("nms_selected", s.rankKnown() ? s.numelDim() : Dim::unknown());
   }
   ctx.setOutput(0, DType::kInt64, Shape({count, Dim(3)}));
   return Status::OK();

@@ -106,6 +106,20 @@ Status Instance::run(const std::vector<InferRequest*>& batch, int64_t total,
     t1 = SteadyClock::now();
     st = ctx_->execute();
     t2 = SteadyClock::now();
+    // Outputs of data-dependent size (NonZero, Unique, ...) were allocated for their upper bound:
+    // keep what the run wrote, in the shape it reports now.
+    for (size_t o = 0; o < engineOutputs_.size() && st.ok(); ++o) {
+      KILN_ASSIGN_OR_RETURN(Dims d, ctx_->getTensorShape(engineOutputs_[o]));
+      if (d == results[o]->dims()) continue;
+      auto trimmed = std::make_shared<Tensor>(Tensor::allocate(results[o]->dtype(), d));
+      if (d.numel() > results[o]->numel()) return InternalError("output '{}' grew after the run", engineOutputs_[o]);
+      if (trimmed->dtype() == DType::kString) {
+        std::copy_n(results[o]->data<std::string>(), trimmed->numel(), trimmed->data<std::string>());
+      } else {
+        std::memcpy(trimmed->raw(), results[o]->raw(), trimmed->nbytes());
+      }
+      results[o] = std::move(trimmed);
+    }
   }
   if (spec.executeDelayMs > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(spec.executeDelayMs));

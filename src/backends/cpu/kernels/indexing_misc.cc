@@ -23,17 +23,24 @@ Status NonZero(const KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
   const int r = x.rank();
-  const int64_t n = y.dims()[1];
+  // Count first: in an engine the output is sized for every element being nonzero.
+  int64_t n = 0;
+  KILN_RETURN_IF_ERROR(dispatchOr<NonZeroTypes>("NonZero", x.dtype(), [&](auto tag) {
+    using T = KILN_TYPE(tag);
+    const T* px = x.data<T>();
+    for (int64_t i = 0; i < x.numel(); ++i) n += nonZero(px[i]) ? 1 : 0;
+  }));
+  KILN_RETURN_IF_ERROR(fitOutput(y, Dims{r, n}, "NonZero"));
+  if (r == 0) return Status::OK();
   int64_t* py = y.data<int64_t>();
   int64_t found = 0;
-  Status st = dispatchOr<NonZeroTypes>("NonZero", x.dtype(), [&](auto tag) {
+  return dispatchOr<NonZeroTypes>("NonZero", x.dtype(), [&](auto tag) {
     using T = KILN_TYPE(tag);
     const T* px = x.data<T>();
     Dims c = Dims::filled(r, 0);
     for (int64_t i = 0; i < x.numel(); ++i) {
       if (nonZero(px[i])) {
-        if (found < n)
-          for (int a = 0; a < r; ++a) py[a * n + found] = c[a];
+        for (int a = 0; a < r; ++a) py[a * n + found] = c[a];
         ++found;
       }
       for (int a = r - 1; a >= 0; --a) {
@@ -42,9 +49,6 @@ Status NonZero(const KernelContext& ctx) {
       }
     }
   });
-  KILN_RETURN_IF_ERROR(st);
-  if (r > 0 && found != n) return InternalError("NonZero found {} nonzero elements; the output has room for {}", found, n);
-  return Status::OK();
 }
 
 Status Compress(const KernelContext& ctx) {
@@ -67,8 +71,13 @@ Status Compress(const KernelContext& ctx) {
     sel.push_back(i);
   }
   const int64_t n = static_cast<int64_t>(sel.size());
-  if (outer * n * inner != y.numel())
-    return InternalError("Compress selects {} entries; the output has shape {}", n, y.dims().toString());
+  Dims shape{n};
+  if (ctx.attrs.has("axis")) {
+    shape = x.dims();
+    const int64_t a = ctx.attrs.getInt("axis");
+    shape[static_cast<int>(a < 0 ? a + x.rank() : a)] = n;
+  }
+  KILN_RETURN_IF_ERROR(fitOutput(y, shape, "Compress"));
   return dispatchStorage("Compress", x.dtype(), [&](auto tag) {
     using T = KILN_TYPE(tag);
     const T* px = x.data<T>();

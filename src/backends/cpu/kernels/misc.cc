@@ -173,10 +173,17 @@ Status Unique(const KernelContext& ctx) {
     const misc::UniqueResult r = misc::computeUnique<T>(px, outer, n, inner, sorted);
     const int64_t u = static_cast<int64_t>(r.first.size());
     Tensor& y = ctx.out(0);
-    if (y.numel() != outer * u * inner) {
-      result = InternalError("Unique found {} unique items but the output has shape {}", u, y.dims().toString());
-      return;
+    // Y, indices and counts hold u items (in an engine: sized for every item being unique).
+    Dims yShape{u};
+    if (ctx.attrs.has("axis")) {
+      yShape = d;
+      const int64_t a = ctx.attrs.getInt("axis");
+      yShape[static_cast<int>(a < 0 ? a + d.rank() : a)] = u;
     }
+    result = fitOutput(y, yShape, "Unique");
+    for (int i : {1, 3})
+      if (result.ok() && ctx.hasOutput(i)) result = fitOutput(ctx.out(i), Dims{u}, "Unique");
+    if (!result.ok()) return;
     T* py = y.data<T>();
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t k = 0; k < u; ++k)

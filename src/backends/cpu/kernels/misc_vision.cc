@@ -309,9 +309,7 @@ Status NonMaxSuppression(const KernelContext& ctx) {
   p.centerPointBox = ctx.attrs.getInt("center_point_box") == 1;
   const auto sel = misc::nonMaxSuppression(boxes.data<float>(), scores.data<float>(), p);
   Tensor& out = ctx.out(0);
-  if (out.dims() != Dims{static_cast<int64_t>(sel.size()), 3})
-    return InternalError("NonMaxSuppression selected {} boxes but the output has shape {}", sel.size(),
-                         out.dims().toString());
+  KILN_RETURN_IF_ERROR(fitOutput(out, Dims{static_cast<int64_t>(sel.size()), 3}, "NonMaxSuppression"));
   int64_t* po = out.data<int64_t>();
   for (size_t i = 0; i < sel.size(); ++i)
     for (int j = 0; j < 3; ++j) po[i * 3 + j] = sel[i][j];
