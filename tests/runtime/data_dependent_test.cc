@@ -121,6 +121,45 @@ TEST(DataDependentEngine, CpuEngineMatchesInterpreterAcrossRuns) {
   fs::remove(path);
 }
 
+// TopK with K as a model input: the outputs are sized for the whole axis, then for K.
+TEST(DataDependentEngine, TopKWithKAsAnInput) {
+  testing::ModelBuilder mb(17);
+  mb.input("x", {"4", "6"});
+  mb.input("k", {"1"}, ::onnx::TensorProto::INT64);
+  auto& t = mb.node("TopK", {"x", "k"}, {"values", "indices"});
+  testing::ModelBuilder::attr(t, "axis", int64_t{1});
+  mb.output("values").output("indices");
+  const std::string m = mb.bytes();
+  auto bytes = buildEngineFromBytes(m, "", "topk", BuildConfig{}, nullptr);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().toString();
+  auto engine = Engine::loadBytes(std::move(*bytes));
+  ASSERT_TRUE(engine.ok()) << engine.status().toString();
+  auto ctx = (*engine)->createExecutionContext();
+  ASSERT_TRUE(ctx.ok());
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(-1, 1);
+  Tensor x = Tensor::allocate(DType::kFloat32, {4, 6});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = u(rng);
+  for (int64_t k : {2, 6, 0, 3}) {
+    SCOPED_TRACE("k " + std::to_string(k));
+    Tensor kt = Tensor::fromVector<int64_t>({k}, {1});
+    const auto want = interpret(m, {{"x", x}, {"k", kt}});
+    std::vector<ExecutionContext::Named> got;
+    Status st = (*ctx)->run({{"x", x}, {"k", kt}}, &got);
+    ASSERT_TRUE(st.ok()) << st.toString();
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].tensor.dims(), (Dims{4, k}));
+      ASSERT_EQ(got[i].tensor.dims(), want[i].tensor.dims());
+      EXPECT_EQ(std::memcmp(got[i].tensor.raw(), want[i].tensor.raw(), got[i].tensor.nbytes()), 0) << got[i].name;
+    }
+  }
+  Tensor big = Tensor::fromVector<int64_t>({7}, {1});
+  std::vector<ExecutionContext::Named> got;
+  Status st = (*ctx)->run({{"x", x}, {"k", big}}, &got);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.toString().find("outside [0, 6]"), std::string::npos) << st.toString();
+}
+
 // A data-dependent size must have a bound the engine can derive from the input shapes; a
 // NonZero over an input of unknown rank has none, and the build says so.
 TEST(DataDependentEngine, UnboundedSizeIsAClearBuildError) {

@@ -264,7 +264,7 @@ Status inferTopK(InferContext& ctx) {
     if (in[axis].isStatic() && k.value() > in[axis].value())
       return InvalidArgument("TopK K = {} exceeds the size {} of axis {}", k.value(), in[axis].value(), axis);
   } else if (k.isUnknown()) {
-    k = ctx.newSymbol("topk_k");
+    k = ctx.newSymbol("topk_k", in[axis]);  // K is read from its input's value: at most the axis
   }
   std::vector<Dim> out = in.dims();
   out[axis] = k;
