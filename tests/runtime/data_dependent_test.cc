@@ -12,7 +12,7 @@
 #include "kiln/builder.h"
 #include "kiln/engine.h"
 #include "model_builder.h"
-#include "onnx/importer.h"
+#include "op_test_util.h"
 #include "runtime/interpreter.h"
 
 namespace kiln {
@@ -47,15 +47,10 @@ BuildConfig config() {
   return cfg;
 }
 
-std::vector<runtime::NamedTensor> interpret(const std::string& m, const std::vector<runtime::NamedTensor>& in) {
-  auto g = onnx_import::importModelBytes(m, "");
-  EXPECT_TRUE(g.ok()) << g.status().toString();
-  auto interp = runtime::Interpreter::create(std::shared_ptr<const ir::Graph>(std::move(g).value()));
-  EXPECT_TRUE(interp.ok());
-  std::vector<runtime::NamedTensor> out;
-  Status st = (*interp)->run(in, &out);
-  EXPECT_TRUE(st.ok()) << st.toString();
-  return out;
+std::vector<runtime::NamedTensor> interpret(const std::string& model, const std::vector<runtime::NamedTensor>& in) {
+  auto out = testing::interpretModel(model, in);
+  EXPECT_TRUE(out.ok()) << out.status().toString();
+  return out.ok() ? std::move(out).value() : std::vector<runtime::NamedTensor>{};
 }
 
 // Values drawn from {0, 1, 2, 3} with a chance `zeros` of 0 (repeats make Unique interesting).

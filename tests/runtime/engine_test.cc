@@ -53,14 +53,9 @@ BuildConfig dynamicConfig(int64_t maxBatch = 16) {
 }
 
 std::vector<runtime::NamedTensor> interpret(const std::string& model, const std::vector<runtime::NamedTensor>& in) {
-  auto g = onnx_import::importModelBytes(model, "");
-  EXPECT_TRUE(g.ok()) << g.status().toString();
-  auto interp = runtime::Interpreter::create(std::shared_ptr<const ir::Graph>(std::move(g).value()));
-  EXPECT_TRUE(interp.ok());
-  std::vector<runtime::NamedTensor> out;
-  Status st = (*interp)->run(in, &out);
-  EXPECT_TRUE(st.ok()) << st.toString();
-  return out;
+  auto out = testing::interpretModel(model, in);
+  EXPECT_TRUE(out.ok()) << out.status().toString();
+  return out.ok() ? std::move(out).value() : std::vector<runtime::NamedTensor>{};
 }
 
 void expectBitEqual(const Tensor& a, const Tensor& b, const std::string& what) {

@@ -8,6 +8,7 @@
 #include "ir/graph.h"
 #include "ir/infer.h"
 #include "ir/op_registry.h"
+#include "onnx/importer.h"
 #include "runtime/interpreter.h"
 
 namespace kiln::testing {
@@ -87,6 +88,15 @@ double maxAbsDiff(const Tensor& a, const Tensor& b) {
     if (!(d <= m)) m = d;
   }
   return m;
+}
+
+Result<std::vector<runtime::NamedTensor>> interpretModel(const std::string& modelBytes,
+                                                         const std::vector<runtime::NamedTensor>& inputs) {
+  KILN_ASSIGN_OR_RETURN(auto g, onnx_import::importModelBytes(modelBytes, ""));
+  KILN_ASSIGN_OR_RETURN(auto interp, runtime::Interpreter::create(std::shared_ptr<const ir::Graph>(std::move(g))));
+  std::vector<runtime::NamedTensor> out;
+  KILN_RETURN_IF_ERROR(interp->run(inputs, &out));
+  return out;
 }
 
 }  // namespace kiln::testing

@@ -8,6 +8,7 @@
 
 #include "core/attributes.h"
 #include "kiln/tensor.h"
+#include "runtime/interpreter.h"
 
 namespace kiln::testing {
 
@@ -23,6 +24,11 @@ struct OpSpec {
 
 // Runs the op; `tactic` forces a kernel ("" = the default choice).
 Result<std::vector<Tensor>> runOp(const OpSpec& spec, const std::string& tactic = "");
+
+// Imports an ONNX model from its bytes and runs it in the reference interpreter (what engines
+// are compared with).
+Result<std::vector<runtime::NamedTensor>> interpretModel(const std::string& modelBytes,
+                                                         const std::vector<runtime::NamedTensor>& inputs);
 
 // Uniform random values in [lo, hi) (integers: rounded), any numeric dtype.
 Tensor randomTensor(DType t, const Dims& d, std::mt19937& rng, double lo = -1.0, double hi = 1.0);
