@@ -20,6 +20,22 @@ CASES = {
 }
 
 
+# Matmul/convolution FLOPs per item (2 per multiply-add), for the TFLOP/s column the issue asks
+# for next to the ~750 TFLOP/s fp16 matmul ceiling of an H100. ResNet-50 at 224x224: 4.09 G
+# multiply-adds. BERT (torch_anchors' configs): per layer and token, the Q/K/V/output projections
+# and the FFN (24 d^2) plus the two attention products (4 S d); pooler/QA head and norms left out.
+BERT_DIMS = {"bert-base": (768, 12), "bert-large-qa": (1024, 24)}
+
+
+def model_flops(model, seq):
+    if model == "resnet50":
+        return 2 * 4.09e9
+    if model in BERT_DIMS:
+        d, layers = BERT_DIMS[model]
+        return layers * seq * (24 * d * d + 4 * seq * d)
+    return None
+
+
 def shapes_arg(model, batch, seq, meta):
     if model == "resnet50":
         return f"input:{batch}x3x224x224"
@@ -168,6 +184,9 @@ def main():
             row["torch"] = {t["mode"]: {"median_ms": t["median_ms"], "p99_ms": t["p99_ms"]} for t in same}
             if "median_ms" in r:
                 row["speedup_vs_best_torch"] = best["median_ms"] / r["median_ms"]
+        flops = model_flops(r["model"], r["seq"])
+        if flops and "median_ms" in r:
+            row["tflops"] = flops * r["batch"] / (r["median_ms"] * 1e-3) / 1e12
         rows.append(row)
 
     date = datetime.date.today().isoformat()
@@ -184,14 +203,16 @@ def main():
         json.dump(summary, f, indent=1)
     lines = [f"# Kiln vs PyTorch on {gpu} ({date}, {a.precision})", "",
              "Kiln: `kiln bench` (CUDA graphs, device-resident I/O). PyTorch: torch_anchors.py (fp16; best of "
-             f"{a.torch_modes}). Ratio = best PyTorch median / Kiln median (> 1: Kiln faster).", "",
-             "| model | batch | seq | Kiln median ms | Kiln p99 ms | items/s | best PyTorch (mode) ms | ratio |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"{a.torch_modes}). Ratio = best PyTorch median / Kiln median (> 1: Kiln faster). TFLOP/s: "
+             "Kiln's matmul/convolution FLOPs per second (bench/gpu_bench.py model_flops).", "",
+             "| model | batch | seq | Kiln median ms | Kiln p99 ms | items/s | TFLOP/s | best PyTorch (mode) ms | ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "median_ms" in r:
-            k = f"{r['median_ms']:.3f} | {r['p99_ms']:.3f} | {r['items_per_s']:.0f}"
+            tf = f"{r['tflops']:.0f}" if "tflops" in r else "-"
+            k = f"{r['median_ms']:.3f} | {r['p99_ms']:.3f} | {r['items_per_s']:.0f} | {tf}"
         else:
-            k = f"error: {r.get('error', '?')[:60]} | | "
+            k = f"error: {r.get('error', '?')[:60]} | | | "
         t = f"{r['torch_best_median_ms']:.3f} ({r['torch_best_mode']})" if "torch_best_median_ms" in r else "-"
         ratio = f"{r['speedup_vs_best_torch']:.2f}" if "speedup_vs_best_torch" in r else "-"
         lines.append(f"| {r['model']} | {r['batch']} | {r['seq'] or '-'} | {k} | {t} | {ratio} |")
