@@ -1,6 +1,7 @@
 // Engine files: round trip, and every refusal case of the loader with its one-line reason.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -108,6 +109,62 @@ TEST(EngineFile, RefusesOtherTargets) {
   auto gpu = Engine::loadBytes(plan::serializePlan(**reread), "gpu.engine");
   ASSERT_FALSE(gpu.ok());
   EXPECT_NE(gpu.status().message().find("CUDA"), std::string::npos) << gpu.status().toString();
+}
+
+// Format 3 added the data-dependent dims table at the end of the meta section; a format 2 file
+// (the same bytes without it) still loads and runs.
+TEST(EngineFile, ReadsFormatVersion2) {
+  std::string bytes = smallEngine();
+  uint64_t metaOffset = 0, metaSize = 0;
+  std::memcpy(&metaOffset, bytes.data() + 16, 8);
+  std::memcpy(&metaSize, bytes.data() + 24, 8);
+  uint64_t runtimeDims = 1;
+  std::memcpy(&runtimeDims, bytes.data() + metaOffset + metaSize - 8, 8);
+  ASSERT_EQ(runtimeDims, 0u);  // the table's count, last in the meta section
+  std::string v2 = bytes;
+  const uint32_t version = 2;
+  std::memcpy(v2.data() + 8, &version, 4);
+  metaSize -= 8;
+  std::memcpy(v2.data() + 24, &metaSize, 8);
+  std::memset(v2.data() + metaOffset + metaSize, 0, 8);  // now padding before the weights
+  const uint64_t sum = plan::xxhash64(std::string_view(v2).substr(metaOffset));
+  std::memcpy(v2.data() + 48, &sum, 8);
+  auto e = Engine::loadBytes(v2, "v2.engine");
+  ASSERT_TRUE(e.ok()) << e.status().toString();
+  auto ctx = (*e)->createExecutionContext();
+  ASSERT_TRUE(ctx.ok());
+  std::vector<ExecutionContext::Named> out;
+  ASSERT_TRUE((*ctx)->run({{"x", Tensor::fromVector<float>({-1, 1, -1, 1}, {1, 4})}}, &out).ok());
+  EXPECT_EQ(out[0].tensor.data<float>()[1], 2.0f);
+}
+
+// The data-dependent dims table is checked like every other: a dim naming a missing layer, or a
+// kRuntime register without its entry, is refused as damage.
+TEST(EngineFile, RefusesDamagedDataDependentDims) {
+  testing::ModelBuilder mb;
+  mb.input("x", {"6"});
+  mb.node("NonZero", {"x"}, {"y"});
+  mb.output("y");
+  auto bytes = buildEngineFromBytes(mb.bytes(), "", "nz", BuildConfig{});
+  ASSERT_TRUE(bytes.ok()) << bytes.status().toString();
+  auto good = plan::deserializePlan(bytes->data(), bytes->size(), nullptr, "nz");
+  ASSERT_TRUE(good.ok()) << good.status().toString();
+  ASSERT_EQ((*good)->runtimeDims.size(), 1u);
+  {
+    auto p = plan::deserializePlan(bytes->data(), bytes->size(), nullptr, "nz");
+    (*p)->runtimeDims[0].layer = 99;
+    auto e = Engine::loadBytes(plan::serializePlan(**p), "bad.engine");
+    ASSERT_FALSE(e.ok());
+    EXPECT_EQ(e.status().code(), StatusCode::kDataLoss);
+    EXPECT_NE(e.status().message().find("data-dependent dim"), std::string::npos) << e.status().toString();
+  }
+  {
+    auto p = plan::deserializePlan(bytes->data(), bytes->size(), nullptr, "nz");
+    (*p)->runtimeDims.clear();
+    auto e = Engine::loadBytes(plan::serializePlan(**p), "bad.engine");
+    ASSERT_FALSE(e.ok());
+    EXPECT_NE(e.status().message().find("no producing layer"), std::string::npos) << e.status().toString();
+  }
 }
 
 TEST(EngineFile, MissingAndEmptyFiles) {
