@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "backends/cuda/gpu_kernel.h"
+#include "data_test_util.h"
 #include "gpu_test_util.h"
 
 namespace kiln::testing {
@@ -21,23 +22,8 @@ Tensor rnd(DType t, const Dims& d, uint32_t seed, double lo = -1.0, double hi = 
   return randomTensor(t, d, rng, lo, hi);
 }
 
-AttrMap attrsOf(std::initializer_list<std::pair<const char*, AttrValue>> kv) {
-  AttrMap a;
-  for (const auto& [k, v] : kv) a.set(k, v);
-  return a;
-}
-
-OpSpec makeSpec(const std::string& op, AttrMap a, std::vector<Tensor> inputs, int numOutputs, int opset,
-                std::vector<bool> constInputs = {}) {
-  OpSpec s;
-  s.op = op;
-  s.attrs = std::move(a);
-  s.inputs = std::move(inputs);
-  s.constInputs = std::move(constInputs);
-  s.numOutputs = numOutputs;
-  s.opset = opset;
-  return s;
-}
+using data_test::attrs;
+using data_test::spec;
 
 // Relative L2 tolerances: the kernels mirror the reference's roundings, so what remains is exp's
 // last-ulp differences, amplified at most by one rounding to the storage type.
@@ -70,7 +56,7 @@ void expectRope(const RopeCase& c, uint32_t seed) {
   const int64_t B = 3, H = 5, S = 7, hd = 10, maxPos = 11;
   const int64_t half = (c.rotDim ? c.rotDim : hd) / 2;
   const Dims xd = c.is4d ? Dims{B, H, S, hd} : Dims{B, S, H * hd};
-  AttrMap a = attrsOf({{"interleaved", AttrValue(int64_t{c.interleaved})}});
+  AttrMap a = attrs({{"interleaved", AttrValue(int64_t{c.interleaved})}});
   if (c.rotDim) a.set("rotary_embedding_dim", AttrValue(c.rotDim));
   if (!c.is4d) a.set("num_heads", AttrValue(H));
   std::vector<Tensor> in = {rnd(c.type, xd, seed, -2.0, 2.0)};
@@ -83,7 +69,7 @@ void expectRope(const RopeCase& c, uint32_t seed) {
     in.push_back(rnd(DType::kInt64, {B, S}, seed + 3, static_cast<double>(-maxPos), static_cast<double>(maxPos - 1)));
     if (c.constPositions) consts = {false, false, false, true};
   }
-  expectGpuMatchesCpu(makeSpec("RotaryEmbedding", a, in, 1, 23, consts), tolFor(c.type));
+  expectGpuMatchesCpu(spec("RotaryEmbedding", a, in, consts, 1, 23), tolFor(c.type));
 }
 
 TEST(LlmRotaryEmbedding, AllAttributes) {
@@ -128,7 +114,7 @@ TEST(LlmSwiGLU, TypesAndAlpha) {
         AttrMap a;
         if (alpha != 0.0f) a.set("alpha", AttrValue(alpha));
         std::vector<Tensor> in = {rnd(t, d, seed, -4.0, 4.0), rnd(t, d, seed + 1, -2.0, 2.0)};
-        expectGpuMatchesCpu(makeSpec("SwiGLU", a, in, 1, 28), tolFor(t));
+        expectGpuMatchesCpu(spec("SwiGLU", a, in, {}, 1, 28), tolFor(t));
         seed += 2;
       }
 }
@@ -172,7 +158,7 @@ void expectScatter(const ScatterCase& c, uint32_t seed) {
     if (!c.circular) w[0] = maxLen - c.len;  // the last valid start
     in.push_back(Tensor::fromVector<int64_t>(w, Dims{batch}));
   }
-  expectGpuMatchesCpu(makeSpec("TensorScatter", a, in, 1, 24), 0.0);
+  expectGpuMatchesCpu(spec("TensorScatter", a, in, {}, 1, 24), 0.0);
 }
 
 TEST(LlmTensorScatter, ModesAxesAndIndices) {
@@ -243,7 +229,7 @@ void expectConv(const ConvCase& c, uint32_t seed) {
   in.push_back(c.bias ? rnd(c.type, {C}, seed + 2) : Tensor());
   in.push_back(c.past ? rnd(c.type, {B, C, c.K - 1}, seed + 3, -2.0, 2.0) : Tensor());
   while (!in.back().defined()) in.pop_back();
-  expectGpuMatchesCpu(makeSpec("CausalConvWithState", a, in, c.present ? 2 : 1, 27), tolFor(c.type));
+  expectGpuMatchesCpu(spec("CausalConvWithState", a, in, {}, c.present ? 2 : 1, 27), tolFor(c.type));
 }
 
 TEST(LlmCausalConvWithState, AllOptions) {
@@ -310,7 +296,7 @@ void expectLa(const LaCase& c, uint32_t seed) {
                                     << " present=" << c.present << " scale=" << c.scale);
   const std::string rule = c.rule;
   const bool gating = rule == "gated" || rule == "gated_delta", delta = rule == "delta" || rule == "gated_delta";
-  AttrMap a = attrsOf({{"q_num_heads", AttrValue(c.hq)}, {"kv_num_heads", AttrValue(c.hkv)}});
+  AttrMap a = attrs({{"q_num_heads", AttrValue(c.hq)}, {"kv_num_heads", AttrValue(c.hkv)}});
   if (c.ruleAttr) a.set("update_rule", AttrValue(c.rule));
   if (c.scale != 0.0f) a.set("scale", AttrValue(c.scale));
   // Keys small enough that the delta rule stays contractive (|k|^2 * beta < 2).
@@ -326,7 +312,7 @@ void expectLa(const LaCase& c, uint32_t seed) {
   double tol = tolFor(c.type);
   if (st == DType::kBFloat16) tol = std::max(tol, tolFor(DType::kBFloat16));
   if (st == DType::kFloat16) tol = std::max(tol, tolFor(DType::kFloat16));
-  expectGpuMatchesCpu(makeSpec("LinearAttention", a, in, c.present ? 2 : 1, 27), std::max(tol, 1e-4));
+  expectGpuMatchesCpu(spec("LinearAttention", a, in, {}, c.present ? 2 : 1, 27), std::max(tol, 1e-4));
 }
 
 TEST(LlmLinearAttention, RulesAndOptions) {
@@ -443,7 +429,7 @@ TEST(LlmRegistry, TacticsAndTypes) {
                                                        {DType::kString}).d));
   EXPECT_TRUE(supports("cuda_llm_causalconv", Desc("CausalConvWithState", {}, {f32, f32, none, f32}, {f32, f32}).d));
   EXPECT_FALSE(supports("cuda_llm_causalconv", Desc("CausalConvWithState", {}, {f64, f64}, {f64, f64}).d));
-  const AttrMap heads = attrsOf({{"q_num_heads", AttrValue(4)}, {"kv_num_heads", AttrValue(2)}});
+  const AttrMap heads = attrs({{"q_num_heads", AttrValue(4)}, {"kv_num_heads", AttrValue(2)}});
   EXPECT_TRUE(supports("cuda_llm_linearattention",
                        Desc("LinearAttention", heads, {f32, f32, f32, f16, f32, f32}, {f32, f16}).d));
   EXPECT_FALSE(supports("cuda_llm_linearattention",
