@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -135,6 +136,8 @@ class ExecutionContext {
   std::unique_ptr<State> s_;
   Status prepare();
   Status readRuntimeDims(int32_t layerIndex);  // after a layer that decides data-dependent dims
+  Status resetRuntimeDims();                   // back to the bounds before a run
+  std::function<Status(size_t)> runtimeDimsHook();  // readRuntimeDims for CUDA launches (null: none)
   std::vector<int64_t> launchKey() const;  // input dims + I/O addresses (CUDA graph selection)
 };
 

@@ -131,6 +131,32 @@ Result<std::vector<plan::ProfileInfo>> resolveProfiles(ir::Graph& g, const Build
 }
 
 // Concrete dims of every tensor for one set of input dims.
+// CUDA engines evaluate host layers (shape arithmetic) once per input-shape set, before the run,
+// so none may depend on a data-dependent size: that is known only after its layer has run.
+Status checkHostLayersBeforeRuntimeDims(const plan::Plan& p) {
+  if (p.runtimeDims.empty()) return Status::OK();
+  std::vector<bool> dataDependent(p.program.instrs.size(), false);
+  for (size_t i = 0; i < p.program.instrs.size(); ++i) {
+    const plan::ShapeInstr& ins = p.program.instrs[i];
+    if (ins.op == plan::ShapeInstr::kRuntime) dataDependent[i] = true;
+    else if (ins.op != plan::ShapeInstr::kInputDim && ins.op != plan::ShapeInstr::kConst)
+      dataDependent[i] = dataDependent[ins.a] || dataDependent[ins.b];
+  }
+  for (const auto& l : p.layers) {
+    if (l.placement != plan::Placement::kHost) continue;
+    for (const auto* ids : {&l.inputs, &l.outputs})
+      for (int32_t id : *ids) {
+        if (id < 0) continue;
+        for (const auto& d : p.tensors[id].dims)
+          if (!d.isStatic() && dataDependent[d.reg])
+            return Unsupported("layer '{}' ({}) computes shapes on the host from '{}' {}, whose size depends on "
+                               "tensor values; CUDA engines evaluate such shape arithmetic before the run",
+                               l.name, l.op, p.tensors[id].name, p.tensors[id].shapeText);
+      }
+  }
+  return Status::OK();
+}
+
 Result<std::vector<Dims>> evaluateAll(const plan::Plan& p, const std::vector<Dims>& inputDims) {
   std::vector<const Dims*> ptrs;
   for (const Dims& d : inputDims) ptrs.push_back(&d);
@@ -295,10 +321,6 @@ Result<std::unique_ptr<plan::Plan>> buildPlan(ir::Graph& g, const BuildConfig& c
           return Unsupported("{}: output '{}' has shape {}, in which a data-dependent size appears only inside an "
                              "expression; engines read such sizes as a dim of the output that decides them",
                              n->describe(), o->name(), o->shape().toString());
-        if (cuda)
-          return Unsupported("{}: output '{}' has a data-dependent shape {}; CUDA engines do not support "
-                             "data-dependent output shapes yet (CPU engines do)", n->describe(), o->name(),
-                             o->shape().toString());
         p->runtimeDims.push_back(rd);
       }
       if (slot != outputSlot.end()) {
@@ -340,6 +362,7 @@ Result<std::unique_ptr<plan::Plan>> buildPlan(ir::Graph& g, const BuildConfig& c
   int hostLayers = 0;
   if (cuda) {
     KILN_ASSIGN_OR_RETURN(hostLayers, placeForCuda(*p));
+    KILN_RETURN_IF_ERROR(checkHostLayersBeforeRuntimeDims(*p));
   }
 
   // ---- sizes at every profile corner -----------------------------------------------------------

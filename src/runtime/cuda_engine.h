@@ -8,6 +8,7 @@
 // launches the device layers. Host layers (shape arithmetic) run in the context with CPU kernels.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,7 +35,11 @@ class CudaContext {
   // context's own). With CUDA graphs on, the sequence is captured once per launch key (after one
   // eager warm-up run with that key) and replayed; graphs of recent keys are kept, so a server
   // alternating batch sizes replays each. `synchronize`: wait and report errors.
-  virtual Status launch(void* stream, bool synchronize) = 0;
+  // `afterLayer` (engines with data-dependent dims): called after each device layer is enqueued,
+  // with the layer index; such launches run eagerly (no CUDA graph), because the layers that
+  // decide a size synchronize to read it and the later layers' dims follow from it.
+  using LayerHook = std::function<Status(size_t layer)>;
+  virtual Status launch(void* stream, bool synchronize, const LayerHook& afterLayer = nullptr) = 0;
   // What a captured graph depends on: the input dims and the I/O addresses, exactly.
   virtual void setLaunchKey(std::vector<int64_t> key) = 0;
   // Something a graph depends on changed outside the key: every captured graph is dropped.

@@ -58,8 +58,6 @@ Result<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext(int pro
   }
   s.regs.assign(p.program.instrs.size(), 0);
   s.runtimeValues.assign(p.runtimeDims.size(), -1);
-  if (isCuda && !p.runtimeDims.empty())
-    return Unsupported("the engine has data-dependent output shapes, which CUDA engines do not support");
   s.inputDims.resize(p.inputs.size());
   s.inputShapeSet.assign(p.inputs.size(), false);
   s.inputAddr.assign(p.inputs.size(), nullptr);
@@ -281,7 +279,8 @@ Status ExecutionContext::execute() {
       return FailedPrecondition("output '{}' has no buffer (call setTensorAddress)", p.tensors[p.outputs[i]].name);
   if (s.isCuda()) {
     s.cuda->setLaunchKey(launchKey());
-    KILN_RETURN_IF_ERROR(s.cuda->launch(nullptr, true));
+    KILN_RETURN_IF_ERROR(resetRuntimeDims());
+    KILN_RETURN_IF_ERROR(s.cuda->launch(nullptr, true, runtimeDimsHook()));
     // The device accumulates per-layer times; count the run here so layerTimes() can average
     // (without this `kiln bench --profile` on a GPU reported the sum of all runs as one run).
     if (s.profiling)
@@ -290,13 +289,7 @@ Status ExecutionContext::execute() {
   }
   const auto& kernels = engine_->impl_->kernels;
   const bool dataDependent = !p.runtimeDims.empty();
-  if (dataDependent && s.runtimePinned) {
-    // The previous run read data-dependent sizes: start again from their bounds.
-    std::fill(s.runtimeValues.begin(), s.runtimeValues.end(), -1);
-    s.runtimePinned = false;
-    p.program.evaluate(s.inputDimPtrs, s.regs.data(), s.runtimeValues.data());
-    KILN_RETURN_IF_ERROR(refreshViewDims(p, s.regs, s.views));
-  }
+  KILN_RETURN_IF_ERROR(resetRuntimeDims());
   for (size_t l = 0; l < p.layers.size(); ++l) {
     const plan::LayerInfo& layer = p.layers[l];
     cpu::KernelContext kctx{layer.attrs, s.layers[l].ins, s.layers[l].outs, s.kernelStates[l].get()};
@@ -311,6 +304,21 @@ Status ExecutionContext::execute() {
     if (dataDependent) KILN_RETURN_IF_ERROR(readRuntimeDims(static_cast<int32_t>(l)));
   }
   return Status::OK();
+}
+
+Status ExecutionContext::resetRuntimeDims() {
+  State& s = *s_;
+  if (!s.runtimePinned) return Status::OK();
+  // The previous run read data-dependent sizes: start again from their bounds.
+  std::fill(s.runtimeValues.begin(), s.runtimeValues.end(), -1);
+  s.runtimePinned = false;
+  s.plan->program.evaluate(s.inputDimPtrs, s.regs.data(), s.runtimeValues.data());
+  return refreshViewDims(*s.plan, s.regs, s.views);
+}
+
+std::function<Status(size_t)> ExecutionContext::runtimeDimsHook() {
+  if (s_->plan->runtimeDims.empty()) return nullptr;
+  return [this](size_t layer) { return readRuntimeDims(static_cast<int32_t>(layer)); };
 }
 
 Status ExecutionContext::readRuntimeDims(int32_t layerIndex) {
@@ -435,7 +443,8 @@ Status ExecutionContext::enqueueOn(void* cudaStream) {
     if (!s_->outputAddr[i] && s_->views[p.outputs[i]].numel() > 0)
       return FailedPrecondition("output '{}' has no buffer (call setTensorAddress)", p.tensors[p.outputs[i]].name);
   s_->cuda->setLaunchKey(launchKey());
-  return s_->cuda->launch(cudaStream, false);
+  KILN_RETURN_IF_ERROR(resetRuntimeDims());
+  return s_->cuda->launch(cudaStream, false, runtimeDimsHook());
 }
 
 std::vector<int64_t> ExecutionContext::launchKey() const {

@@ -14,6 +14,10 @@
 //    created by createState() (may allocate; called outside capture);
 //  - the same enqueue() with the same shapes and addresses must launch the same work, because
 //    runs are captured into CUDA graphs and replayed.
+// The one exception: a layer whose output size depends on the values (NonZero, Compress; the
+// engine's Plan::runtimeDims) may synchronize its stream to read the size back, grow per-context
+// scratch, and fit its output view to the size found (backends/fit_output.h). Engines with such
+// layers launch eagerly (no CUDA graph), and the context re-sizes the later layers' views.
 #pragma once
 
 #include <cstddef>

@@ -106,7 +106,7 @@ class CudaContextImpl final : public CudaContext {
 
   char* deviceArena() override { return static_cast<char*>(arena_.ptr); }
   char* hostArena() override { return static_cast<char*>(hostArena_.ptr); }
-  Status launch(void* stream, bool synchronize) override;
+  Status launch(void* stream, bool synchronize, const LayerHook& afterLayer) override;
   void setLaunchKey(std::vector<int64_t> key) override { key_ = std::move(key); }
   void invalidate() override {
     for (GraphEntry& g : graphs_)
@@ -134,7 +134,7 @@ class CudaContextImpl final : public CudaContext {
   // Graphs of this many recent keys are kept (a dynamic batcher's batch sizes, say).
   static constexpr size_t kMaxGraphs = 64;
 
-  Status enqueueAll(cudaStream_t s, bool syncEachLayer);
+  Status enqueueAll(cudaStream_t s, bool syncEachLayer, const LayerHook& afterLayer = nullptr);
   Result<cudaGraphExec_t> capture(cudaStream_t s);
   Status bindStream(cudaStream_t s);
   size_t entryFor(const std::vector<int64_t>& key);  // index in graphs_, created (LRU) if absent
@@ -298,7 +298,7 @@ Status CudaContextImpl::bindStream(cudaStream_t s) {
   return Status::OK();
 }
 
-Status CudaContextImpl::enqueueAll(cudaStream_t s, bool syncEachLayer) {
+Status CudaContextImpl::enqueueAll(cudaStream_t s, bool syncEachLayer, const LayerHook& afterLayer) {
   const plan::Plan& p = e_.p_;
   for (size_t li = 0; li < p.layers.size(); ++li) {
     const cuda::GpuKernel* k = e_.kernels_[li].get();
@@ -314,6 +314,7 @@ Status CudaContextImpl::enqueueAll(cudaStream_t s, bool syncEachLayer) {
     }
     if (!st.ok()) return std::move(st).withContext(fmt::format("layer '{}' ({}, tactic {})", l.name, l.op, l.tactic));
     if (profiling_) KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(events_[2 * li + 1], s));
+    if (afterLayer) KILN_RETURN_IF_ERROR(afterLayer(li));
   }
   return Status::OK();
 }
@@ -350,11 +351,11 @@ size_t CudaContextImpl::entryFor(const std::vector<int64_t>& key) {
   return graphs_.size() - 1;
 }
 
-Status CudaContextImpl::launch(void* stream, bool synchronize) {
+Status CudaContextImpl::launch(void* stream, bool synchronize, const LayerHook& afterLayer) {
   KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(e_.device_));
   cudaStream_t s = stream ? static_cast<cudaStream_t>(stream) : own_;
   KILN_RETURN_IF_ERROR(bindStream(s));
-  const bool useGraph = graphsOn_ && !profiling_ && !syncEachLayer_;
+  const bool useGraph = graphsOn_ && !profiling_ && !syncEachLayer_ && !afterLayer;
   GraphEntry* g = nullptr;  // this launch key's graph (stable until graphs_ changes)
   if (useGraph) {
     g = &graphs_[entryFor(key_)];
@@ -375,7 +376,7 @@ Status CudaContextImpl::launch(void* stream, bool synchronize) {
   if (g && g->exec) {
     KILN_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(g->exec, s));
   } else {
-    KILN_RETURN_IF_ERROR(enqueueAll(s, syncEachLayer_));
+    KILN_RETURN_IF_ERROR(enqueueAll(s, syncEachLayer_, afterLayer));
     if (g) g->warm = true;  // captured on this key's next launch
   }
   if (synchronize) {

@@ -6,23 +6,14 @@
 #include <type_traits>
 
 #include "backends/cpu/kernel.h"
+#include "backends/fit_output.h"
 #include "core/thread_pool.h"
 #include "kiln/dtype.h"
 
 namespace kiln::cpu {
 
 // Runs fn(TypeTag<T>) for the input dtype `t` if it is in List; else an Unsupported error.
-// Gives output `y` the shape a data-dependent op (NonZero, Compress, Unique, NonMaxSuppression)
-// decided from the values. Engines size such outputs for an upper bound and read the actual shape
-// back after the layer (ExecutionContext); the values fill the front of the buffer in that shape.
-// The interpreter allocates the exact shape, so there is nothing to do.
-inline Status fitOutput(Tensor& y, const Dims& d, std::string_view op) {
-  if (y.dims() == d) return Status::OK();
-  if (y.ownsMemory() || d.rank() != y.rank() || d.numel() > y.numel())
-    return InternalError("{} produced shape {}, which its output {} cannot hold", op, d.toString(), y.describe());
-  y = Tensor::borrow(y.dtype(), d, y.raw(), y.memoryKind());
-  return Status::OK();
-}
+using backends::fitOutput;  // backends/fit_output.h
 
 template <typename List, typename F>
 Status dispatchOr(std::string_view op, DType t, F&& fn) {

@@ -14,6 +14,7 @@ void registerAllGpuKernels(GpuKernelRegistry& r) {
   registerSignalKernels(r);
   registerLlmKernels(r);
   registerGridUnpoolKernels(r);
+  registerSelectKernels(r);
 }
 
 }  // namespace kiln::cuda

@@ -1,0 +1,44 @@
+// Host-callable launchers of the data-dependent selections (select.cu; validation, the size read
+// back and registration in select_ops.cc): NonZero and Compress. Plain data only: the nvcc /
+// host-compiler boundary.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kiln/dtype.h"
+
+namespace kiln::cuda::sel {
+
+constexpr int kMaxRank = 8;
+
+// Whether NonZero reads elements of this type on the GPU.
+bool nonZeroSupportsType(DType t);
+
+// Device scratch for selecting among n items: n flags, n indices, the count and CUB's temporary
+// storage, each 256-byte aligned.
+size_t selectScratchBytes(int64_t n);
+
+// The positions i < n (ascending) where flags[i] would be set, into `indices` (n int64 of the
+// scratch), and their count into `*count` (device): of x's nonzero elements (NonZero) or of a
+// bool condition's true entries (Compress).
+struct Selection {
+  int64_t* indices = nullptr;
+  int64_t* count = nullptr;
+};
+cudaError_t launchSelectNonZero(const void* x, DType t, int64_t n, void* scratch, size_t scratchBytes, Selection* out,
+                                cudaStream_t s);
+cudaError_t launchSelectTrue(const bool* cond, int64_t n, void* scratch, size_t scratchBytes, Selection* out,
+                             cudaStream_t s);
+
+// NonZero's output: y[a * found + j] = coordinate a of flat index indices[j] in dims[0..rank).
+cudaError_t launchUnravel(const int64_t* indices, int64_t found, const int64_t* dims, int rank, int64_t* y,
+                          cudaStream_t s);
+
+// Compress's output: y[(o * found + j) * inner + i] = x[(o * extent + indices[j]) * inner + i].
+cudaError_t launchGatherSelected(const void* x, void* y, size_t elemBytes, int64_t outer, int64_t extent,
+                                 int64_t inner, const int64_t* indices, int64_t found, cudaStream_t s);
+
+}  // namespace kiln::cuda::sel

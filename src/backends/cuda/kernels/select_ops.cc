@@ -1,0 +1,154 @@
+// NonZero and Compress on the GPU (select.cu launches). Their output sizes depend on the values:
+// engines size the outputs for an upper bound and run eagerly (Plan::runtimeDims), and this layer
+// reads the selected count back (the one synchronization a data-dependent layer makes), fits its
+// output view to the actual shape (backends/fit_output.h) and writes it. Scratch is per context,
+// grown on first use at a larger size (such engines never capture CUDA graphs).
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/kernels/families.h"
+#include "backends/cuda/kernels/select_launch.h"
+#include "backends/fit_output.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+struct SelectScratch final : GpuKernelState {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~SelectScratch() override {
+    if (ptr) cudaFree(ptr);
+  }
+  Status reserve(size_t need) {
+    if (need <= bytes) return Status::OK();
+    if (ptr) cudaFree(ptr);
+    ptr = nullptr;
+    bytes = 0;
+    KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&ptr, need));
+    bytes = need;
+    return Status::OK();
+  }
+};
+
+// Reads a device int64 on the host (waits for the stream).
+Status readBack(const int64_t* dev, int64_t* host, cudaStream_t s) {
+  KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host, dev, sizeof(int64_t), cudaMemcpyDeviceToHost, s));
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(s));
+  return Status::OK();
+}
+
+class SelectKernel final : public GpuKernel {
+ public:
+  explicit SelectKernel(bool compress) : compress_(compress) {}
+  Result<std::unique_ptr<GpuKernelState>> createState(const GpuResources&) const override {
+    return std::unique_ptr<GpuKernelState>(std::make_unique<SelectScratch>());
+  }
+  Status enqueue(const GpuKernelContext& c) const override { return compress_ ? compress(c) : nonZero(c); }
+
+ private:
+  Status nonZero(const GpuKernelContext& c) const {
+    const Tensor& x = c.in(0);
+    Tensor& y = c.out(0);
+    if (!sel::nonZeroSupportsType(x.dtype())) return unsupportedGpuType("NonZero", x.dtype());
+    const int r = x.rank();
+    if (r > sel::kMaxRank) return Unsupported("NonZero of rank {} on the GPU (at most {})", r, sel::kMaxRank);
+    int64_t found = 0;
+    const int64_t n = x.numel();  // 1 for a scalar: one "position" of no coordinates when nonzero
+    sel::Selection s;
+    if (n > 0) {
+      auto* st = static_cast<SelectScratch*>(c.state);
+      KILN_RETURN_IF_ERROR(st->reserve(sel::selectScratchBytes(n)));
+      KILN_CUDA_RETURN_IF_ERROR(sel::launchSelectNonZero(x.raw(), x.dtype(), n, st->ptr, st->bytes, &s, c.stream));
+      KILN_RETURN_IF_ERROR(readBack(s.count, &found, c.stream));
+    }
+    KILN_RETURN_IF_ERROR(backends::fitOutput(y, Dims{r, found}, "NonZero"));
+    if (r == 0 || found == 0) return Status::OK();
+    std::vector<int64_t> dims(x.dims().begin(), x.dims().end());
+    KILN_CUDA_RETURN_IF_ERROR(sel::launchUnravel(s.indices, found, dims.data(), r, y.data<int64_t>(), c.stream));
+    return Status::OK();
+  }
+
+  Status compress(const GpuKernelContext& c) const {
+    const Tensor &x = c.in(0), &cond = c.in(1);
+    Tensor& y = c.out(0);
+    if (cond.dtype() != DType::kBool || cond.rank() != 1)
+      return InvalidArgument("Compress condition must be a 1-D bool tensor, got {}", cond.describe());
+    int64_t outer = 1, extent = x.numel(), inner = 1;
+    Dims shape;
+    const bool hasAxis = c.attrs.has("axis");
+    int axis = 0;
+    if (hasAxis) {
+      const int64_t a = c.attrs.getInt("axis");
+      if (x.rank() == 0 || a < -x.rank() || a >= x.rank())
+        return InvalidArgument("Compress axis {} is out of range for {}", a, x.describe());
+      axis = static_cast<int>(a < 0 ? a + x.rank() : a);
+      for (int i = 0; i < axis; ++i) outer *= x.dims()[i];
+      extent = x.dims()[axis];
+      for (int i = axis + 1; i < x.rank(); ++i) inner *= x.dims()[i];
+    }
+    int64_t found = 0;
+    const int64_t n = cond.numel();
+    sel::Selection s;
+    if (n > 0) {
+      auto* st = static_cast<SelectScratch*>(c.state);
+      KILN_RETURN_IF_ERROR(st->reserve(sel::selectScratchBytes(n)));
+      KILN_CUDA_RETURN_IF_ERROR(
+          sel::launchSelectTrue(static_cast<const bool*>(cond.raw()), n, st->ptr, st->bytes, &s, c.stream));
+      KILN_RETURN_IF_ERROR(readBack(s.count, &found, c.stream));
+      if (found > 0) {
+        int64_t last = 0;  // the largest selected position (positions are ascending)
+        KILN_RETURN_IF_ERROR(readBack(s.indices + found - 1, &last, c.stream));
+        if (last >= extent)
+          return InvalidArgument("Compress condition selects index {} of an extent of {}", last, extent);
+      }
+    }
+    if (hasAxis) {
+      shape = x.dims();
+      shape[axis] = found;
+    } else {
+      shape = Dims{found};
+    }
+    KILN_RETURN_IF_ERROR(backends::fitOutput(y, shape, "Compress"));
+    if (found == 0) return Status::OK();
+    KILN_CUDA_RETURN_IF_ERROR(sel::launchGatherSelected(x.raw(), y.raw(), dtypeSize(x.dtype()), outer, extent, inner,
+                                                        s.indices, found, c.stream));
+    return Status::OK();
+  }
+
+  bool compress_;
+};
+
+bool movableType(DType t) {
+  const size_t b = dtypeSize(t);
+  return t != DType::kString && (b == 1 || b == 2 || b == 4 || b == 8) && !isSubByte(t);
+}
+
+void addSelect(GpuKernelRegistry& r, const char* op, const char* tactic, bool compress,
+               bool (*supports)(const LayerDesc&)) {
+  GpuKernelDef def;
+  def.op = op;
+  def.tactic = tactic;
+  def.priority = 10;
+  def.supports = supports;
+  def.create = [compress](const LayerDesc&, int, size_t) -> Result<std::unique_ptr<GpuKernel>> {
+    return std::unique_ptr<GpuKernel>(std::make_unique<SelectKernel>(compress));
+  };
+  r.add(std::move(def));
+}
+
+}  // namespace
+
+void registerSelectKernels(GpuKernelRegistry& r) {
+  addSelect(r, "NonZero", "cuda_select_nonzero", false, [](const LayerDesc& d) {
+    return !d.inputTypes.empty() && sel::nonZeroSupportsType(d.inputTypes[0]);
+  });
+  addSelect(r, "Compress", "cuda_select_compress", true, [](const LayerDesc& d) {
+    return d.inputTypes.size() == 2 && movableType(d.inputTypes[0]) && d.inputTypes[1] == DType::kBool;
+  });
+}
+
+}  // namespace kiln::cuda

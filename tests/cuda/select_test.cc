@@ -1,0 +1,144 @@
+// Data-dependent output sizes in CUDA engines: NonZero and Compress (cuda_select_*) and TopK with K
+// as an input against the CPU reference, each through a one-op engine whose output is sized for
+// its bound and fitted after the layer; and a model whose later layers (Transpose, GatherND, Mul)
+// run at the size NonZero found, over runs whose counts differ, against the CPU interpreter.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "gpu_test_util.h"
+#include "kiln/builder.h"
+#include "kiln/engine.h"
+#include "model_builder.h"
+
+namespace kiln::testing {
+namespace {
+
+// Random values with about `zeros` of them exactly zero.
+Tensor sparse(DType t, const Dims& d, double zeros, std::mt19937& rng) {
+  Tensor x = randomTensor(t, d, rng, 1, 4);  // never zero
+  std::bernoulli_distribution z(zeros);
+  Tensor zero = Tensor::allocate(t, Dims{});
+  std::memset(zero.raw(), 0, zero.nbytes());
+  for (int64_t i = 0; i < x.numel(); ++i)
+    if (z(rng)) std::memcpy(static_cast<char*>(x.raw()) + i * dtypeSize(t), zero.raw(), dtypeSize(t));
+  return x;
+}
+
+OpSpec op(const std::string& name, std::vector<Tensor> in, AttrMap a = {}, int outputs = 1) {
+  OpSpec s;
+  s.op = name;
+  s.inputs = std::move(in);
+  s.attrs = std::move(a);
+  s.numOutputs = outputs;
+  s.opset = 13;
+  return s;
+}
+
+TEST(CudaSelect, NonZeroMatchesCpu) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(3);
+  struct Case {
+    DType t;
+    Dims d;
+    double zeros;
+  };
+  for (const Case& c : {Case{DType::kFloat32, {3, 7, 5}, 0.5}, Case{DType::kFloat32, {1000}, 0.9},
+                        Case{DType::kFloat16, {17, 3}, 0.3}, Case{DType::kInt32, {2, 3, 4, 5}, 0.5},
+                        Case{DType::kBool, {33}, 0.5}, Case{DType::kFloat32, {4, 4}, 1.0},
+                        Case{DType::kFloat32, {4, 4}, 0.0}, Case{DType::kInt64, {}, 0.0},
+                        Case{DType::kFloat32, {}, 1.0}}) {
+    SCOPED_TRACE(std::string(dtypeName(c.t)) + " " + c.d.toString() + " zeros " + std::to_string(c.zeros));
+    expectGpuMatchesCpu(op("NonZero", {sparse(c.t, c.d, c.zeros, rng)}));
+  }
+}
+
+TEST(CudaSelect, CompressMatchesCpu) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(4);
+  auto cond = [&](int64_t n, double keep) {
+    Tensor c = Tensor::allocate(DType::kBool, Dims{n});
+    std::bernoulli_distribution b(keep);
+    for (int64_t i = 0; i < n; ++i) c.data<bool>()[i] = b(rng);
+    return c;
+  };
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kInt64, DType::kUInt8}) {
+    SCOPED_TRACE(dtypeName(t));
+    const Tensor x = randomTensor(t, Dims{5, 6, 7}, rng, -3, 3);
+    for (int64_t axis : {0, 1, 2, -1}) {
+      AttrMap a;
+      a.set("axis", AttrValue(axis));
+      const int64_t extent = x.dims()[static_cast<int>(axis < 0 ? axis + 3 : axis)];
+      expectGpuMatchesCpu(op("Compress", {x, cond(extent, 0.5)}, a));
+      expectGpuMatchesCpu(op("Compress", {x, cond(extent - 2, 0.7)}, a));  // a shorter condition
+    }
+    expectGpuMatchesCpu(op("Compress", {x, cond(x.numel(), 0.3)}));  // no axis: the flattened input
+    expectGpuMatchesCpu(op("Compress", {x, cond(11, 0.0)}));          // nothing selected
+  }
+  // A condition selecting past the extent is an error that says so.
+  Tensor c = Tensor::allocate(DType::kBool, Dims{9});
+  for (int i = 0; i < 9; ++i) c.data<bool>()[i] = i == 8;
+  AttrMap a;
+  a.set("axis", AttrValue(int64_t{0}));
+  auto r = runOpCuda(op("Compress", {randomTensor(DType::kFloat32, Dims{5, 2}, rng), c}, a));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().toString().find("selects index 8 of an extent of 5"), std::string::npos) << r.status().toString();
+}
+
+// K as a model input (not a constant): the outputs are sized for the whole axis until TopK runs.
+TEST(CudaSelect, TopKWithKAsAnInput) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(5);
+  const Tensor x = randomTensor(DType::kFloat32, Dims{3, 40, 2}, rng);
+  for (int64_t k : {1, 7, 40, 0}) {
+    SCOPED_TRACE("k " + std::to_string(k));
+    AttrMap a;
+    a.set("axis", AttrValue(int64_t{1}));
+    OpSpec s = op("TopK", {x, Tensor::fromVector<int64_t>({k}, Dims{1})}, a, 2);
+    s.opset = 11;
+    expectGpuMatchesCpu(s, 1e-6);
+  }
+}
+
+// x[4, 6] -> NonZero -> Transpose -> GatherND(x) -> * 2: later layers at the size NonZero found.
+TEST(CudaSelect, LaterLayersRunAtTheFoundSize) {
+  KILN_REQUIRE_GPU();
+  ModelBuilder mb(17);
+  mb.input("x", {"4", "6"});
+  mb.initializer("two", Tensor::fromVector<float>({2.0f}, Dims{1}));
+  mb.node("NonZero", {"x"}, {"nz"});
+  auto& t = mb.node("Transpose", {"nz"}, {"idx"});
+  ModelBuilder::attr(t, "perm", std::vector<int64_t>{1, 0});
+  mb.node("GatherND", {"x", "idx"}, {"vals"});
+  mb.node("Mul", {"vals", "two"}, {"y"});
+  mb.output("nz").output("y");
+  const std::string model = mb.bytes();
+  BuildConfig cfg;
+  cfg.target = Target::kCUDA;
+  cfg.tf32 = false;
+  auto bytes = buildEngineFromBytes(model, "", "nonzero", cfg);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().toString();
+  auto engine = Engine::loadBytes(std::move(*bytes), "nonzero engine");
+  ASSERT_TRUE(engine.ok()) << engine.status().toString();
+  auto ctx = (*engine)->createExecutionContext();
+  ASSERT_TRUE(ctx.ok()) << ctx.status().toString();
+  std::mt19937 rng(6);
+  for (double zeros : {0.5, 1.0, 0.0, 0.2, 0.5}) {
+    SCOPED_TRACE("zeros " + std::to_string(zeros));
+    Tensor x = sparse(DType::kFloat32, Dims{4, 6}, zeros, rng);
+    auto want = interpretModel(model, {{"x", x}});
+    ASSERT_TRUE(want.ok()) << want.status().toString();
+    std::vector<ExecutionContext::Named> got;
+    Status st = (*ctx)->run({{"x", x}}, &got);
+    ASSERT_TRUE(st.ok()) << st.toString();
+    ASSERT_EQ(got.size(), want->size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].tensor.dims(), (*want)[i].tensor.dims()) << got[i].name;
+      EXPECT_EQ(std::memcmp(got[i].tensor.raw(), (*want)[i].tensor.raw(), got[i].tensor.nbytes()), 0) << got[i].name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kiln::testing
