@@ -1,9 +1,11 @@
-// Data-dependent output sizes in CUDA engines: NonZero and Compress (cuda_select_*) and TopK with K
+// Data-dependent output sizes in CUDA engines: NonZero, Compress, NonMaxSuppression (cuda_select_*)
+// and TopK with K
 // as an input against the CPU reference, each through a one-op engine whose output is sized for
 // its bound and fitted after the layer; and a model whose later layers (Transpose, GatherND, Mul)
 // run at the size NonZero found, over runs whose counts differ, against the CPU interpreter.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -84,6 +86,48 @@ TEST(CudaSelect, CompressMatchesCpu) {
   auto r = runOpCuda(op("Compress", {randomTensor(DType::kFloat32, Dims{5, 2}, rng), c}, a));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().toString().find("selects index 8 of an extent of 5"), std::string::npos) << r.status().toString();
+}
+
+// NonMaxSuppression against the CPU reference box for box: overlapping boxes, tied and NaN
+// scores, both box formats, with and without a score threshold, and max_output_boxes_per_class of
+// 0 (nothing), 1, 5 and more than there are boxes.
+TEST(CudaSelect, NonMaxSuppressionMatchesCpu) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(8);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (int64_t center : {0, 1}) {
+    for (int64_t maxOut : {0, 1, 5, 1000}) {
+      for (bool threshold : {false, true}) {
+        SCOPED_TRACE("center " + std::to_string(center) + " max " + std::to_string(maxOut) + " threshold " +
+                     std::to_string(threshold));
+        const int64_t B = 2, C = 3, N = 57;
+        Tensor boxes = Tensor::allocate(DType::kFloat32, Dims{B, N, 4});
+        for (int64_t i = 0; i < B * N; ++i) {
+          float* b = boxes.data<float>() + i * 4;
+          const float x = u(rng) * 10, y = u(rng) * 10, w = 0.5f + u(rng) * 3, h = 0.5f + u(rng) * 3;
+          if (center) b[0] = x, b[1] = y, b[2] = w, b[3] = h;
+          else b[0] = y, b[1] = x, b[2] = y + h, b[3] = x + w;
+        }
+        Tensor scores = Tensor::allocate(DType::kFloat32, Dims{B, C, N});
+        for (int64_t i = 0; i < scores.numel(); ++i)
+          scores.data<float>()[i] = std::round(u(rng) * 20) / 20;  // many ties
+        scores.data<float>()[3] = NAN;
+        AttrMap a;
+        a.set("center_point_box", AttrValue(center));
+        OpSpec s = op("NonMaxSuppression", {boxes, scores, Tensor::fromVector<int64_t>({maxOut}, Dims{1}),
+                                            Tensor::fromVector<float>({0.3f}, Dims{1}),
+                                            Tensor::fromVector<float>({threshold ? 0.4f : -1.0f}, Dims{1})},
+                      a);
+        s.constInputs = {false, false, true, true, true};
+        if (!threshold) {
+          s.inputs.pop_back();
+          s.constInputs.pop_back();
+        }
+        s.opset = 11;
+        expectGpuMatchesCpu(s);
+      }
+    }
+  }
 }
 
 // K as a model input (not a constant): the outputs are sized for the whole axis until TopK runs.

@@ -42,3 +42,30 @@ cudaError_t launchGatherSelected(const void* x, void* y, size_t elemBytes, int64
                                  int64_t inner, const int64_t* indices, int64_t found, cudaStream_t s);
 
 }  // namespace kiln::cuda::sel
+
+namespace kiln::cuda::sel {
+
+// NonMaxSuppression: boxes [batches, boxes, 4], scores [batches, classes, boxes] (float32).
+struct NmsArgs {
+  const float* boxes = nullptr;
+  const float* scores = nullptr;
+  int64_t batches = 0, classes = 0, boxes_ = 0;
+  int64_t maxPerClass = 0;  // > 0 (0 selects nothing: no launch)
+  float iouThreshold = 0;
+  bool hasScoreThreshold = false;
+  float scoreThreshold = 0;
+  bool centerPointBox = false;
+};
+// Scratch for the per-(batch, class) sort, the kept boxes and the counts.
+size_t nmsScratchBytes(const NmsArgs& a);
+// Sorts each (batch, class) by score (stable, descending) and keeps boxes greedily as the CPU
+// reference does; per-segment kept counts and their exclusive prefix sums stay on the device,
+// `*total` (device int64) is the number selected.
+struct NmsResult {
+  const int64_t* total = nullptr;
+};
+cudaError_t launchNmsSelect(const NmsArgs& a, void* scratch, size_t scratchBytes, NmsResult* out, cudaStream_t s);
+// Writes the selected (batch, class, box) triples, `total` of them, into y [total, 3].
+cudaError_t launchNmsWrite(const NmsArgs& a, void* scratch, int64_t total, int64_t* y, cudaStream_t s);
+
+}  // namespace kiln::cuda::sel

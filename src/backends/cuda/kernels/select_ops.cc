@@ -1,4 +1,4 @@
-// NonZero and Compress on the GPU (select.cu launches). Their output sizes depend on the values:
+// NonZero, Compress (select.cu) and NonMaxSuppression (select_nms.cu) on the GPU. Their output sizes depend on the values:
 // engines size the outputs for an upper bound and run eagerly (Plan::runtimeDims), and this layer
 // reads the selected count back (the one synchronization a data-dependent layer makes), fits its
 // output view to the actual shape (backends/fit_output.h) and writes it. Scratch is per context,
@@ -122,6 +122,48 @@ class SelectKernel final : public GpuKernel {
   bool compress_;
 };
 
+// NonMaxSuppression: boxes and scores on the device; max_output_boxes_per_class, iou_threshold
+// and score_threshold are host inputs (backends/host_inputs.h).
+class NmsKernel final : public GpuKernel {
+ public:
+  Result<std::unique_ptr<GpuKernelState>> createState(const GpuResources&) const override {
+    return std::unique_ptr<GpuKernelState>(std::make_unique<SelectScratch>());
+  }
+  Status enqueue(const GpuKernelContext& c) const override {
+    const Tensor &boxes = c.in(0), &scores = c.in(1);
+    Tensor& y = c.out(0);
+    const Dims &bd = boxes.dims(), &sd = scores.dims();
+    if (boxes.dtype() != DType::kFloat32 || scores.dtype() != DType::kFloat32)
+      return unsupportedGpuType("NonMaxSuppression", boxes.dtype() != DType::kFloat32 ? boxes.dtype() : scores.dtype());
+    if (bd.rank() != 3 || bd[2] != 4 || sd.rank() != 3 || sd[0] != bd[0] || sd[2] != bd[1])
+      return InvalidArgument("NonMaxSuppression boxes {} / scores {} must be (B, N, 4) / (B, C, N)", bd.toString(),
+                             sd.toString());
+    sel::NmsArgs a;
+    a.boxes = boxes.data<float>();
+    a.scores = scores.data<float>();
+    a.batches = bd[0], a.boxes_ = bd[1], a.classes = sd[1];
+    if (c.hasInput(2) && c.in(2).numel()) a.maxPerClass = std::max<int64_t>(c.in(2).intAt(0), 0);
+    if (c.hasInput(3) && c.in(3).numel()) a.iouThreshold = static_cast<float>(c.in(3).doubleAt(0));
+    if (c.hasInput(4) && c.in(4).numel()) {
+      a.hasScoreThreshold = true;
+      a.scoreThreshold = static_cast<float>(c.in(4).doubleAt(0));
+    }
+    a.centerPointBox = c.attrs.getInt("center_point_box") == 1;
+    int64_t total = 0;
+    auto* st = static_cast<SelectScratch*>(c.state);
+    if (a.maxPerClass > 0 && a.batches * a.classes * a.boxes_ > 0) {
+      if (a.boxes_ > 0x7fffffff) return Unsupported("NonMaxSuppression of {} boxes on the GPU", a.boxes_);
+      KILN_RETURN_IF_ERROR(st->reserve(sel::nmsScratchBytes(a)));
+      sel::NmsResult r;
+      KILN_CUDA_RETURN_IF_ERROR(sel::launchNmsSelect(a, st->ptr, st->bytes, &r, c.stream));
+      KILN_RETURN_IF_ERROR(readBack(r.total, &total, c.stream));
+    }
+    KILN_RETURN_IF_ERROR(backends::fitOutput(y, Dims{total, 3}, "NonMaxSuppression"));
+    if (total > 0) KILN_CUDA_RETURN_IF_ERROR(sel::launchNmsWrite(a, st->ptr, total, y.data<int64_t>(), c.stream));
+    return Status::OK();
+  }
+};
+
 bool movableType(DType t) {
   const size_t b = dtypeSize(t);
   return t != DType::kString && (b == 1 || b == 2 || b == 4 || b == 8) && !isSubByte(t);
@@ -143,6 +185,17 @@ void addSelect(GpuKernelRegistry& r, const char* op, const char* tactic, bool co
 }  // namespace
 
 void registerSelectKernels(GpuKernelRegistry& r) {
+  GpuKernelDef nms;
+  nms.op = "NonMaxSuppression";
+  nms.tactic = "cuda_select_nms";
+  nms.priority = 10;
+  nms.supports = [](const LayerDesc& d) {
+    return d.inputTypes.size() >= 2 && d.inputTypes[0] == DType::kFloat32 && d.inputTypes[1] == DType::kFloat32;
+  };
+  nms.create = [](const LayerDesc&, int, size_t) -> Result<std::unique_ptr<GpuKernel>> {
+    return std::unique_ptr<GpuKernel>(std::make_unique<NmsKernel>());
+  };
+  r.add(std::move(nms));
   addSelect(r, "NonZero", "cuda_select_nonzero", false, [](const LayerDesc& d) {
     return !d.inputTypes.empty() && sel::nonZeroSupportsType(d.inputTypes[0]);
   });
