@@ -1,14 +1,15 @@
-// Data-dependent output sizes in CUDA engines: NonZero, Compress, NonMaxSuppression (cuda_select_*)
-// and TopK with K
-// as an input against the CPU reference, each through a one-op engine whose output is sized for
+// Data-dependent output sizes in CUDA engines: NonZero, Compress, NonMaxSuppression and Unique
+// (cuda_select_*) against the CPU reference, each through a one-op engine whose output is sized for
 // its bound and fitted after the layer; and a model whose later layers (Transpose, GatherND, Mul)
 // run at the size NonZero found, over runs whose counts differ, against the CPU interpreter.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <random>
 
+#include "eltwise_test_util.h"
 #include "gpu_test_util.h"
 #include "kiln/builder.h"
 #include "kiln/engine.h"
@@ -130,19 +131,73 @@ TEST(CudaSelect, NonMaxSuppressionMatchesCpu) {
   }
 }
 
-// K as a model input (not a constant): the outputs are sized for the whole axis until TopK runs.
-TEST(CudaSelect, TopKWithKAsAnInput) {
+// Values drawn from a few levels (so items repeat), as type t.
+Tensor fewLevels(DType t, const Dims& d, int levels, std::mt19937& rng) {
+  Tensor f = Tensor::allocate(DType::kFloat32, d);
+  std::uniform_int_distribution<int> pick(0, levels - 1);
+  const bool signedType = isFloat(t) || t == DType::kInt8 || t == DType::kInt64;
+  for (int64_t i = 0; i < f.numel(); ++i) f.data<float>()[i] = static_cast<float>(pick(rng) - (signedType ? levels / 2 : 0));
+  return eltwise_test::castTo(f, t);
+}
+
+// Unique against the CPU reference, all four outputs: element and slice items (axis 0, 1, -1 of a
+// 3-D input whose slices repeat), sorted and in first-occurrence order, NaN and -0 among floats,
+// one item, and only Y requested.
+TEST(CudaSelect, UniqueMatchesCpu) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(9);
+  GpuRunOptions exact;
+  exact.bitExact = true;  // Unique only moves values: bit for bit, NaNs and -0 included
+  auto check = [&](const OpSpec& s) { expectGpuMatchesCpu(s, 0.0, exact); };
+  auto unique = [](const Tensor& x, std::optional<int64_t> axis, int64_t sorted, int outputs = 4) {
+    AttrMap a;
+    if (axis) a.set("axis", AttrValue(*axis));
+    a.set("sorted", AttrValue(sorted));
+    OpSpec s = op("Unique", {x}, a, outputs);
+    s.opset = 11;
+    return s;
+  };
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kFloat64, DType::kInt64, DType::kInt8, DType::kUInt8,
+                  DType::kBool}) {
+    for (int64_t sorted : {1, 0}) {
+      SCOPED_TRACE(std::string(dtypeName(t)) + " sorted " + std::to_string(sorted));
+      check(unique(fewLevels(t, Dims{1000}, 7, rng), std::nullopt, sorted));
+      check(unique(fewLevels(t, Dims{3, 5, 7}, 3, rng), std::nullopt, sorted));
+      check(unique(randomTensor(t, Dims{1}, rng), std::nullopt, sorted));
+      // Slices along each axis, with some copied so that they repeat.
+      Tensor x = fewLevels(t, Dims{6, 5, 4}, 3, rng);
+      const size_t e = dtypeSize(t);
+      char* p = static_cast<char*>(x.raw());
+      std::memcpy(p + 3 * 20 * e, p + 1 * 20 * e, 20 * e);  // x[3] = x[1]
+      std::memcpy(p + 5 * 20 * e, p + 1 * 20 * e, 20 * e);  // x[5] = x[1]
+      for (int64_t axis : {0, 1, 2, -1}) {
+        SCOPED_TRACE("axis " + std::to_string(axis));
+        check(unique(x, axis, sorted));
+      }
+      check(unique(fewLevels(t, Dims{4, 9}, 2, rng), int64_t{1}, sorted, 1));  // Y only
+    }
+  }
+  // NaNs (all one item, after every number) and -0 / +0 (one item).
+  Tensor f = Tensor::fromVector<float>({2.0f, NAN, -0.0f, 1.0f, NAN, 0.0f, -3.0f, 2.0f, 0.0f}, Dims{9});
+  for (int64_t sorted : {1, 0}) check(unique(f, std::nullopt, sorted));
+}
+
+// K as a model input (not a constant): TopK reads K on the host, and a CUDA engine's inputs live
+// on the device, so the builder refuses it with a message that names the input (CPU engines run
+// it: tests/runtime/data_dependent_test.cc).
+TEST(CudaSelect, TopKWithKAsAModelInputIsRefused) {
   KILN_REQUIRE_GPU();
   std::mt19937 rng(5);
-  const Tensor x = randomTensor(DType::kFloat32, Dims{3, 40, 2}, rng);
-  for (int64_t k : {1, 7, 40, 0}) {
-    SCOPED_TRACE("k " + std::to_string(k));
-    AttrMap a;
-    a.set("axis", AttrValue(int64_t{1}));
-    OpSpec s = op("TopK", {x, Tensor::fromVector<int64_t>({k}, Dims{1})}, a, 2);
-    s.opset = 11;
-    expectGpuMatchesCpu(s, 1e-6);
-  }
+  AttrMap a;
+  a.set("axis", AttrValue(int64_t{1}));
+  OpSpec s = op("TopK", {randomTensor(DType::kFloat32, Dims{3, 40, 2}, rng), Tensor::fromVector<int64_t>({7}, Dims{1})},
+                a, 2);
+  s.opset = 11;
+  auto r = runOpCuda(s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(r.status().message().find("reads model input 'in1' on the host"), std::string::npos)
+      << r.status().toString();
 }
 
 // x[4, 6] -> NonZero -> Transpose -> GatherND(x) -> * 2: later layers at the size NonZero found.

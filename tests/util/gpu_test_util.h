@@ -27,6 +27,7 @@ struct GpuRunOptions {
   bool tf32 = false;   // off in tests so fp32 results match the CPU closely
   bool useCudaGraph = true;
   int runs = 2;        // run the context this many times (checks replay gives the same result)
+  bool bitExact = false;  // compare float outputs bit for bit too (ops that only move values; NaNs compare)
 };
 
 // Runs spec on the GPU; outputs come back in host memory.

@@ -19,6 +19,6 @@ void registerIntegerKernels(GpuKernelRegistry& r);       // integer_*: MatMulInt
 void registerSignalKernels(GpuKernelRegistry& r);        // signal*, einsum*: DFT, STFT, Einsum, Det
 void registerLlmKernels(GpuKernelRegistry& r);           // llm_*: RotaryEmbedding, SwiGLU, TensorScatter, CausalConvWithState, LinearAttention
 void registerGridUnpoolKernels(GpuKernelRegistry& r);    // grid_unpool*: AffineGrid, MaxUnpool
-void registerSelectKernels(GpuKernelRegistry& r);        // select*: NonZero, Compress, NonMaxSuppression (data-dependent sizes)
+void registerSelectKernels(GpuKernelRegistry& r);        // select*: NonZero, Compress, NonMaxSuppression, Unique (data-dependent sizes)
 
 }  // namespace kiln::cuda

@@ -8,7 +8,6 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernels/reduce_launch.h"
 #include "backends/cuda/kernels/reduce_register.h"
-#include "backends/fit_output.h"
 
 namespace kiln::cuda {
 
@@ -242,13 +241,10 @@ Status topKEnqueue(const GpuKernelContext& c) {
   if (kSmall && a.k > rn::kTopKMaxK)
     return Unsupported("TopK K = {} is above the small-K CUDA kernel's {}", a.k, rn::kTopKMaxK);
   Tensor &v = c.out(0), &ind = c.out(1);
-  // An engine whose K is an input sizes the outputs for K = the axis until this layer has run.
-  Dims outDims = x.dims();
-  outDims[axis] = a.k;
-  KILN_RETURN_IF_ERROR(backends::fitOutput(v, outDims, op));
-  KILN_RETURN_IF_ERROR(backends::fitOutput(ind, outDims, op));
-  if (v.dtype() != x.dtype() || ind.dtype() != DType::kInt64)
-    return InternalError("TopK outputs {} and {} do not match the input {}", v.describe(), ind.describe(), x.describe());
+  if (v.dtype() != x.dtype() || v.numel() != a.outer * a.k * a.inner || ind.dtype() != DType::kInt64 ||
+      ind.numel() != v.numel())
+    return InternalError("TopK outputs {} and {} do not hold K = {} elements per slice", v.describe(), ind.describe(),
+                         a.k);
   a.values = v.raw();
   a.indices = ind.data<int64_t>();
   if (v.numel() == 0) return Status::OK();

@@ -104,7 +104,7 @@ unsigned gridOf(int64_t n, int block) {
 
 }  // namespace
 
-bool nonZeroSupportsType(DType t) {
+bool selectReadsType(DType t) {
   switch (t) {
     case DType::kFloat32: case DType::kFloat64: case DType::kFloat16: case DType::kBFloat16: case DType::kInt8:
     case DType::kUInt8: case DType::kInt16: case DType::kUInt16: case DType::kInt32: case DType::kUInt32:

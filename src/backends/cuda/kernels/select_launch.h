@@ -14,8 +14,8 @@ namespace kiln::cuda::sel {
 
 constexpr int kMaxRank = 8;
 
-// Whether NonZero reads elements of this type on the GPU.
-bool nonZeroSupportsType(DType t);
+// Whether NonZero and Unique read elements of this type on the GPU.
+bool selectReadsType(DType t);
 
 // Device scratch for selecting among n items: n flags, n indices, the count and CUB's temporary
 // storage, each 256-byte aligned.
@@ -67,5 +67,32 @@ struct NmsResult {
 cudaError_t launchNmsSelect(const NmsArgs& a, void* scratch, size_t scratchBytes, NmsResult* out, cudaStream_t s);
 // Writes the selected (batch, class, box) triples, `total` of them, into y [total, 3].
 cudaError_t launchNmsWrite(const NmsArgs& a, void* scratch, int64_t total, int64_t* y, cudaStream_t s);
+
+}  // namespace kiln::cuda::sel
+
+namespace kiln::cuda::sel {
+
+// Unique (select_unique.cu) of x viewed as (outer, n, inner): item a is x[:, a, :] (no axis: outer
+// = inner = 1, n = numel); n > 0.
+struct UniqueArgs {
+  const void* x = nullptr;
+  DType type = DType::kFloat32;
+  size_t elemBytes = 0;
+  int64_t outer = 1, n = 0, inner = 1;
+  bool sorted = true;
+};
+size_t uniqueScratchBytes(const UniqueArgs& a);
+// Sorts and groups the items; `*count` (device int64) is the number of unique items.
+cudaError_t launchUniqueGroup(const UniqueArgs& a, void* scratch, size_t scratchBytes, const int64_t** count,
+                              cudaStream_t s);
+// Given the count u, writes Y [outer, u, inner] and the optional outputs (null when absent):
+// indices [u], inverse [n], counts [u].
+struct UniqueOutputs {
+  void* y = nullptr;
+  int64_t* indices = nullptr;
+  int64_t* inverse = nullptr;
+  int64_t* counts = nullptr;
+};
+cudaError_t launchUniqueWrite(const UniqueArgs& a, void* scratch, int64_t u, const UniqueOutputs& o, cudaStream_t s);
 
 }  // namespace kiln::cuda::sel

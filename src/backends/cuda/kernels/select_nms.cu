@@ -1,6 +1,7 @@
 // NonMaxSuppression on the GPU, matching the CPU reference (core/misc_select.h) box for box:
-// each (batch, class) is sorted by score with CUB's stable segmented sort (descending; equal
-// scores keep the lower box index first), then one block per (batch, class) walks the sorted boxes
+// each (batch, class) is sorted by score with CUB's segmented sort of 64-bit keys (the score's bits
+// mapped to a descending unsigned order above, the box index below, so equal scores keep the lower
+// box index first without relying on a stable sort, and -0 ties +0 as in the reference), then one block per (batch, class) walks the sorted boxes
 // and keeps a box unless a kept one suppresses it (IoU > threshold, in the reference's operation
 // order with explicitly rounded arithmetic), up to max_output_boxes_per_class. NaN scores and
 // scores not above score_threshold are skipped. Kept counts are prefix-summed on the device; the
@@ -22,9 +23,8 @@ size_t alignUp(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 constexpr int kThreads = 256;
 
 struct NmsLayout {
-  float* keys;        // sorted scores, segments * boxes
-  int32_t* valsIn;    // box index of each score
-  int32_t* valsOut;   // box indices in sorted order
+  uint64_t* keysIn;   // (descending score order << 32) | box index, segments * boxes
+  uint64_t* keysOut;  // the same, sorted within each segment
   int64_t* offsets;   // segment starts, segments + 1
   int32_t* kept;      // segments * keepCap
   int64_t* counts;    // segments, and a zero after them (so the scan's last output is the total)
@@ -48,18 +48,15 @@ NmsLayout layoutOf(const NmsArgs& a, void* base) {
     off += alignUp(bytes);
     return q;
   };
-  l.keys = reinterpret_cast<float*>(take(items * sizeof(float)));
-  l.valsIn = reinterpret_cast<int32_t*>(take(items * sizeof(int32_t)));
-  l.valsOut = reinterpret_cast<int32_t*>(take(items * sizeof(int32_t)));
+  l.keysIn = reinterpret_cast<uint64_t*>(take(items * sizeof(uint64_t)));
+  l.keysOut = reinterpret_cast<uint64_t*>(take(items * sizeof(uint64_t)));
   l.offsets = reinterpret_cast<int64_t*>(take((segs + 1) * sizeof(int64_t)));
   l.kept = reinterpret_cast<int32_t*>(take(segs * keepCap(a) * sizeof(int32_t)));
   l.counts = reinterpret_cast<int64_t*>(take((segs + 1) * sizeof(int64_t)));
   l.starts = reinterpret_cast<int64_t*>(take((segs + 1) * sizeof(int64_t)));
-  cub::DeviceSegmentedSort::StableSortPairsDescending(nullptr, l.sortTempBytes, static_cast<const float*>(nullptr),
-                                                      static_cast<float*>(nullptr), static_cast<const int32_t*>(nullptr),
-                                                      static_cast<int32_t*>(nullptr), items, segs,
-                                                      static_cast<const int64_t*>(nullptr),
-                                                      static_cast<const int64_t*>(nullptr));
+  cub::DeviceSegmentedSort::SortKeys(nullptr, l.sortTempBytes, static_cast<const uint64_t*>(nullptr),
+                                      static_cast<uint64_t*>(nullptr), items, segs, static_cast<const int64_t*>(nullptr),
+                                      static_cast<const int64_t*>(nullptr));
   l.sortTemp = take(l.sortTempBytes);
   cub::DeviceScan::ExclusiveSum(nullptr, l.scanTempBytes, static_cast<const int64_t*>(nullptr),
                                 static_cast<int64_t*>(nullptr), segs + 1);
@@ -68,10 +65,18 @@ NmsLayout layoutOf(const NmsArgs& a, void* base) {
   return l;
 }
 
-__global__ void nmsPrepareKernel(int32_t* vals, int64_t* offsets, int64_t* counts, int64_t segs, int64_t boxes) {
+// Unsigned order that sorts scores descending (-0 as +0; NaNs are skipped later, wherever they land).
+__device__ __forceinline__ uint32_t descendingOrder(float f) {
+  const uint32_t u = f == 0.0f ? 0u : __float_as_uint(f);
+  const uint32_t ascending = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return ~ascending;
+}
+
+__global__ void nmsPrepareKernel(const float* scores, uint64_t* keys, int64_t* offsets, int64_t* counts, int64_t segs,
+                                 int64_t boxes) {
   const int64_t items = segs * boxes;
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < items; t += int64_t(gridDim.x) * blockDim.x)
-    vals[t] = static_cast<int32_t>(t % boxes);
+    keys[t] = (uint64_t(descendingOrder(scores[t])) << 32) | uint64_t(t % boxes);
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t <= segs; t += int64_t(gridDim.x) * blockDim.x) {
     offsets[t] = t * boxes;
     counts[t] = 0;
@@ -109,19 +114,19 @@ __device__ bool suppressByIou(const float* a, const float* b, bool center, float
 
 __global__ void __launch_bounds__(kThreads) nmsGreedyKernel(NmsArgs a, NmsLayout l, int64_t cap) {
   const int64_t seg = blockIdx.x, b = seg / a.classes;
-  const float* sc = l.keys + seg * a.boxes_;
-  const int32_t* idx = l.valsOut + seg * a.boxes_;
+  const float* sc = a.scores + seg * a.boxes_;
+  const uint64_t* order = l.keysOut + seg * a.boxes_;
   const float* bb = a.boxes + b * a.boxes_ * 4;
   int32_t* kept = l.kept + seg * cap;
   __shared__ int64_t nKept;
   if (threadIdx.x == 0) nKept = 0;
   __syncthreads();
   for (int64_t s = 0; s < a.boxes_; ++s) {
-    const float score = sc[s];
+    const int32_t i = static_cast<int32_t>(order[s] & 0xffffffffu);
+    const float score = sc[i];
     if (isnan(score) || (a.hasScoreThreshold && !(score > a.scoreThreshold))) continue;
     const int64_t n = nKept;
     if (n >= cap) break;
-    const int32_t i = idx[s];
     int sup = 0;
     for (int64_t k = threadIdx.x; k < n && !sup; k += kThreads)
       sup = suppressByIou(bb + int64_t(i) * 4, bb + int64_t(kept[k]) * 4, a.centerPointBox, a.iouThreshold);
@@ -158,12 +163,12 @@ cudaError_t launchNmsSelect(const NmsArgs& a, void* scratch, size_t scratchBytes
   if (l.bytes > scratchBytes) return cudaErrorInvalidValue;
   const int64_t blocks = (items + kThreads - 1) / kThreads;
   nmsPrepareKernel<<<static_cast<unsigned>(blocks < 65535 ? (blocks < 1 ? 1 : blocks) : 65535), kThreads, 0, s>>>(
-      l.valsIn, l.offsets, l.counts, segs, a.boxes_);
+      a.scores, l.keysIn, l.offsets, l.counts, segs, a.boxes_);
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return e;
   size_t bytes = l.sortTempBytes;
-  e = cub::DeviceSegmentedSort::StableSortPairsDescending(l.sortTemp, bytes, a.scores, l.keys, l.valsIn, l.valsOut,
-                                                          items, segs, l.offsets, l.offsets + 1, s);
+  e = cub::DeviceSegmentedSort::SortKeys(l.sortTemp, bytes, l.keysIn, l.keysOut, items, segs, l.offsets,
+                                         l.offsets + 1, s);
   if (e != cudaSuccess) return e;
   nmsGreedyKernel<<<static_cast<unsigned>(segs), kThreads, 0, s>>>(a, l, keepCap(a));
   if ((e = cudaGetLastError()) != cudaSuccess) return e;

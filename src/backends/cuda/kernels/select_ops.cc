@@ -1,4 +1,4 @@
-// NonZero, Compress (select.cu) and NonMaxSuppression (select_nms.cu) on the GPU. Their output sizes depend on the values:
+// NonZero, Compress (select.cu), NonMaxSuppression (select_nms.cu) and Unique (select_unique.cu) on the GPU. Their output sizes depend on the values:
 // engines size the outputs for an upper bound and run eagerly (Plan::runtimeDims), and this layer
 // reads the selected count back (the one synchronization a data-dependent layer makes), fits its
 // output view to the actual shape (backends/fit_output.h) and writes it. Scratch is per context,
@@ -53,7 +53,7 @@ class SelectKernel final : public GpuKernel {
   Status nonZero(const GpuKernelContext& c) const {
     const Tensor& x = c.in(0);
     Tensor& y = c.out(0);
-    if (!sel::nonZeroSupportsType(x.dtype())) return unsupportedGpuType("NonZero", x.dtype());
+    if (!sel::selectReadsType(x.dtype())) return unsupportedGpuType("NonZero", x.dtype());
     const int r = x.rank();
     if (r > sel::kMaxRank) return Unsupported("NonZero of rank {} on the GPU (at most {})", r, sel::kMaxRank);
     int64_t found = 0;
@@ -164,6 +164,62 @@ class NmsKernel final : public GpuKernel {
   }
 };
 
+// Unique: the sort and grouping on the device, the unique count read back, then the outputs at
+// their actual sizes (Y's axis or its only dim, indices and counts: the count; inverse: static).
+class UniqueKernel final : public GpuKernel {
+ public:
+  Result<std::unique_ptr<GpuKernelState>> createState(const GpuResources&) const override {
+    return std::unique_ptr<GpuKernelState>(std::make_unique<SelectScratch>());
+  }
+  Status enqueue(const GpuKernelContext& c) const override {
+    const Tensor& x = c.in(0);
+    const Dims& d = x.dims();
+    if (!sel::selectReadsType(x.dtype())) return unsupportedGpuType("Unique", x.dtype());
+    sel::UniqueArgs a;
+    a.x = x.raw();
+    a.type = x.dtype();
+    a.elemBytes = dtypeSize(x.dtype());
+    a.n = x.numel();
+    a.sorted = c.attrs.getInt("sorted") != 0;
+    const bool hasAxis = c.attrs.has("axis");
+    int axis = 0;
+    if (hasAxis) {
+      const int64_t v = c.attrs.getInt("axis");
+      if (d.rank() == 0 || v < -d.rank() || v >= d.rank())
+        return InvalidArgument("Unique axis {} is out of range for shape {}", v, d.toString());
+      axis = static_cast<int>(v < 0 ? v + d.rank() : v);
+      a.outer = a.inner = 1;
+      a.n = d[axis];
+      for (int i = 0; i < axis; ++i) a.outer *= d[i];
+      for (int i = axis + 1; i < d.rank(); ++i) a.inner *= d[i];
+    }
+    int64_t u = 0;
+    auto* st = static_cast<SelectScratch*>(c.state);
+    if (a.n > 0) {
+      KILN_RETURN_IF_ERROR(st->reserve(sel::uniqueScratchBytes(a)));
+      const int64_t* count = nullptr;
+      KILN_CUDA_RETURN_IF_ERROR(sel::launchUniqueGroup(a, st->ptr, st->bytes, &count, c.stream));
+      KILN_RETURN_IF_ERROR(readBack(count, &u, c.stream));
+    }
+    Dims yShape{u};
+    if (hasAxis) {
+      yShape = d;
+      yShape[axis] = u;
+    }
+    KILN_RETURN_IF_ERROR(backends::fitOutput(c.out(0), yShape, "Unique"));
+    for (int i : {1, 3})
+      if (c.hasOutput(i)) KILN_RETURN_IF_ERROR(backends::fitOutput(c.out(i), Dims{u}, "Unique"));
+    if (u == 0) return Status::OK();
+    sel::UniqueOutputs o;
+    o.y = c.out(0).raw();
+    if (c.hasOutput(1)) o.indices = c.out(1).data<int64_t>();
+    if (c.hasOutput(2)) o.inverse = c.out(2).data<int64_t>();
+    if (c.hasOutput(3)) o.counts = c.out(3).data<int64_t>();
+    KILN_CUDA_RETURN_IF_ERROR(sel::launchUniqueWrite(a, st->ptr, u, o, c.stream));
+    return Status::OK();
+  }
+};
+
 bool movableType(DType t) {
   const size_t b = dtypeSize(t);
   return t != DType::kString && (b == 1 || b == 2 || b == 4 || b == 8) && !isSubByte(t);
@@ -196,8 +252,17 @@ void registerSelectKernels(GpuKernelRegistry& r) {
     return std::unique_ptr<GpuKernel>(std::make_unique<NmsKernel>());
   };
   r.add(std::move(nms));
+  GpuKernelDef unique;
+  unique.op = "Unique";
+  unique.tactic = "cuda_select_unique";
+  unique.priority = 10;
+  unique.supports = [](const LayerDesc& d) { return !d.inputTypes.empty() && sel::selectReadsType(d.inputTypes[0]); };
+  unique.create = [](const LayerDesc&, int, size_t) -> Result<std::unique_ptr<GpuKernel>> {
+    return std::unique_ptr<GpuKernel>(std::make_unique<UniqueKernel>());
+  };
+  r.add(std::move(unique));
   addSelect(r, "NonZero", "cuda_select_nonzero", false, [](const LayerDesc& d) {
-    return !d.inputTypes.empty() && sel::nonZeroSupportsType(d.inputTypes[0]);
+    return !d.inputTypes.empty() && sel::selectReadsType(d.inputTypes[0]);
   });
   addSelect(r, "Compress", "cuda_select_compress", true, [](const LayerDesc& d) {
     return d.inputTypes.size() == 2 && movableType(d.inputTypes[0]) && d.inputTypes[1] == DType::kBool;
