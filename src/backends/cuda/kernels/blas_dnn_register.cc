@@ -5,6 +5,7 @@ namespace kiln::cuda {
 
 void registerBlasDnnKernels(GpuKernelRegistry& r) {
   registerBlasKernels(r);
+  registerCutlassKernels(r);
   registerAttentionKernels(r);
   registerDnnKernels(r);
 }

@@ -9,8 +9,9 @@ void registerCopyKernels(GpuKernelRegistry& r);          // copy.cu: Identity/Re
 void registerElementwiseKernels(GpuKernelRegistry& r);   // elementwise*.cu
 void registerDataMovementKernels(GpuKernelRegistry& r);  // data_*.cu
 void registerReduceNormKernels(GpuKernelRegistry& r);    // reduce_*.cu, norm_*.cu, pool_*.cu
-void registerBlasDnnKernels(GpuKernelRegistry& r);       // calls the three below
+void registerBlasDnnKernels(GpuKernelRegistry& r);       // calls the four below
 void registerBlasKernels(GpuKernelRegistry& r);          // blas_*: cuBLASLt MatMul/Gemm/FusedMatMul
+void registerCutlassKernels(GpuKernelRegistry& r);       // blas_cutlass: FusedMatMul as a Hopper CUTLASS GEMM
 void registerAttentionKernels(GpuKernelRegistry& r);     // attention_*: fused attention
 void registerDnnKernels(GpuKernelRegistry& r);           // dnn_*: cuDNN convolutions
 void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
