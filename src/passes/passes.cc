@@ -15,6 +15,7 @@ std::vector<std::unique_ptr<Pass>> makeStandardPasses() {
   p.push_back(makeFuseGelu());
   p.push_back(makeFuseSilu());
   p.push_back(makeFuseLayerNorm());
+  p.push_back(makeFuseEmbedLayerNorm());  // before fuse-elementwise turns its Adds into a chain
   p.push_back(makeFuseAttention());
   p.push_back(makeNarrowAttentionMasks());
   p.push_back(makeFoldAttentionHeads());

@@ -21,6 +21,7 @@ std::unique_ptr<Pass> makeFoldConvMulAdd();        // per-channel Mul/Add into C
 std::unique_ptr<Pass> makeFuseGelu();
 std::unique_ptr<Pass> makeFuseSilu();
 std::unique_ptr<Pass> makeFuseLayerNorm();         // LayerNormalization and RMSNormalization
+std::unique_ptr<Pass> makeFuseEmbedLayerNorm();    // embedding gathers + adds + LayerNorm
 std::unique_ptr<Pass> makeFuseAttention();
 std::unique_ptr<Pass> makeNarrowAttentionMasks();  // masks widened by And(all-true)/Expand, narrow again
 std::unique_ptr<Pass> makeFoldAttentionHeads();

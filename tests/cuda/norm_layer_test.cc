@@ -121,3 +121,49 @@ TEST(NormLayer, ParameterBroadcastInsideBlockHasNoCudaKernel) {
 
 }  // namespace
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+namespace {
+
+using namespace rn_test;
+
+Tensor ids(DType t, const Dims& d, int64_t vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int64_t> u(-vocab, vocab - 1);  // negative ids count from the end
+  Tensor x = Tensor::allocate(t, d);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    if (t == DType::kInt64) x.data<int64_t>()[i] = u(rng);
+    else x.data<int32_t>()[i] = static_cast<int32_t>(u(rng));
+  }
+  return x;
+}
+
+// kiln:EmbedLayerNorm (cuda_norm_embed_layernorm): one or two gathered tables, an addend of
+// [1, S, H], [H] or none, beta or none, int32/int64 ids, the warp path vectorized (768) and not
+// (100), the block path (1500), every float type.
+TEST(NormLayer, EmbedLayerNorm) {
+  KILN_REQUIRE_GPU();
+  uint32_t seed = 300;
+  const Dims idsDims{3, 37};
+  for (int64_t h : {16, 100, 768, 1500})
+    for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16})
+      for (int form = 0; form < 3; ++form) {
+        SCOPED_TRACE(tn(t) + " H " + std::to_string(h) + " form " + std::to_string(form));
+        const DType it = form == 1 ? DType::kInt32 : DType::kInt64;
+        // ids0, table0, gamma, beta?, ids1?, table1?, addend?
+        std::vector<Tensor> in = {ids(it, idsDims, 53, seed), rnd(t, {53, h}, seed + 1),
+                                  rnd(t, {h}, seed + 2, 0.5, 1.5), form != 1 ? rnd(t, {h}, seed + 3) : Tensor()};
+        std::vector<bool> c = {false, true, true, form != 1};
+        if (form != 2) {
+          in.push_back(ids(it, idsDims, 2, seed + 4));
+          in.push_back(rnd(t, {2, h}, seed + 5));
+          in.push_back(form == 0 ? rnd(t, {1, 37, h}, seed + 6) : rnd(t, {h}, seed + 6));
+          c.insert(c.end(), {false, true, true});
+        }
+        expectGpuMatchesCpu(spec("EmbedLayerNorm", attrs({{"epsilon", 1e-5f}}), in, c, 1, "kiln"), tolFor(t));
+        seed += 7;
+      }
+}
+
+}  // namespace
+}  // namespace kiln::testing

@@ -319,6 +319,70 @@ TEST(Passes, LayerNormAndRmsNormFusion) {
   EXPECT_EQ(ops, (std::vector<std::string>{"LayerNormalization", "RMSNormalization"}));
 }
 
+// BERT's embeddings: word and token-type Gathers plus position embeddings, then LayerNorm.
+std::string embeddingModel(std::mt19937& rng, bool positionsAsGather, bool wordAlsoOutput) {
+  ModelBuilder mb(17);
+  mb.input("ids", {"2", "9"}, ::onnx::TensorProto::INT64);
+  mb.input("types", {"2", "9"}, ::onnx::TensorProto::INT64);
+  mb.initializer("word", testing::randomTensor(DType::kFloat32, {50, 16}, rng));
+  mb.initializer("type", testing::randomTensor(DType::kFloat32, {2, 16}, rng));
+  mb.initializer("gamma", testing::randomTensor(DType::kFloat32, {16}, rng));
+  mb.initializer("beta", testing::randomTensor(DType::kFloat32, {16}, rng));
+  mb.node("Gather", {"word", "ids"}, {"we"});
+  mb.node("Gather", {"type", "types"}, {"te"});
+  mb.node("Add", {"we", "te"}, {"wt"});
+  if (positionsAsGather) {  // Gather(pos_table, constant position ids): constant folding makes it [1, 9, 16]
+    mb.initializer("pos", testing::randomTensor(DType::kFloat32, {12, 16}, rng));
+    mb.initializer("pos_ids", Tensor::fromVector<int64_t>({0, 1, 2, 3, 4, 5, 6, 7, 8}, {1, 9}));
+    mb.node("Gather", {"pos", "pos_ids"}, {"pe"});
+  } else {
+    mb.initializer("pe", testing::randomTensor(DType::kFloat32, {9, 16}, rng));
+  }
+  mb.node("Add", {"pe", "wt"}, {"x"});
+  auto& ln = mb.node("LayerNormalization", {"x", "gamma", "beta"}, {"y"});
+  ModelBuilder::attr(ln, "epsilon", 1e-6f);
+  mb.output("y");
+  if (wordAlsoOutput) mb.output("we");
+  return mb.bytes();
+}
+
+std::vector<ExecutionContext::Named> embeddingInputs(std::mt19937& rng) {
+  Tensor ids = Tensor::allocate(DType::kInt64, {2, 9}), types = Tensor::allocate(DType::kInt64, {2, 9});
+  std::uniform_int_distribution<int64_t> w(-50, 49), t(0, 1);  // negative ids count from the end
+  for (int i = 0; i < 18; ++i) ids.data<int64_t>()[i] = w(rng), types.data<int64_t>()[i] = t(rng);
+  return {{"ids", ids}, {"types", types}};
+}
+
+TEST(Passes, EmbeddingGathersAddsAndLayerNormFuse) {
+  std::mt19937 rng(31);
+  for (bool positionsAsGather : {false, true}) {
+    SCOPED_TRACE(positionsAsGather ? "positions gathered" : "positions constant");
+    const std::string model = embeddingModel(rng, positionsAsGather, false);
+    auto ops = checkPass(model, {"fold-constants", "fuse-embed-layernorm"}, embeddingInputs(rng), 1e-5);
+    EXPECT_EQ(ops, (std::vector<std::string>{"EmbedLayerNorm"}));
+  }
+  // A gathered embedding also used elsewhere stays a Gather; nothing is fused.
+  auto ops = checkPass(embeddingModel(rng, false, true), {"fuse-embed-layernorm"}, embeddingInputs(rng), 1e-5);
+  EXPECT_EQ(count(ops, "EmbedLayerNorm"), 0);
+  EXPECT_EQ(count(ops, "LayerNormalization"), 1);
+}
+
+// An id out of range is an error naming the input and position (the engine runs the fused layer).
+TEST(Passes, EmbedLayerNormRejectsIdsOutOfRange) {
+  std::mt19937 rng(32);
+  const std::string model = embeddingModel(rng, false, false);
+  Built b = build(model, {"fuse-embed-layernorm"}, {{"ids", {2, 9}}, {"types", {2, 9}}});
+  ASSERT_TRUE(b.engine);
+  auto in = embeddingInputs(rng);
+  in[0].tensor.data<int64_t>()[13] = 50;
+  auto ctx = b.engine->createExecutionContext();
+  std::vector<ExecutionContext::Named> out;
+  Status st = (*ctx)->run(in, &out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.toString().find("id 50 of input 0 at position 13 is out of range [-50, 50)"), std::string::npos)
+      << st.toString();
+}
+
 TEST(Passes, AttentionFusionWithMask) {
   ModelBuilder mb;
   std::mt19937 rng(10);

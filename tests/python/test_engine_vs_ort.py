@@ -92,7 +92,7 @@ def test_shape_outside_profile_is_refused(kiln, workdir):
 # Attention layers end as PackedAttention (Q/K/V projections merged into one GEMM).
 FUSIONS = {
     "mini_encoder.onnx": ("input_ids:2x16,attention_mask:2x16",
-                          {"PackedAttention": 1, "LayerNormalization": 3, "ElementwiseChain": 1},
+                          {"PackedAttention": 1, "LayerNormalization": 2, "EmbedLayerNorm": 1, "ElementwiseChain": 1},
                           ["Softmax", "Erf", "ReduceMean", "Sqrt"]),
     "gpt_block.onnx": ("x:2x16x32", {"PackedAttention": 1, "LayerNormalization": 2, "FusedMatMul": 4},
                        ["Softmax", "Tanh", "Where", "ReduceMean"]),

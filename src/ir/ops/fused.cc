@@ -3,6 +3,10 @@
 //   FusedConv(X, W, B?, Z?):   Y = act(Conv(X, W) + B + Z)   (Z: residual, same shape as Y)
 //   FusedMatMul(A, B, bias?, R?):  Y = act(A @ B + bias + R)  (numpy MatMul batching; bias [N];
 //                                  R: residual, same shape as Y)
+//   EmbedLayerNorm(ids0, table0, gamma, beta?, ids1?, table1?, addend?):
+//                                  Y = LayerNorm(table0[ids0] + table1[ids1] + addend) * gamma + beta
+//                                  over the last axis (BERT's embeddings: word and token-type
+//                                  gathers plus position embeddings, then LayerNorm, in one pass)
 //   PackedAttention(QKV, mask?):   ONNX Attention (3-D form, its attributes) on Q, K, V given as the
 //                                  column blocks [Hq*D | Hkv*D | Hkv*D] of QKV [B, S, (Hq+2Hkv)*D]
 #include "core/activation.h"
@@ -123,6 +127,34 @@ void RegisterFusedOps(OpRegistry& r) {
   };
   r.add(std::move(pa));
   RegisterElementwiseChainOp(r);
+
+  OpDef el;
+  el.domain = "kiln";
+  el.name = "EmbedLayerNorm";
+  el.minInputs = 3;  // the optional inputs follow the required ones
+  el.maxInputs = 7;
+  el.attrs = {attrF("epsilon", 1e-5f)};
+  el.infer = [](InferContext& ctx) -> Status {
+    if (ctx.hasInput(4) != ctx.hasInput(5)) return InvalidArgument("EmbedLayerNorm needs ids1 and table1 together");
+    for (int i : {0, 4})
+      if (ctx.hasInput(i)) KILN_RETURN_IF_ERROR(expectType(ctx, i, {DType::kInt32, DType::kInt64}, "EmbedLayerNorm"));
+    KILN_RETURN_IF_ERROR(expectType(ctx, 1, kFloatTypes, "EmbedLayerNorm"));
+    for (int i : {2, 3, 5, 6})
+      if (ctx.hasInput(i)) KILN_RETURN_IF_ERROR(expectSameType(ctx, 1, i));
+    const Shape& table = ctx.inputShape(1);
+    if (table.rankKnown() && table.rank() != 2)
+      return InvalidArgument("EmbedLayerNorm table0 {} is not [vocab, H]", table.toString());
+    const Shape& ids = ctx.inputShape(0);
+    if (!ids.rankKnown()) {
+      ctx.setOutput(0, ctx.inputType(1), Shape::unknownRank());
+      return Status::OK();
+    }
+    std::vector<Dim> out(ids.dims().begin(), ids.dims().end());
+    out.push_back(table.rankKnown() ? table[1] : Dim());
+    ctx.setOutput(0, ctx.inputType(1), Shape(std::move(out)));
+    return Status::OK();
+  };
+  r.add(std::move(el));
 
   // Channels-last pooling: the ONNX op's attributes and semantics on [N, spatial..., C] tensors.
   for (const char* name : {"MaxPool", "AveragePool", "GlobalAveragePool"}) {

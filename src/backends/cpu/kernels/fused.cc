@@ -175,9 +175,11 @@ Status refFusedMatMul(const KernelContext& ctx) {
 }
 
 void RegisterFusedElementwiseKernels(KernelRegistry& r);
+void RegisterFusedEmbedKernels(KernelRegistry& r);
 
 void RegisterFusedKernels(KernelRegistry& r) {
   RegisterFusedElementwiseKernels(r);
+  RegisterFusedEmbedKernels(r);
   // Channels-last reference kernels keep their channels-first copies in per-context scratch.
   auto scratch = [] { return std::unique_ptr<KernelState>(std::make_unique<ScratchState>()); };
   r.addFn("NhwcMaxPool", "cpu_ref_NhwcMaxPool", [](const KernelContext& c) { return refNhwcPool(c, refMaxPool); }, 0,

@@ -4,7 +4,9 @@
 //    one warp per row, the row in registers (16-byte loads when d % V == 0 and pointers are
 //    aligned), exact two-pass statistics over the registers, one read and one write of X;
 //  - larger rows: one block per row, statistics and output passes over global memory (L2).
-// Statistics in float (double for float64).
+// Statistics in float (double for float64). The kernels read rows through a source: X itself, or
+// (kiln:EmbedLayerNorm) the sum of gathered embedding-table rows and a broadcast addend, so the
+// fused embedding layer is this LayerNorm with another loader.
 #include "backends/cuda/kernels/reduce_common.cuh"
 
 namespace kiln::cuda::rn {
@@ -43,9 +45,71 @@ __device__ __forceinline__ void loadParam(const T* p, bool scalar, int64_t idx, 
   }
 }
 
-template <typename T, int V, int kIters, bool kRms>
-__global__ void __launch_bounds__(kWarpBlock) layerNormWarpKernel(const T* __restrict__ x, T* __restrict__ y,
-                                                                   int64_t rows, int d, LnParams p) {
+// Rows of X [rows, d].
+template <typename T>
+struct PlainRows {
+  const T* x;
+  int64_t d;
+  struct Row {
+    const T* p;
+    template <int V, typename C>
+    __device__ __forceinline__ void load(int64_t base, C (&v)[V]) const {
+      const Vec<T, V> t = loadVec<T, V>(p + base);
+#pragma unroll
+      for (int k = 0; k < V; ++k) v[k] = toC<C>(t.v[k]);
+    }
+  };
+  __device__ __forceinline__ Row row(int64_t r) const { return Row{x + r * d}; }
+};
+
+// EmbedLayerNorm's rows: table0[ids0[r]] + table1[ids1[r]] + addend[addend row of r], summed in C.
+// An id out of range contributes zeros (the GPU convention of Gather; the CPU kernel reports it).
+template <typename T>
+struct EmbedRows {
+  EmbedSource s;
+  struct Row {
+    const T *r0, *r1, *ra;
+    template <int V, typename C>
+    __device__ __forceinline__ void load(int64_t base, C (&v)[V]) const {
+#pragma unroll
+      for (int k = 0; k < V; ++k) v[k] = C(0);
+      auto add = [&](const T* q) {
+        if (!q) return;
+        const Vec<T, V> t = loadVec<T, V>(q + base);
+#pragma unroll
+        for (int k = 0; k < V; ++k) v[k] += toC<C>(t.v[k]);
+      };
+      add(r0);
+      add(r1);
+      add(ra);
+    }
+  };
+  __device__ __forceinline__ static int64_t rowOf(const void* ids, bool i64, int64_t r, int64_t vocab) {
+    int64_t id = i64 ? static_cast<const int64_t*>(ids)[r] : static_cast<const int32_t*>(ids)[r];
+    if (id < 0) id += vocab;
+    return id >= 0 && id < vocab ? id : -1;
+  }
+  __device__ __forceinline__ Row row(int64_t r) const {
+    const T* t0 = static_cast<const T*>(s.table0);
+    const T* t1 = static_cast<const T*>(s.table1);
+    const int64_t i0 = rowOf(s.ids0, s.ids0Is64, r, s.vocab0);
+    const int64_t i1 = t1 ? rowOf(s.ids1, s.ids1Is64, r, s.vocab1) : -1;
+    const T* ra = nullptr;
+    if (s.addend) {
+      int64_t off = 0, rem = r;
+      for (int i = s.rank - 1; i >= 0; --i) {
+        off += (rem % s.idsDims[i]) * s.addendStride[i];
+        rem /= s.idsDims[i];
+      }
+      ra = static_cast<const T*>(s.addend) + off * s.d;
+    }
+    return Row{i0 >= 0 ? t0 + i0 * s.d : nullptr, i1 >= 0 ? t1 + i1 * s.d : nullptr, ra};
+  }
+};
+
+template <typename T, int V, int kIters, bool kRms, typename Src>
+__global__ void __launch_bounds__(kWarpBlock) layerNormWarpKernel(Src src, T* __restrict__ y, int64_t rows, int d,
+                                                                   LnParams p) {
   using C = StatT<T>;
   const int lane = threadIdx.x & 31;
   const int64_t warpsPerBlock = blockDim.x >> 5;
@@ -53,7 +117,7 @@ __global__ void __launch_bounds__(kWarpBlock) layerNormWarpKernel(const T* __res
   const T* scale = static_cast<const T*>(p.scale);
   const T* bias = static_cast<const T*>(p.bias);
   for (int64_t row = blockIdx.x * warpsPerBlock + (threadIdx.x >> 5); row < rows; row += step) {
-    const T* xr = x + row * d;
+    const auto xr = src.row(row);
     T* yr = y + row * d;
     C v[kIters][V];
     C sum = 0;
@@ -61,9 +125,9 @@ __global__ void __launch_bounds__(kWarpBlock) layerNormWarpKernel(const T* __res
     for (int i = 0; i < kIters; ++i) {
       const int base = (i * 32 + lane) * V;
       if (base < d) {
-        const Vec<T, V> t = loadVec<T, V>(xr + base);
+        xr.template load<V, C>(base, v[i]);
 #pragma unroll
-        for (int k = 0; k < V; ++k) v[i][k] = toC<C>(t.v[k]), sum += v[i][k];
+        for (int k = 0; k < V; ++k) sum += v[i][k];
       } else {
 #pragma unroll
         for (int k = 0; k < V; ++k) v[i][k] = C(0);
@@ -112,41 +176,44 @@ __global__ void __launch_bounds__(kWarpBlock) layerNormWarpKernel(const T* __res
   }
 }
 
-template <typename T, int V, bool kRms>
-__global__ void __launch_bounds__(kRowBlock) layerNormBlockKernel(const T* __restrict__ x, T* __restrict__ y,
-                                                                   int64_t rows, int64_t d, LnParams p) {
+template <typename T, int V, bool kRms, typename Src>
+__global__ void __launch_bounds__(kRowBlock) layerNormBlockKernel(Src src, T* __restrict__ y, int64_t rows, int64_t d,
+                                                                   LnParams p) {
   using C = StatT<T>;
   __shared__ C smem[32];
   const int64_t nv = d / V;
   const T* scale = static_cast<const T*>(p.scale);
   const T* bias = static_cast<const T*>(p.bias);
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    const T* xr = x + row * d;
+    const auto xr = src.row(row);
     T* yr = y + row * d;
     C mean = C(0);
     if (!kRms) {
       C sum = 0;
       for (int64_t i = threadIdx.x; i < nv; i += blockDim.x) {
-        const Vec<T, V> t = loadVec<T, V>(xr + i * V);
+        C t[V];
+        xr.template load<V, C>(i * V, t);
 #pragma unroll
-        for (int k = 0; k < V; ++k) sum += toC<C>(t.v[k]);
+        for (int k = 0; k < V; ++k) sum += t[k];
       }
       sum = blockReduce(sum, C(0), smem, [](C& a, const C& b) { a += b; });
       mean = sum / static_cast<C>(d);
     }
     C sq = 0;
     for (int64_t i = threadIdx.x; i < nv; i += blockDim.x) {
-      const Vec<T, V> t = loadVec<T, V>(xr + i * V);
+      C t[V];
+      xr.template load<V, C>(i * V, t);
 #pragma unroll
       for (int k = 0; k < V; ++k) {
-        const C c = toC<C>(t.v[k]) - mean;
+        const C c = t[k] - mean;
         sq += c * c;
       }
     }
     sq = blockReduce(sq, C(0), smem, [](C& a, const C& b) { a += b; });
     const C inv = C(1) / sqrtC(sq / static_cast<C>(d) + static_cast<C>(p.eps));
     for (int64_t i = threadIdx.x; i < nv; i += blockDim.x) {
-      const Vec<T, V> t = loadVec<T, V>(xr + i * V);
+      C t[V];
+      xr.template load<V, C>(i * V, t);
       C g[V], b[V];
       loadParam<T, C, V>(scale, p.scaleScalar, i * V, g);
       if (bias) {
@@ -157,7 +224,7 @@ __global__ void __launch_bounds__(kRowBlock) layerNormBlockKernel(const T* __res
       }
       Vec<T, V> o;
 #pragma unroll
-      for (int k = 0; k < V; ++k) o.v[k] = fromC<T>((toC<C>(t.v[k]) - mean) * inv * g[k] + b[k]);
+      for (int k = 0; k < V; ++k) o.v[k] = fromC<T>((t[k] - mean) * inv * g[k] + b[k]);
       storeVec<T, V>(yr + i * V, o);
     }
     if (threadIdx.x == 0) {
@@ -174,38 +241,38 @@ __global__ void __launch_bounds__(kRowBlock) layerNormBlockKernel(const T* __res
 // Tried and not kept (same H200 case, ncu): a warp walking several rows with Scale/B held in
 // registers and one or two rows' loads in flight took 11.7-11.8 us: fewer instructions and more
 // loads in flight did not move it; the kernel is within ~3 us of a plain copy of X.
-template <typename T, int V, bool kRms, int K>
-cudaError_t launchWarpIters(const LayerNormArgs& a, const LnParams& p, int perLane, cudaStream_t s) {
+template <typename T, int V, bool kRms, int K, typename Src>
+cudaError_t launchWarpIters(const LayerNormArgs& a, const LnParams& p, const Src& src, int perLane, cudaStream_t s) {
   constexpr int kNext = V >= 4 ? K + 1 : K * 2;
   if (perLane <= K || kNext * V > 32) {
     const unsigned grid = gridFor(a.rows, kWarpBlock / 32, a.smCount, 16);
-    layerNormWarpKernel<T, V, K, kRms><<<grid, kWarpBlock, 0, s>>>(static_cast<const T*>(a.x), static_cast<T*>(a.y),
-                                                                    a.rows, static_cast<int>(a.d), p);
+    layerNormWarpKernel<T, V, K, kRms><<<grid, kWarpBlock, 0, s>>>(src, static_cast<T*>(a.y), a.rows,
+                                                                    static_cast<int>(a.d), p);
     return cudaGetLastError();
   }
-  if constexpr (kNext * V <= 32) return launchWarpIters<T, V, kRms, kNext>(a, p, perLane, s);
+  if constexpr (kNext * V <= 32) return launchWarpIters<T, V, kRms, kNext>(a, p, src, perLane, s);
   return cudaErrorInvalidValue;
 }
 
-template <typename T, bool kRms>
-cudaError_t launchTyped(const LayerNormArgs& a, const LnParams& p, cudaStream_t s) {
+// srcAligned: every row the source reads starts 16-byte aligned when d is a multiple of the vector.
+template <typename T, bool kRms, typename Src>
+cudaError_t launchTyped(const LayerNormArgs& a, const LnParams& p, const Src& src, bool srcAligned, cudaStream_t s) {
   constexpr int VV = kVec<T>;
   // Vector loads of the row parameters need them aligned too (scalars are read one value).
-  const bool vec = a.d % VV == 0 && aligned16(a.x) && aligned16(a.y) &&
+  const bool vec = a.d % VV == 0 && srcAligned && aligned16(a.y) &&
                    (a.scale.kind == ParamView::kScalar || aligned16(a.scale.p)) &&
                    (!a.bias.p || a.bias.kind == ParamView::kScalar || aligned16(a.bias.p));
   const int64_t maxWarpRow = 32 * 32;  // 32 values per lane
   if (a.d <= maxWarpRow) {
-    if (vec) return launchWarpIters<T, VV, kRms, 1>(a, p, static_cast<int>((a.d + 32 * VV - 1) / (32 * VV)), s);
-    return launchWarpIters<T, 1, kRms, 1>(a, p, static_cast<int>((a.d + 31) / 32), s);
+    if (vec)
+      return launchWarpIters<T, VV, kRms, 1>(a, p, src, static_cast<int>((a.d + 32 * VV - 1) / (32 * VV)), s);
+    return launchWarpIters<T, 1, kRms, 1>(a, p, src, static_cast<int>((a.d + 31) / 32), s);
   }
   const unsigned grid = gridFor(a.rows, 1, a.smCount, 4);
   if (vec)
-    layerNormBlockKernel<T, VV, kRms><<<grid, kRowBlock, 0, s>>>(static_cast<const T*>(a.x), static_cast<T*>(a.y),
-                                                                  a.rows, a.d, p);
+    layerNormBlockKernel<T, VV, kRms><<<grid, kRowBlock, 0, s>>>(src, static_cast<T*>(a.y), a.rows, a.d, p);
   else
-    layerNormBlockKernel<T, 1, kRms><<<grid, kRowBlock, 0, s>>>(static_cast<const T*>(a.x), static_cast<T*>(a.y),
-                                                                 a.rows, a.d, p);
+    layerNormBlockKernel<T, 1, kRms><<<grid, kRowBlock, 0, s>>>(src, static_cast<T*>(a.y), a.rows, a.d, p);
   return cudaGetLastError();
 }
 
@@ -224,7 +291,24 @@ cudaError_t launchLayerNorm(const LayerNormArgs& a, cudaStream_t s) {
   cudaError_t err = cudaErrorInvalidValue;
   dispatch<FloatSet>(a.dtype, [&](auto tag) {
     using T = KILN_RN_TYPE(tag);
-    err = a.rms ? launchTyped<T, true>(a, p, s) : launchTyped<T, false>(a, p, s);
+    const PlainRows<T> src{static_cast<const T*>(a.x), a.d};
+    err = a.rms ? launchTyped<T, true>(a, p, src, aligned16(a.x), s) : launchTyped<T, false>(a, p, src, aligned16(a.x), s);
+  });
+  return err;
+}
+
+cudaError_t launchEmbedLayerNorm(const LayerNormArgs& a, const EmbedSource& e, cudaStream_t s) {
+  if (a.rows <= 0 || a.d <= 0) return cudaSuccess;
+  if (a.rms || a.scale.kind != ParamView::kRow || !a.scale.p || a.scale.dtype != a.dtype ||
+      (a.bias.p && (a.bias.kind != ParamView::kRow || a.bias.dtype != a.dtype)) || e.d != a.d || !e.table0 ||
+      e.rank < 0 || e.rank > EmbedSource::kMaxRank)
+    return cudaErrorInvalidValue;
+  LnParams p{a.scale.p, a.bias.p, false, false, nullptr, nullptr, false, a.epsilon};
+  const bool aligned = aligned16(e.table0) && (!e.table1 || aligned16(e.table1)) && (!e.addend || aligned16(e.addend));
+  cudaError_t err = cudaErrorInvalidValue;
+  dispatch<FloatSet>(a.dtype, [&](auto tag) {
+    using T = KILN_RN_TYPE(tag);
+    err = launchTyped<T, false>(a, p, EmbedRows<T>{e}, aligned, s);
   });
   return err;
 }

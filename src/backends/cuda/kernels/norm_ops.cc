@@ -5,6 +5,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernels/reduce_launch.h"
 #include "backends/cuda/kernels/reduce_register.h"
+#include "backends/embed_geometry.h"
 
 namespace kiln::cuda {
 
@@ -350,6 +351,58 @@ Status lrnEnqueue(const GpuKernelContext& c) {
   return Status::OK();
 }
 
+// kiln:EmbedLayerNorm: the shared geometry (backends/embed_geometry.h), then LayerNorm's kernels
+// with the gathering row source.
+Status embedLayerNormEnqueue(const GpuKernelContext& c) {
+  const Tensor &ids0 = c.in(0), &table0 = c.in(1);
+  const Tensor* beta = c.hasInput(3) ? &c.in(3) : nullptr;
+  const Tensor* ids1 = c.hasInput(4) ? &c.in(4) : nullptr;
+  const Tensor* table1 = c.hasInput(5) ? &c.in(5) : nullptr;
+  const Tensor* addend = c.hasInput(6) ? &c.in(6) : nullptr;
+  backends::EmbedGeometry g;
+  KILN_RETURN_IF_ERROR(backends::embedGeometry(ids0, table0, ids1, table1, addend, c.in(2), beta, &g));
+  if (!rn::layerNormSupportsType(table0.dtype())) return unsupportedGpuType("EmbedLayerNorm", table0.dtype());
+  Tensor& y = c.out(0);
+  if (y.dtype() != table0.dtype() || y.numel() != g.rows * g.h)
+    return InternalError("EmbedLayerNorm: output {} does not hold {} rows of {}", y.describe(), g.rows, g.h);
+  if (g.rows == 0) return Status::OK();
+  rn::LayerNormArgs a;
+  a.dtype = table0.dtype();
+  a.y = y.raw();
+  a.rows = g.rows;
+  a.d = g.h;
+  a.epsilon = c.attrs.getFloat("epsilon");
+  a.smCount = c.res.smCount;
+  a.scale.p = c.in(2).raw();
+  a.scale.dtype = a.dtype;
+  if (beta) a.bias.p = beta->raw(), a.bias.dtype = a.dtype;
+  rn::EmbedSource e;
+  e.ids0 = ids0.raw();
+  e.ids0Is64 = ids0.dtype() == DType::kInt64;
+  e.table0 = table0.raw();
+  e.vocab0 = g.vocab0;
+  if (ids1) {
+    e.ids1 = ids1->raw();
+    e.ids1Is64 = ids1->dtype() == DType::kInt64;
+    e.table1 = table1->raw();
+    e.vocab1 = g.vocab1;
+  }
+  if (addend) e.addend = addend->raw();
+  e.d = g.h;
+  e.rank = g.rank;
+  for (int i = 0; i < g.rank; ++i) e.idsDims[i] = g.idsDims[i], e.addendStride[i] = g.addendStride[i];
+  KILN_CUDA_RETURN_IF_ERROR(rn::launchEmbedLayerNorm(a, e, c.stream));
+  return Status::OK();
+}
+
+bool embedLayerNormSupports(const LayerDesc& d) {
+  const DType t = rnh::inType(d, 1);
+  if (!rn::layerNormSupportsType(t)) return false;
+  for (int i : {3, 5, 6})
+    if (rnh::inType(d, i) != DType::kUndefined && rnh::inType(d, i) != t) return false;
+  return rnh::inType(d, 2) == t;
+}
+
 bool floatIn0(const LayerDesc& d) { return rn::layerNormSupportsType(rnh::inType(d, 0)); }
 bool lpNormSupports(const LayerDesc& d) {
   const int64_t p = d.attrs ? d.attrs->getInt("p", 2) : 2;
@@ -366,6 +419,7 @@ bool floatIn0Rank2(const LayerDesc& d) {
 void registerNormOps(GpuKernelRegistry& r) {
   r.addFn("LayerNormalization", "cuda_norm_layernorm", &layerNormEnqueue<false>, layerNormSupports<false>, 10);
   r.addFn("RMSNormalization", "cuda_norm_rmsnorm", &layerNormEnqueue<true>, layerNormSupports<true>, 10);
+  r.addFn("EmbedLayerNorm", "cuda_norm_embed_layernorm", &embedLayerNormEnqueue, embedLayerNormSupports, 10, "kiln");
   r.addFn("GroupNormalization", "cuda_norm_groupnorm", &groupNormEnqueue<false>, groupNormSupports, 10);
   r.addFn("InstanceNormalization", "cuda_norm_instancenorm", &groupNormEnqueue<true>, groupNormSupports, 10);
   r.addFn("BatchNormalization", "cuda_norm_batchnorm", &batchNormEnqueue, batchNormSupports, 10);

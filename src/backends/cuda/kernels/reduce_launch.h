@@ -132,6 +132,24 @@ bool layerNormSupportsType(DType t);
 bool paramSupportsType(DType t);
 cudaError_t launchLayerNorm(const LayerNormArgs& a, cudaStream_t s);
 
+// kiln:EmbedLayerNorm: LayerNorm (a.x unused; a.rows rows of a.d = H values, per-row-element
+// scale/bias) of rows summed from gathered table rows and a broadcast addend
+// (backends/embed_geometry.h). Ids out of range read as zero rows.
+struct EmbedSource {
+  static constexpr int kMaxRank = 8;
+  const void* ids0 = nullptr;
+  const void* ids1 = nullptr;  // null: no second table
+  bool ids0Is64 = true, ids1Is64 = true;
+  const void* table0 = nullptr;
+  const void* table1 = nullptr;
+  const void* addend = nullptr;  // null: none
+  int64_t vocab0 = 0, vocab1 = 0, d = 0;
+  int rank = 0;
+  int64_t idsDims[kMaxRank] = {};
+  int64_t addendStride[kMaxRank] = {};  // in rows of d
+};
+cudaError_t launchEmbedLayerNorm(const LayerNormArgs& a, const EmbedSource& e, cudaStream_t s);
+
 // GroupNormalization / InstanceNormalization over [N, C, S]: groups of C/G channels.
 struct GroupNormArgs {
   DType dtype = DType::kFloat32;
