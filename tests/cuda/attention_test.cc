@@ -595,6 +595,26 @@ TEST(CudaAttentionRegistry, TacticsAreRegistered) {
 }
 
 #if KILN_HAVE_CUDNN_FRONTEND
+// Each variant (cuDNN's v-th execution plan, clamped to the plans offered) runs in cuDNN and
+// matches the CPU; the number of plans is printed (what the builder's timing chooses among).
+TEST(CudaAttentionCudnn, EveryPlanVariantMatchesCpu) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(23);
+  for (int v = 0; v < cuda::kCudnnAttentionVariants; ++v) {
+    SCOPED_TRACE("variant " + std::to_string(v));
+    GpuRunOptions o;
+    o.tactic = "cuda_attention_cudnn:" + std::to_string(v);
+    const uint64_t before = cuda::cudnnAttentionExecutions();
+    expectGpuMatchesCpu(
+        attention(AttnCase{.t = DType::kFloat16, .B = 2, .Hq = 12, .Hkv = 12, .Sq = 128, .Skv = 128, .D = 64, .Dv = 64},
+                  rng),
+        tolFor(DType::kFloat16), o);
+    EXPECT_GT(cuda::cudnnAttentionExecutions(), before) << cuda::cudnnAttentionLastFallbackReason();
+  }
+  std::printf("[ INFO ] cuDNN SDPA execution plans for B 2, H 12, S 128, D 64 fp16: %lld\n",
+              static_cast<long long>(cuda::cudnnAttentionLastPlanCount()));
+}
+
 // cuDNN's fused attention, forced, on the geometries BERT exports produce: it must match the CPU
 // and actually run in cuDNN (a fallback to the own kernels would also match, hiding a tactic that
 // never works). Masks of another type than Q/K/V fall back by design, and must still be right.

@@ -10,6 +10,10 @@
 // float32 mask with float16 I/O, a short mask, an unsupported geometry or a plan needing more
 // workspace than the engine has) runs on the own kernels instead, decided per geometry, so the
 // same shapes always launch the same work.
+//
+// Variants: cuDNN's heuristics (mode A) list execution plans in its order of preference; variant v
+// builds and runs the v-th (clamped to the last), so the builder times cuDNN's alternatives like
+// cuBLASLt's instead of taking only its first choice.
 #include "backends/cuda/kernels/attention_cudnn.h"
 
 #if KILN_HAVE_CUDNN_FRONTEND
@@ -42,9 +46,12 @@ struct SdpaPlan {
   TensorPtr q, k, v, o, bias;
   int64_t workspace = 0;
   std::string why;  // why graph is null
+  int64_t index = 0;  // the execution plan run (the variant, clamped to cuDNN's count)
+  int64_t count = 0;  // execution plans cuDNN's heuristics offered
 };
 
 std::atomic<uint64_t> gExecutions{0}, gFallbacks{0};
+std::atomic<int64_t> gLastPlanCount{0};
 
 struct SdpaState final : GpuKernelState {
   // Most recent last; a few geometries per context (a batcher's batch sizes, sequence lengths).
@@ -87,7 +94,7 @@ std::string unsupportedReason(const AttnParams& p, DType t) {
   return "";
 }
 
-std::shared_ptr<SdpaPlan> buildPlan(const AttnParams& p, DType t, cudnnHandle_t handle) {
+std::shared_ptr<SdpaPlan> buildPlan(const AttnParams& p, DType t, cudnnHandle_t handle, int variant) {
   auto plan = std::make_shared<SdpaPlan>();
   plan->why = unsupportedReason(p, t);
   if (!plan->why.empty()) return plan;
@@ -123,8 +130,13 @@ std::shared_ptr<SdpaPlan> buildPlan(const AttnParams& p, DType t, cudnnHandle_t 
   std::lock_guard<std::mutex> lock(dnn::cudnnPlanMutex());
   if (!step(g->validate(), "validate") || !step(g->build_operation_graph(handle), "build_operation_graph") ||
       !step(g->create_execution_plans({fe::HeurMode_t::A}), "create_execution_plans") ||
-      !step(g->check_support(handle), "check_support") || !step(g->build_plans(handle), "build_plans") ||
-      !step(g->get_workspace_size(plan->workspace), "get_workspace_size"))
+      !step(g->check_support(handle), "check_support"))
+    return plan;
+  plan->count = g->get_execution_plan_count();
+  gLastPlanCount.store(plan->count, std::memory_order_relaxed);
+  plan->index = std::min<int64_t>(variant, std::max<int64_t>(plan->count - 1, 0));
+  if (!step(g->build_plan_at_index(handle, plan->index), "build_plan_at_index") ||
+      !step(g->get_workspace_size_plan_at_index(plan->index, plan->workspace), "get_workspace_size"))
     return plan;
   plan->graph = std::move(g);
   return plan;
@@ -135,7 +147,8 @@ std::string gLastWhy;  // the most recent reason a geometry fell back (tests pri
 
 class CudnnAttentionKernel final : public GpuKernel {
  public:
-  CudnnAttentionKernel(bool packed, size_t workspace) : packed_(packed), workspace_(workspace) {}
+  CudnnAttentionKernel(bool packed, size_t workspace, int variant)
+      : packed_(packed), workspace_(workspace), variant_(variant) {}
 
   // cuDNN's plans for large batches need scratch (how much is known only per geometry, at the
   // first run): a fixed budget, and geometries needing more run on the own kernels.
@@ -162,12 +175,12 @@ class CudnnAttentionKernel final : public GpuKernel {
     }
     if (!plan) {
       KILN_CUDNN_RETURN_IF_ERROR(cudnnSetStream(ctx.res.cudnn, ctx.stream));
-      plan = buildPlan(p, t, ctx.res.cudnn);
+      plan = buildPlan(p, t, ctx.res.cudnn, variant_);
       // The tactic's declared scratch, not the context's (larger, shared) workspace: a geometry
       // timed as a fallback must not turn into an untimed cuDNN plan at run time.
       if (plan->graph && static_cast<size_t>(plan->workspace) > std::min(ctx.workspaceSize, workspace_))
-        plan = std::make_shared<SdpaPlan>(SdpaPlan{nullptr, {}, {}, {}, {}, {},
-                                                   0, fmt::format("needs {} bytes of workspace", plan->workspace)});
+        plan = std::make_shared<SdpaPlan>(SdpaPlan{nullptr, {}, {}, {}, {}, {}, 0,
+                                                   fmt::format("needs {} bytes of workspace", plan->workspace)});
       if (!plan->graph) {
         std::lock_guard<std::mutex> lock(gWhyMu);
         gLastWhy = plan->why;
@@ -186,7 +199,8 @@ class CudnnAttentionKernel final : public GpuKernel {
                                                  {plan->o, p.y}};
     if (plan->bias) pack.emplace(plan->bias, const_cast<void*>(p.mask));
     KILN_CUDNN_RETURN_IF_ERROR(cudnnSetStream(ctx.res.cudnn, ctx.stream));
-    fe::error_t e = plan->graph->execute(ctx.res.cudnn, pack, plan->workspace ? ctx.workspace : nullptr);
+    fe::error_t e =
+        plan->graph->execute_plan_at_index(ctx.res.cudnn, pack, plan->workspace ? ctx.workspace : nullptr, plan->index);
     if (e.is_bad()) return InternalError("cuDNN fused attention failed: {}", e.get_message());
     gExecutions.fetch_add(1, std::memory_order_relaxed);
     return Status::OK();
@@ -195,6 +209,7 @@ class CudnnAttentionKernel final : public GpuKernel {
  private:
   bool packed_;
   size_t workspace_;
+  int variant_;
 };
 
 bool cudnnCommon(const LayerDesc& d, bool packed) {
@@ -219,9 +234,12 @@ std::string cudnnAttentionLastFallbackReason() {
   return gLastWhy;
 }
 
-std::unique_ptr<GpuKernel> makeCudnnAttention(bool packed, size_t workspaceLimit) {
-  return std::make_unique<CudnnAttentionKernel>(packed, std::min(workspaceLimit, kCudnnAttentionWorkspace));
+std::unique_ptr<GpuKernel> makeCudnnAttention(bool packed, size_t workspaceLimit, int variant) {
+  return std::make_unique<CudnnAttentionKernel>(packed, std::min(workspaceLimit, kCudnnAttentionWorkspace),
+                                                std::max(variant, 0));
 }
+
+int64_t cudnnAttentionLastPlanCount() { return gLastPlanCount.load(); }
 
 }  // namespace kiln::cuda
 

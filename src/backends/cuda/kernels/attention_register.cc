@@ -17,8 +17,9 @@ namespace {
 using CreateFn = std::function<Result<std::unique_ptr<GpuKernel>>(const LayerDesc&, int, size_t)>;
 
 void addAttention(GpuKernelRegistry& r, const char* tactic, int priority, bool packed,
-                  bool (*supports)(const LayerDesc&), CreateFn create) {
+                  bool (*supports)(const LayerDesc&), CreateFn create, int variants = 0) {
   GpuKernelDef def;
+  if (variants > 0) def.variants = [variants](const LayerDesc&, size_t) { return variants; };
   def.domain = packed ? "kiln" : "";
   def.op = packed ? "PackedAttention" : "Attention";
   def.tactic = tactic;
@@ -51,9 +52,10 @@ void registerAttentionKernels(GpuKernelRegistry& r) {
   for (bool packed : {false, true})
     addAttention(r, packed ? "cuda_packed_attention_cudnn" : "cuda_attention_cudnn", 50, packed,
                  packed ? &packedAttentionCudnnSupports : &attentionCudnnSupports,
-                 [packed](const LayerDesc&, int, size_t workspaceLimit) -> Result<std::unique_ptr<GpuKernel>> {
-                   return makeCudnnAttention(packed, workspaceLimit);
-                 });
+                 [packed](const LayerDesc&, int variant, size_t workspaceLimit) -> Result<std::unique_ptr<GpuKernel>> {
+                   return makeCudnnAttention(packed, workspaceLimit, variant);
+                 },
+                 kCudnnAttentionVariants);
 #endif
 }
 
