@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "backends/cpu/kernel.h"  // LayerDesc (shared by both backends)
+#include "backends/cuda/device_check.h"
 #include "core/attributes.h"
 #include "kiln/status.h"
 #include "kiln/tensor.h"
@@ -66,6 +67,9 @@ struct GpuKernelContext {
   cudaStream_t stream = nullptr;
   void* workspace = nullptr;  // device scratch of workspaceBytes() bytes (16-byte aligned... 256 in practice)
   size_t workspaceSize = 0;
+  // Where kernels report invalid input only the device sees (device_check.h); empty when the
+  // caller does not check (the builder's timing runs).
+  DeviceCheck check{};
 
   int numInputs() const { return static_cast<int>(inputs.size()); }
   int numOutputs() const { return static_cast<int>(outputs.size()); }

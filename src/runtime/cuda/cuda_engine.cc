@@ -135,6 +135,9 @@ class CudaContextImpl final : public CudaContext {
   static constexpr size_t kMaxGraphs = 64;
 
   Status enqueueAll(cudaStream_t s, bool syncEachLayer, const LayerHook& afterLayer = nullptr);
+  // After a synchronization: the error of a bad value a kernel reported (device_check.h), if any;
+  // re-arms the check.
+  Status takeDeviceCheck(cudaStream_t s);
   Result<cudaGraphExec_t> capture(cudaStream_t s);
   Status bindStream(cudaStream_t s);
   size_t entryFor(const std::vector<int64_t>& key);  // index in graphs_, created (LRU) if absent
@@ -145,6 +148,9 @@ class CudaContextImpl final : public CudaContext {
   cudaStream_t own_ = nullptr;
   DeviceMemory arena_, workspace_;
   PinnedMemory hostArena_;
+  DeviceMemory checkClaimed_;  // device_check.h: the reporter election word
+  PinnedMemory checkReport_;   // mapped: kernels write the report, the host reads it after a sync
+  cuda::DeviceCheck check_;
   std::vector<std::unique_ptr<cuda::GpuKernelState>> states_;
   std::vector<std::unique_ptr<DeviceMemory>> staging_;
   std::vector<size_t> stagingBytes_;
@@ -278,6 +284,14 @@ Status CudaContextImpl::init() {
                                cudaGetErrorString(err));
     }
   }
+  KILN_RETURN_IF_ERROR(checkClaimed_.allocate(kAlign, "the device-check word"));
+  KILN_CUDA_RETURN_IF_ERROR(cudaMemset(checkClaimed_.ptr, 0, sizeof(int)));
+  KILN_CUDA_RETURN_IF_ERROR(cudaHostAlloc(&checkReport_.ptr, sizeof(cuda::DeviceCheckReport), cudaHostAllocMapped));
+  *static_cast<cuda::DeviceCheckReport*>(checkReport_.ptr) = cuda::DeviceCheckReport{};
+  void* reportDev = nullptr;
+  KILN_CUDA_RETURN_IF_ERROR(cudaHostGetDevicePointer(&reportDev, checkReport_.ptr, 0));
+  check_.claimed = static_cast<int*>(checkClaimed_.ptr);
+  check_.report = static_cast<cuda::DeviceCheckReport*>(reportDev);
   states_.resize(p.layers.size());
   for (size_t li = 0; li < p.layers.size(); ++li) {
     if (!e_.kernels_[li]) continue;
@@ -306,17 +320,45 @@ Status CudaContextImpl::enqueueAll(cudaStream_t s, bool syncEachLayer, const Lay
     const auto& l = p.layers[li];
     const LayerIO& io = (*layers_)[li];
     cuda::GpuKernelContext ctx{l.attrs, io.ins, io.outs, states_[li].get(), res_, s, workspace_.ptr, e_.workspaceBytes_};
+    ctx.check = check_;
+    ctx.check.tag = static_cast<int>(li) + 1;
     if (profiling_) KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(events_[2 * li], s));
     Status st = k->enqueue(ctx);
     if (st.ok() && syncEachLayer) {
       cudaError_t err = cudaStreamSynchronize(s);
       if (err != cudaSuccess) st = cuda::cudaError(err, "cudaStreamSynchronize (after the layer)", __FILE__, __LINE__);
+      else st = takeDeviceCheck(s);
     }
     if (!st.ok()) return std::move(st).withContext(fmt::format("layer '{}' ({}, tactic {})", l.name, l.op, l.tactic));
     if (profiling_) KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(events_[2 * li + 1], s));
-    if (afterLayer) KILN_RETURN_IF_ERROR(afterLayer(li));
+    if (afterLayer) {
+      KILN_RETURN_IF_ERROR(afterLayer(li));
+      // Such engines run eagerly and sync to read sizes: a bad index already reported fails the
+      // run before later layers use its zeros.
+      if (!p.runtimeDims.empty()) KILN_RETURN_IF_ERROR(takeDeviceCheck(s));
+    }
   }
   return Status::OK();
+}
+
+Status CudaContextImpl::takeDeviceCheck(cudaStream_t s) {
+  auto* r = static_cast<volatile cuda::DeviceCheckReport*>(checkReport_.ptr);
+  const int tag = r->tag;
+  if (tag == 0) return Status::OK();
+  const int64_t value = r->value, position = r->position, limit = r->limit;
+  const int input = r->input;
+  r->tag = 0;
+  KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(checkClaimed_.ptr, 0, sizeof(int), s));
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(s));
+  const plan::Plan& p = e_.p_;
+  if (tag < 1 || static_cast<size_t>(tag) > p.layers.size())
+    return InternalError("a GPU kernel reported a bad value for an unknown layer {}", tag - 1);
+  const auto& l = p.layers[tag - 1];
+  const int32_t id = input < static_cast<int>(l.inputs.size()) ? l.inputs[input] : -1;
+  const std::string what = id >= 0 ? fmt::format("input {} ('{}')", input, p.tensors[id].name) : fmt::format("input {}", input);
+  return InvalidArgument("layer '{}' ({}): {} holds {} at position {}, out of range [-{}, {}) (found on the GPU; the "
+                         "run's outputs are not valid)",
+                         l.name, l.op, what, value, position, limit, limit);
 }
 
 Result<cudaGraphExec_t> CudaContextImpl::capture(cudaStream_t s) {
@@ -384,6 +426,7 @@ Status CudaContextImpl::launch(void* stream, bool synchronize, const LayerHook& 
     if (err != cudaSuccess)
       return cuda::cudaError(err, "cudaStreamSynchronize", __FILE__, __LINE__)
           .withContext("the GPU failed while running the engine (set KILN_CUDA_SYNC=1 to find the layer)");
+    KILN_RETURN_IF_ERROR(takeDeviceCheck(s));
     if (profiling_) {
       for (size_t li = 0; li < e_.kernels_.size(); ++li) {
         if (!e_.kernels_[li]) continue;

@@ -1,7 +1,8 @@
 // Host side of the indexing ops: Gather, GatherElements, GatherND, ScatterND, ScatterElements
 // (and Scatter, its opset 9-10 form). Shapes are validated here exactly like the CPU reference
-// does; index VALUES live on the device and are checked there (see data_launch.h: an index out of
-// range gives zero bits in a gather and is skipped by a scatter, never an out-of-bounds access).
+// does; index VALUES live on the device and are checked there (see data_index.cu: an index out of
+// range gives zero bits in a gather and is skipped by a scatter, never an out-of-bounds access,
+// and is reported through ctx.check so the run fails naming the layer).
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernels/data_util.h"
 
@@ -45,6 +46,7 @@ Status gatherK(const GpuKernelContext& c) {
   g.dim = x.dims()[static_cast<int>(axis)];
   g.inner = prod(x.dims(), static_cast<int>(axis) + 1, r);
   g.n = ind.numel();
+  g.check = c.check;
   if (y.numel() != g.outer * g.n * g.inner)
     return InternalError("Gather output {} does not match data {} and indices {}", y.describe(), x.describe(), ind.describe());
   KILN_CUDA_RETURN_IF_ERROR(launchGather(g, c.res.smCount, c.stream));
@@ -75,6 +77,7 @@ Status elementsArgs(std::string_view op, const GpuKernelContext& c, const Tensor
     acc *= x.dims()[i];
   }
   a->n = ind.numel();
+  a->check = c.check;
   return Status::OK();
 }
 
@@ -128,6 +131,7 @@ Status gatherNDK(const GpuKernelContext& c) {
   KILN_RETURN_IF_ERROR(checkData("GatherND", x, y));
   NDArgs a;
   KILN_RETURN_IF_ERROR(ndArgs("GatherND", x, ind, static_cast<int>(c.attrs.getInt("batch_dims")), &a));
+  a.check = c.check;
   if (y.numel() != a.tuples * a.slice)
     return InternalError("GatherND output {} does not match data {} and indices {}", y.describe(), x.describe(), ind.describe());
   a.x = x.raw();
@@ -182,6 +186,7 @@ Status scatterNDK(const GpuKernelContext& c) {
   KILN_RETURN_IF_ERROR(scatterKind("ScatterND", x.dtype(), red, &kind));
   NDArgs a;
   KILN_RETURN_IF_ERROR(ndArgs("ScatterND", x, ind, 0, &a));
+  a.check = c.check;
   if (upd.numel() != a.tuples * a.slice)
     return InvalidArgument("ScatterND updates shape {} does not match indices {} and data {}", upd.dims().toString(),
                            ind.dims().toString(), x.dims().toString());

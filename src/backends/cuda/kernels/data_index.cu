@@ -1,7 +1,8 @@
 // Gather, GatherElements, GatherND and their scatter twins (ScatterND, ScatterElements).
 // Indices are read on the device: a negative index counts from the end of its axis, and an index
 // still out of range produces zero bits in a gather and is skipped by a scatter (never an
-// out-of-bounds access; the CPU reference reports an error there, which an enqueue cannot).
+// out-of-bounds access) and is reported through the context's DeviceCheck, so the run fails with
+// the error the CPU reference gives (device_check.h).
 // Scatter reductions combine through compare-and-swap on the enclosing 32/64-bit word, so every
 // element type (including 8/16-bit ones) and every reduction works with duplicate indices.
 // reduction='none' with duplicate indices leaves one of the updates (ONNX leaves it undefined).
@@ -10,6 +11,7 @@
 
 #include "backends/cuda/kernels/cuda_common.cuh"
 #include "backends/cuda/kernels/data_launch.h"
+#include "backends/cuda/kernels/device_check.cuh"
 
 namespace kiln::cuda::data {
 
@@ -54,7 +56,7 @@ __device__ __forceinline__ int64_t loadIndex(const void* p, int64_t i) {
 // y viewed as [outer, n, innerW] words; x as [outer, dim, innerW].
 template <typename W, typename IdxT, typename I>
 __global__ void gatherKernel(const W* __restrict__ x, const IdxT* __restrict__ idx, W* __restrict__ y, I innerW, I n,
-                             I dim, I total) {
+                             I dim, I total, DeviceCheck chk) {
   using U = std::make_unsigned_t<I>;
   for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += static_cast<I>(blockDim.x) * gridDim.x) {
     const U t = static_cast<U>(i) / static_cast<U>(innerW);
@@ -64,6 +66,7 @@ __global__ void gatherKernel(const W* __restrict__ x, const IdxT* __restrict__ i
     const int64_t v = normIndex(static_cast<int64_t>(idx[j]), static_cast<int64_t>(dim));
     if (v < 0) {
       y[i] = W{};
+      reportOutOfRange(chk, 1, static_cast<int64_t>(idx[j]), static_cast<int64_t>(j), static_cast<int64_t>(dim));
     } else {
       y[i] = x[(static_cast<I>(o) * dim + static_cast<I>(v)) * innerW + k];
     }
@@ -84,8 +87,13 @@ __device__ __forceinline__ int64_t elementsOffset(const ElementsArgs& a, int64_t
     rem = q;
     if (d != a.axis) off += c * a.xStrides[d];
   }
-  const int64_t v = normIndex(loadIndex<IdxT>(a.idx, i), a.axisDim);
-  return v < 0 ? -1 : off + v * a.xStrides[a.axis];
+  const int64_t raw = loadIndex<IdxT>(a.idx, i);
+  const int64_t v = normIndex(raw, a.axisDim);
+  if (v < 0) {
+    reportOutOfRange(a.check, 1, raw, i, a.axisDim);
+    return -1;
+  }
+  return off + v * a.xStrides[a.axis];
 }
 
 template <typename W, typename IdxT>
@@ -103,7 +111,10 @@ __device__ __forceinline__ int64_t tupleOffset(const NDArgs& a, int64_t j) {
   int64_t off = (a.perBatch > 0 ? j / a.perBatch : 0) * a.batchStride;
   for (int t = 0; t < a.k; ++t) {
     const int64_t v = normIndex(a.idx[j * a.k + t], a.dims[t]);
-    if (v < 0) return -1;
+    if (v < 0) {
+      reportOutOfRange(a.check, 1, a.idx[j * a.k + t], j * a.k + t, a.dims[t]);
+      return -1;
+    }
     off += v * a.strides[t];
   }
   return off;
@@ -204,6 +215,12 @@ __global__ void scatterElementsKernel(ElementsArgs a, ScatterOp op) {
   }
 }
 
+// Gather from an empty axis: every index is out of range; the first is reported.
+template <typename IdxT>
+__global__ void reportFirstIndexKernel(const IdxT* idx, DeviceCheck chk) {
+  reportOutOfRange(chk, 1, static_cast<int64_t>(idx[0]), 0, 0);
+}
+
 template <typename F>
 cudaError_t byKind(ElemKind k, F&& f) {
   switch (k) {
@@ -236,7 +253,14 @@ cudaError_t byIdx(int idxSize, F&& f) {
 cudaError_t launchGather(const GatherArgs& g, int smCount, cudaStream_t s) {
   const int64_t total = g.outer * g.n * g.inner;
   if (total == 0) return cudaSuccess;
-  if (g.dim == 0) return cudaMemsetAsync(g.y, 0, static_cast<size_t>(total) * g.elemSize, s);  // every index is out of range
+  if (g.dim == 0) {  // every index is out of range
+    cudaError_t e = cudaMemsetAsync(g.y, 0, static_cast<size_t>(total) * g.elemSize, s);
+    if (e != cudaSuccess || !g.check.claimed) return e;
+    return byIdx(g.idxSize, [&](auto it) -> cudaError_t {
+      reportFirstIndexKernel<<<1, 1, 0, s>>>(static_cast<const decltype(it)*>(g.idx), g.check);
+      return cudaGetLastError();
+    });
+  }
   // Widen the contiguous inner run to the largest word the sizes and pointers allow.
   int word = g.elemSize;
   for (int w = 16; w > g.elemSize; w /= 2) {
@@ -257,11 +281,11 @@ cudaError_t launchGather(const GatherArgs& g, int smCount, cudaStream_t s) {
         gatherKernel<W, IdxT, int32_t><<<grid, kThreads, 0, s>>>(
             static_cast<const W*>(g.x), static_cast<const IdxT*>(g.idx), static_cast<W*>(g.y),
             static_cast<int32_t>(innerW), static_cast<int32_t>(g.n), static_cast<int32_t>(g.dim),
-            static_cast<int32_t>(totalW));
+            static_cast<int32_t>(totalW), g.check);
       else
         gatherKernel<W, IdxT, int64_t><<<grid, kThreads, 0, s>>>(static_cast<const W*>(g.x),
                                                                  static_cast<const IdxT*>(g.idx), static_cast<W*>(g.y),
-                                                                 innerW, g.n, g.dim, totalW);
+                                                                 innerW, g.n, g.dim, totalW, g.check);
       return cudaGetLastError();
     });
   });

@@ -17,6 +17,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backends/cuda/device_check.h"
+
 namespace kiln::cuda::data {
 
 // Ranks after collapsing (Tile doubles a rank-6 tensor's axes; Dims allows 12).
@@ -54,6 +56,7 @@ struct GatherArgs {
   int elemSize = 4;
   int idxSize = 8;  // 4: int32, 8: int64
   int64_t outer = 0, dim = 0, inner = 0, n = 0;
+  DeviceCheck check;  // where an index out of range is reported (input 1)
 };
 cudaError_t launchGather(const GatherArgs& a, int smCount, cudaStream_t s);
 
@@ -72,6 +75,7 @@ struct ElementsArgs {
   int64_t dims[kMaxIdxRank] = {};
   int64_t xStrides[kMaxIdxRank] = {};  // strides of the data tensor
   int64_t n = 0;              // elements of idx
+  DeviceCheck check;          // where an index out of range is reported (input 1)
 };
 cudaError_t launchGatherElements(const ElementsArgs& a, int smCount, cudaStream_t s);
 
@@ -86,6 +90,7 @@ struct NDArgs {
   int64_t tuples = 0, perBatch = 1, batchStride = 0, slice = 0;
   int64_t dims[kMaxDims] = {};     // data dims of the k indexed axes
   int64_t strides[kMaxDims] = {};  // data strides of the k indexed axes
+  DeviceCheck check;               // where an index out of range is reported (input 1)
 };
 cudaError_t launchGatherND(const NDArgs& a, int smCount, cudaStream_t s);
 

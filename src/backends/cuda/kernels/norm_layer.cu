@@ -7,6 +7,7 @@
 // Statistics in float (double for float64). The kernels read rows through a source: X itself, or
 // (kiln:EmbedLayerNorm) the sum of gathered embedding-table rows and a broadcast addend, so the
 // fused embedding layer is this LayerNorm with another loader.
+#include "backends/cuda/kernels/device_check.cuh"
 #include "backends/cuda/kernels/reduce_common.cuh"
 
 namespace kiln::cuda::rn {
@@ -63,7 +64,7 @@ struct PlainRows {
 };
 
 // EmbedLayerNorm's rows: table0[ids0[r]] + table1[ids1[r]] + addend[addend row of r], summed in C.
-// An id out of range contributes zeros (the GPU convention of Gather; the CPU kernel reports it).
+// An id out of range contributes zeros and is reported (device_check.h), as Gather's.
 template <typename T>
 struct EmbedRows {
   EmbedSource s;
@@ -84,16 +85,18 @@ struct EmbedRows {
       add(ra);
     }
   };
-  __device__ __forceinline__ static int64_t rowOf(const void* ids, bool i64, int64_t r, int64_t vocab) {
-    int64_t id = i64 ? static_cast<const int64_t*>(ids)[r] : static_cast<const int32_t*>(ids)[r];
-    if (id < 0) id += vocab;
-    return id >= 0 && id < vocab ? id : -1;
+  __device__ __forceinline__ int64_t rowOf(const void* ids, bool i64, int64_t r, int64_t vocab, int input) const {
+    const int64_t raw = i64 ? static_cast<const int64_t*>(ids)[r] : static_cast<const int32_t*>(ids)[r];
+    const int64_t id = raw < 0 ? raw + vocab : raw;
+    if (id >= 0 && id < vocab) return id;
+    reportOutOfRange(s.check, input, raw, r, vocab);
+    return -1;
   }
   __device__ __forceinline__ Row row(int64_t r) const {
     const T* t0 = static_cast<const T*>(s.table0);
     const T* t1 = static_cast<const T*>(s.table1);
-    const int64_t i0 = rowOf(s.ids0, s.ids0Is64, r, s.vocab0);
-    const int64_t i1 = t1 ? rowOf(s.ids1, s.ids1Is64, r, s.vocab1) : -1;
+    const int64_t i0 = rowOf(s.ids0, s.ids0Is64, r, s.vocab0, 0);
+    const int64_t i1 = t1 ? rowOf(s.ids1, s.ids1Is64, r, s.vocab1, 4) : -1;
     const T* ra = nullptr;
     if (s.addend) {
       int64_t off = 0, rem = r;

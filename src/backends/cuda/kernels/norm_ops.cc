@@ -389,6 +389,7 @@ Status embedLayerNormEnqueue(const GpuKernelContext& c) {
   }
   if (addend) e.addend = addend->raw();
   e.d = g.h;
+  e.check = c.check;
   e.rank = g.rank;
   for (int i = 0; i < g.rank; ++i) e.idsDims[i] = g.idsDims[i], e.addendStride[i] = g.addendStride[i];
   KILN_CUDA_RETURN_IF_ERROR(rn::launchEmbedLayerNorm(a, e, c.stream));

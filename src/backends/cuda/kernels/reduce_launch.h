@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backends/cuda/device_check.h"
 #include "kiln/dtype.h"
 
 namespace kiln::cuda::rn {
@@ -134,7 +135,7 @@ cudaError_t launchLayerNorm(const LayerNormArgs& a, cudaStream_t s);
 
 // kiln:EmbedLayerNorm: LayerNorm (a.x unused; a.rows rows of a.d = H values, per-row-element
 // scale/bias) of rows summed from gathered table rows and a broadcast addend
-// (backends/embed_geometry.h). Ids out of range read as zero rows.
+// (backends/embed_geometry.h). Ids out of range read as zero rows and are reported to `check`.
 struct EmbedSource {
   static constexpr int kMaxRank = 8;
   const void* ids0 = nullptr;
@@ -147,6 +148,7 @@ struct EmbedSource {
   int rank = 0;
   int64_t idsDims[kMaxRank] = {};
   int64_t addendStride[kMaxRank] = {};  // in rows of d
+  DeviceCheck check;  // where an id out of range is reported (input 0 or 4)
 };
 cudaError_t launchEmbedLayerNorm(const LayerNormArgs& a, const EmbedSource& e, cudaStream_t s);
 
