@@ -10,13 +10,12 @@
 
 #include "backends/cuda/kernels/cuda_common.cuh"
 #include "backends/cuda/kernels/select_launch.h"
+#include "backends/cuda/kernels/select_scratch.cuh"
 
 namespace kiln::cuda::sel {
 
 namespace {
 
-constexpr size_t kAlign = 256;
-size_t alignUp(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
 template <typename T>
 __device__ __forceinline__ bool isNonZero(T v) {
@@ -45,17 +44,25 @@ struct Layout {
   int64_t* count;
   void* temp;
   size_t tempBytes;
+  size_t bytes;
 };
 
+// Places the regions in `scratch` (null: sizes only).
+Layout layoutOf(void* scratch, int64_t n) {
+  Layout l{};
+  ScratchCarver c(scratch);
+  l.flags = c.take<uint8_t>(n);
+  l.indices = c.take<int64_t>(n * sizeof(int64_t));
+  l.count = c.take<int64_t>(sizeof(int64_t));
+  l.tempBytes = cubTempBytes(n);
+  l.temp = c.take(l.tempBytes);
+  l.bytes = c.used();
+  return l;
+}
+
 bool layout(void* scratch, size_t scratchBytes, int64_t n, Layout* l) {
-  char* p = static_cast<char*>(scratch);
-  const size_t flagsB = alignUp(n), idxB = alignUp(n * sizeof(int64_t)), cntB = kAlign;
-  l->flags = reinterpret_cast<uint8_t*>(p);
-  l->indices = reinterpret_cast<int64_t*>(p + flagsB);
-  l->count = reinterpret_cast<int64_t*>(p + flagsB + idxB);
-  l->temp = p + flagsB + idxB + cntB;
-  l->tempBytes = cubTempBytes(n);
-  return flagsB + idxB + cntB + alignUp(l->tempBytes) <= scratchBytes;
+  *l = layoutOf(scratch, n);
+  return l->bytes <= scratchBytes;
 }
 
 cudaError_t selectFlagged(const Layout& l, int64_t n, Selection* out, cudaStream_t s) {
@@ -116,7 +123,7 @@ bool selectReadsType(DType t) {
 }
 
 size_t selectScratchBytes(int64_t n) {
-  return alignUp(n) + alignUp(n * sizeof(int64_t)) + kAlign + alignUp(cubTempBytes(n));
+  return layoutOf(nullptr, n).bytes;
 }
 
 cudaError_t launchSelectNonZero(const void* x, DType t, int64_t n, void* scratch, size_t scratchBytes, Selection* out,

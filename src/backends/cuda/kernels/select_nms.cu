@@ -13,13 +13,12 @@
 
 #include "backends/cuda/kernels/exact_math.cuh"
 #include "backends/cuda/kernels/select_launch.h"
+#include "backends/cuda/kernels/select_scratch.cuh"
 
 namespace kiln::cuda::sel {
 
 namespace {
 
-constexpr size_t kAlign = 256;
-size_t alignUp(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 constexpr int kThreads = 256;
 
 struct NmsLayout {
@@ -41,27 +40,21 @@ int64_t keepCap(const NmsArgs& a) { return a.maxPerClass < a.boxes_ ? a.maxPerCl
 NmsLayout layoutOf(const NmsArgs& a, void* base) {
   const int64_t segs = a.batches * a.classes, items = segs * a.boxes_;
   NmsLayout l{};
-  char* p = static_cast<char*>(base);
-  size_t off = 0;
-  auto take = [&](size_t bytes) {
-    char* q = p ? p + off : nullptr;
-    off += alignUp(bytes);
-    return q;
-  };
-  l.keysIn = reinterpret_cast<uint64_t*>(take(items * sizeof(uint64_t)));
-  l.keysOut = reinterpret_cast<uint64_t*>(take(items * sizeof(uint64_t)));
-  l.offsets = reinterpret_cast<int64_t*>(take((segs + 1) * sizeof(int64_t)));
-  l.kept = reinterpret_cast<int32_t*>(take(segs * keepCap(a) * sizeof(int32_t)));
-  l.counts = reinterpret_cast<int64_t*>(take((segs + 1) * sizeof(int64_t)));
-  l.starts = reinterpret_cast<int64_t*>(take((segs + 1) * sizeof(int64_t)));
+  ScratchCarver c(base);
+  l.keysIn = c.take<uint64_t>(items * sizeof(uint64_t));
+  l.keysOut = c.take<uint64_t>(items * sizeof(uint64_t));
+  l.offsets = c.take<int64_t>((segs + 1) * sizeof(int64_t));
+  l.kept = c.take<int32_t>(segs * keepCap(a) * sizeof(int32_t));
+  l.counts = c.take<int64_t>((segs + 1) * sizeof(int64_t));
+  l.starts = c.take<int64_t>((segs + 1) * sizeof(int64_t));
   cub::DeviceSegmentedSort::SortKeys(nullptr, l.sortTempBytes, static_cast<const uint64_t*>(nullptr),
                                       static_cast<uint64_t*>(nullptr), items, segs, static_cast<const int64_t*>(nullptr),
                                       static_cast<const int64_t*>(nullptr));
-  l.sortTemp = take(l.sortTempBytes);
+  l.sortTemp = c.take(l.sortTempBytes);
   cub::DeviceScan::ExclusiveSum(nullptr, l.scanTempBytes, static_cast<const int64_t*>(nullptr),
                                 static_cast<int64_t*>(nullptr), segs + 1);
-  l.scanTemp = take(l.scanTempBytes);
-  l.bytes = off;
+  l.scanTemp = c.take(l.scanTempBytes);
+  l.bytes = c.used();
   return l;
 }
 

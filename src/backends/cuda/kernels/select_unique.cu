@@ -15,13 +15,12 @@
 #include <type_traits>
 
 #include "backends/cuda/kernels/select_launch.h"
+#include "backends/cuda/kernels/select_scratch.cuh"
 
 namespace kiln::cuda::sel {
 
 namespace {
 
-constexpr size_t kAlign = 256;
-size_t alignUp(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 constexpr int kThreads = 256;
 
 unsigned gridOf(int64_t n) {
@@ -88,25 +87,19 @@ struct UniqueLayout {
 template <typename T>
 UniqueLayout layoutOf(int64_t n, void* base) {
   UniqueLayout l{};
-  char* p = static_cast<char*>(base);
-  size_t off = 0;
-  auto take = [&](size_t bytes) {
-    char* q = p ? p + off : nullptr;
-    off += alignUp(bytes);
-    return q;
-  };
+  ScratchCarver c(base);
   int64_t** arrays[] = {&l.order, &l.flags, &l.group, &l.first, &l.start, &l.rank, &l.pos, &l.firstOut};
-  for (int64_t** a : arrays) *a = reinterpret_cast<int64_t*>(take(n * sizeof(int64_t)));
+  for (int64_t** a : arrays) *a = c.take<int64_t>(n * sizeof(int64_t));
   cub::DeviceMergeSort::StableSortKeys(nullptr, l.sortTempBytes, static_cast<int64_t*>(nullptr), n, ItemOrder<T>{});
-  l.sortTemp = take(l.sortTempBytes);
+  l.sortTemp = c.take(l.sortTempBytes);
   size_t inclusive = 0, exclusive = 0;
   cub::DeviceScan::InclusiveSum(nullptr, inclusive, static_cast<const int64_t*>(nullptr),
                                 static_cast<int64_t*>(nullptr), n);
   cub::DeviceScan::ExclusiveSum(nullptr, exclusive, static_cast<const int64_t*>(nullptr),
                                 static_cast<int64_t*>(nullptr), n);
   l.scanTempBytes = inclusive > exclusive ? inclusive : exclusive;
-  l.scanTemp = take(l.scanTempBytes);
-  l.bytes = off;
+  l.scanTemp = c.take(l.scanTempBytes);
+  l.bytes = c.used();
   return l;
 }
 
