@@ -97,7 +97,9 @@ class ExecutionContext {
 
   // Runs synchronously on the calling thread.
   Status execute();
-  // Queues the run on `stream` and returns; stream.synchronize() waits and reports errors.
+  // Queues the run on `stream` and returns; stream.synchronize() waits and reports errors. A bad
+  // value only the GPU sees (an index out of range) is reported by execute()/run(); for a queued
+  // CUDA run, by this context's next execute(), enqueue() or enqueueOn() once the GPU has found it.
   Status enqueue(Stream& stream);
   // CUDA engines: launches the run on a caller's cudaStream_t (passed as void*) without waiting.
   Status enqueueOn(void* cudaStream);

@@ -64,7 +64,8 @@ class FuseEmbedLayerNorm final : public Pass {
       if (ln->opType() != "LayerNormalization" || !ln->domain().empty()) continue;
       if (ln->attrs().getInt("stash_type", 1) != 1) continue;  // float statistics only
       bool statsUsed = false;
-      for (int o = 1; o < ln->numOutputs(); ++o) statsUsed |= ln->output(o) && !ln->output(o)->uses().empty();
+      for (int o = 1; o < ln->numOutputs(); ++o)
+        statsUsed |= ln->output(o) && (!ln->output(o)->uses().empty() || g.isGraphOutput(ln->output(o)));
       if (statsUsed) continue;
       ir::Value* x = ln->input(0);
       const Shape& xs = x->shape();

@@ -271,6 +271,9 @@ Status ExecutionContext::execute() {
   State& s = *s_;
   const plan::Plan& p = *s.plan;
   KILN_RETURN_IF_ERROR(prepare());
+  // Data-dependent sizes start again from their bounds before anything reads the views (the
+  // buffer checks below: an output the last run found empty still needs a buffer).
+  KILN_RETURN_IF_ERROR(resetRuntimeDims());
   for (size_t i = 0; i < p.inputs.size(); ++i)
     if (!s.inputAddr[i] && s.views[p.inputs[i]].numel() > 0)
       return FailedPrecondition("input '{}' has no buffer (call setTensorAddress)", p.tensors[p.inputs[i]].name);
@@ -279,7 +282,6 @@ Status ExecutionContext::execute() {
       return FailedPrecondition("output '{}' has no buffer (call setTensorAddress)", p.tensors[p.outputs[i]].name);
   if (s.isCuda()) {
     s.cuda->setLaunchKey(launchKey());
-    KILN_RETURN_IF_ERROR(resetRuntimeDims());
     KILN_RETURN_IF_ERROR(s.cuda->launch(nullptr, true, runtimeDimsHook()));
     // The device accumulates per-layer times; count the run here so layerTimes() can average
     // (without this `kiln bench --profile` on a GPU reported the sum of all runs as one run).
@@ -289,7 +291,6 @@ Status ExecutionContext::execute() {
   }
   const auto& kernels = engine_->impl_->kernels;
   const bool dataDependent = !p.runtimeDims.empty();
-  KILN_RETURN_IF_ERROR(resetRuntimeDims());
   for (size_t l = 0; l < p.layers.size(); ++l) {
     const plan::LayerInfo& layer = p.layers[l];
     cpu::KernelContext kctx{layer.attrs, s.layers[l].ins, s.layers[l].outs, s.kernelStates[l].get()};
@@ -435,6 +436,7 @@ bool ExecutionContext::cudaGraphs() const { return s_->isCuda() && s_->cuda->cud
 Status ExecutionContext::enqueueOn(void* cudaStream) {
   KILN_RETURN_IF_ERROR(prepare());
   if (!s_->isCuda()) return FailedPrecondition("enqueueOn needs a CUDA engine");
+  KILN_RETURN_IF_ERROR(resetRuntimeDims());  // before the buffer checks, as in execute()
   const plan::Plan& p = *s_->plan;
   for (size_t i = 0; i < p.inputs.size(); ++i)
     if (!s_->inputAddr[i] && s_->views[p.inputs[i]].numel() > 0)
@@ -443,7 +445,6 @@ Status ExecutionContext::enqueueOn(void* cudaStream) {
     if (!s_->outputAddr[i] && s_->views[p.outputs[i]].numel() > 0)
       return FailedPrecondition("output '{}' has no buffer (call setTensorAddress)", p.tensors[p.outputs[i]].name);
   s_->cuda->setLaunchKey(launchKey());
-  KILN_RETURN_IF_ERROR(resetRuntimeDims());
   return s_->cuda->launch(cudaStream, false, runtimeDimsHook());
 }
 

@@ -4,6 +4,8 @@
 // and a context keeps working after such a run, through eager runs and CUDA graph replays.
 #include <gtest/gtest.h>
 
+#include <cuda_runtime_api.h>
+
 #include <random>
 #include <string>
 
@@ -104,6 +106,48 @@ TEST(CudaDeviceCheck, ContextRecoversAcrossEagerAndGraphRuns) {
         for (int k = 0; k < 3; ++k) EXPECT_EQ(y[i * 3 + k], table.data<float>()[rows[i] * 3 + k]);
     }
   }
+}
+
+// A run queued without a synchronization (enqueue on a Stream) that meets a bad index: the
+// stream's synchronize() does not see it, the context's next run reports it as an earlier run's,
+// and the run after that is clean.
+TEST(CudaDeviceCheck, QueuedRunsReportAtTheNextLaunch) {
+  KILN_REQUIRE_GPU();
+  ModelBuilder mb(17);
+  mb.input("idx", {"4"}, ::onnx::TensorProto::INT64);
+  std::mt19937 rng(43);
+  mb.initializer("table", randomTensor(DType::kFloat32, {10, 3}, rng));
+  mb.node("Gather", {"table", "idx"}, {"y"});
+  mb.output("y");
+  BuildConfig cfg;
+  cfg.target = Target::kCUDA;
+  auto bytes = buildEngineFromBytes(mb.bytes(), "", "gather", cfg);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().toString();
+  auto engine = Engine::loadBytes(std::move(*bytes), "gather engine");
+  ASSERT_TRUE(engine.ok()) << engine.status().toString();
+  auto ctx = (*engine)->createExecutionContext();
+  ASSERT_TRUE(ctx.ok()) << ctx.status().toString();
+  const int64_t bad[4] = {0, 1, 12, 3};
+  void *dIdx = nullptr, *dY = nullptr;
+  ASSERT_EQ(cudaMalloc(&dIdx, sizeof bad), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&dY, 4 * 3 * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(dIdx, bad, sizeof bad, cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_TRUE((*ctx)->setInputShape("idx", Dims{4}).ok());
+  ASSERT_TRUE((*ctx)->setTensorAddress("idx", dIdx).ok());
+  ASSERT_TRUE((*ctx)->setTensorAddress("y", dY).ok());
+  Stream stream;
+  ASSERT_TRUE((*ctx)->enqueue(stream).ok());
+  EXPECT_TRUE(stream.synchronize().ok());
+  std::vector<ExecutionContext::Named> out;
+  Status st = (*ctx)->run({{"idx", i64({1, 2, 3, 4}, {4})}}, &out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.toString().find("holds 12 at position 2"), std::string::npos) << st.toString();
+  EXPECT_NE(st.toString().find("earlier run"), std::string::npos) << st.toString();
+  out.clear();
+  st = (*ctx)->run({{"idx", i64({1, 2, 3, 4}, {4})}}, &out);
+  EXPECT_TRUE(st.ok()) << st.toString();
+  cudaFree(dIdx);
+  cudaFree(dY);
 }
 
 }  // namespace

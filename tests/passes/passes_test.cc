@@ -365,6 +365,15 @@ TEST(Passes, EmbeddingGathersAddsAndLayerNormFuse) {
   auto ops = checkPass(embeddingModel(rng, false, true), {"fuse-embed-layernorm"}, embeddingInputs(rng), 1e-5);
   EXPECT_EQ(count(ops, "EmbedLayerNorm"), 0);
   EXPECT_EQ(count(ops, "LayerNormalization"), 1);
+  // Nor when LayerNorm's Mean is a graph output (the fused layer has no statistics outputs).
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromString(embeddingModel(rng, false, false)));
+  auto* ln = m.mutable_graph()->mutable_node(m.graph().node_size() - 1);
+  ASSERT_EQ(ln->op_type(), "LayerNormalization");
+  ln->add_output("mean");
+  m.mutable_graph()->add_output()->set_name("mean");
+  ops = checkPass(m.SerializeAsString(), {"fuse-embed-layernorm"}, embeddingInputs(rng), 1e-5);
+  EXPECT_EQ(count(ops, "EmbedLayerNorm"), 0);
 }
 
 // An id out of range is an error naming the input and position (the engine runs the fused layer).

@@ -285,7 +285,10 @@ Status CudaContextImpl::init() {
     }
   }
   KILN_RETURN_IF_ERROR(checkClaimed_.allocate(kAlign, "the device-check word"));
-  KILN_CUDA_RETURN_IF_ERROR(cudaMemset(checkClaimed_.ptr, 0, sizeof(int)));
+  // On the context's stream and waited for: kernels run on non-blocking streams, which do not
+  // wait for the legacy default stream.
+  KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(checkClaimed_.ptr, 0, sizeof(int), own_));
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(own_));
   KILN_CUDA_RETURN_IF_ERROR(cudaHostAlloc(&checkReport_.ptr, sizeof(cuda::DeviceCheckReport), cudaHostAllocMapped));
   *static_cast<cuda::DeviceCheckReport*>(checkReport_.ptr) = cuda::DeviceCheckReport{};
   void* reportDev = nullptr;
@@ -345,6 +348,7 @@ Status CudaContextImpl::takeDeviceCheck(cudaStream_t s) {
   auto* r = static_cast<volatile cuda::DeviceCheckReport*>(checkReport_.ptr);
   const int tag = r->tag;
   if (tag == 0) return Status::OK();
+  std::atomic_thread_fence(std::memory_order_acquire);  // the fields were written before the tag
   const int64_t value = r->value, position = r->position, limit = r->limit;
   const int input = r->input;
   r->tag = 0;
@@ -397,6 +401,12 @@ Status CudaContextImpl::launch(void* stream, bool synchronize, const LayerHook& 
   KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(e_.device_));
   cudaStream_t s = stream ? static_cast<cudaStream_t>(stream) : own_;
   KILN_RETURN_IF_ERROR(bindStream(s));
+  // A bad value reported by a run enqueued without a synchronization (enqueueOn) fails the next
+  // launch once it is visible, and re-arms the check.
+  if (static_cast<volatile cuda::DeviceCheckReport*>(checkReport_.ptr)->tag != 0) {
+    KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(s));
+    KILN_RETURN_IF_ERROR(takeDeviceCheck(s).withContext("in an earlier run enqueued without a synchronization"));
+  }
   const bool useGraph = graphsOn_ && !profiling_ && !syncEachLayer_ && !afterLayer;
   GraphEntry* g = nullptr;  // this launch key's graph (stable until graphs_ changes)
   if (useGraph) {
@@ -418,7 +428,15 @@ Status CudaContextImpl::launch(void* stream, bool synchronize, const LayerHook& 
   if (g && g->exec) {
     KILN_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(g->exec, s));
   } else {
-    KILN_RETURN_IF_ERROR(enqueueAll(s, syncEachLayer_, afterLayer));
+    Status st = enqueueAll(s, syncEachLayer_, afterLayer);
+    if (!st.ok()) {
+      // A bad value the kernels already enqueued found is the likelier root cause; either way
+      // the check must not stay armed for the next run.
+      cudaStreamSynchronize(s);
+      cudaGetLastError();
+      Status chk = takeDeviceCheck(s);
+      return chk.ok() ? st : chk;
+    }
     if (g) g->warm = true;  // captured on this key's next launch
   }
   if (synchronize) {
