@@ -69,35 +69,45 @@ TEST(CudaDeviceCheck, IndexingOpsReportOutOfRangeIndices) {
   expectRangeError(e, "EmbedLayerNorm", "input 4", "holds 2 at position 1");
 }
 
-// One context: a bad run fails, a good run after it is right (eager, then captured into a CUDA
-// graph), and a bad run replayed from the graph fails again.
-TEST(CudaDeviceCheck, ContextRecoversAcrossEagerAndGraphRuns) {
-  KILN_REQUIRE_GPU();
+// A CUDA engine of y = Gather(table, idx), idx int64 [4], and one execution context of it.
+struct GatherEngine {
+  std::shared_ptr<Engine> engine;
+  std::unique_ptr<ExecutionContext> ctx;
+};
+Result<GatherEngine> gatherEngine(const Tensor& table) {
   ModelBuilder mb(17);
   mb.input("idx", {"4"}, ::onnx::TensorProto::INT64);
-  std::mt19937 rng(42);
-  const Tensor table = randomTensor(DType::kFloat32, {10, 3}, rng);
   mb.initializer("table", table);
   mb.node("Gather", {"table", "idx"}, {"y"});
   mb.output("y");
   BuildConfig cfg;
   cfg.target = Target::kCUDA;
-  auto bytes = buildEngineFromBytes(mb.bytes(), "", "gather", cfg);
-  ASSERT_TRUE(bytes.ok()) << bytes.status().toString();
-  auto engine = Engine::loadBytes(std::move(*bytes), "gather engine");
-  ASSERT_TRUE(engine.ok()) << engine.status().toString();
-  auto ctx = (*engine)->createExecutionContext();
-  ASSERT_TRUE(ctx.ok()) << ctx.status().toString();
+  KILN_ASSIGN_OR_RETURN(auto bytes, buildEngineFromBytes(mb.bytes(), "", "gather", cfg));
+  GatherEngine g;
+  KILN_ASSIGN_OR_RETURN(g.engine, Engine::loadBytes(std::move(bytes), "gather engine"));
+  KILN_ASSIGN_OR_RETURN(g.ctx, g.engine->createExecutionContext());
+  return g;
+}
+
+// One context: a bad run fails, a good run after it is right (eager, then captured into a CUDA
+// graph), and a bad run replayed from the graph fails again.
+TEST(CudaDeviceCheck, ContextRecoversAcrossEagerAndGraphRuns) {
+  KILN_REQUIRE_GPU();
+  std::mt19937 rng(42);
+  const Tensor table = randomTensor(DType::kFloat32, {10, 3}, rng);
+  auto g = gatherEngine(table);
+  ASSERT_TRUE(g.ok()) << g.status().toString();
+  ExecutionContext* ctx = g->ctx.get();
   const Tensor good = i64({9, 0, -1, 3}, {4}), bad = i64({9, 10, 0, 1}, {4});
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     std::vector<ExecutionContext::Named> out;
-    Status st = (*ctx)->run({{"idx", bad}}, &out);
+    Status st = ctx->run({{"idx", bad}}, &out);
     ASSERT_FALSE(st.ok());
     EXPECT_NE(st.toString().find("holds 10 at position 1, out of range [-10, 10)"), std::string::npos) << st.toString();
     for (int rep = 0; rep < 2; ++rep) {  // the second replays the captured graph
       out.clear();
-      st = (*ctx)->run({{"idx", good}}, &out);
+      st = ctx->run({{"idx", good}}, &out);
       ASSERT_TRUE(st.ok()) << st.toString();
       ASSERT_EQ(out.size(), 1u);
       const float* y = out[0].tensor.data<float>();
@@ -113,38 +123,28 @@ TEST(CudaDeviceCheck, ContextRecoversAcrossEagerAndGraphRuns) {
 // and the run after that is clean.
 TEST(CudaDeviceCheck, QueuedRunsReportAtTheNextLaunch) {
   KILN_REQUIRE_GPU();
-  ModelBuilder mb(17);
-  mb.input("idx", {"4"}, ::onnx::TensorProto::INT64);
   std::mt19937 rng(43);
-  mb.initializer("table", randomTensor(DType::kFloat32, {10, 3}, rng));
-  mb.node("Gather", {"table", "idx"}, {"y"});
-  mb.output("y");
-  BuildConfig cfg;
-  cfg.target = Target::kCUDA;
-  auto bytes = buildEngineFromBytes(mb.bytes(), "", "gather", cfg);
-  ASSERT_TRUE(bytes.ok()) << bytes.status().toString();
-  auto engine = Engine::loadBytes(std::move(*bytes), "gather engine");
-  ASSERT_TRUE(engine.ok()) << engine.status().toString();
-  auto ctx = (*engine)->createExecutionContext();
-  ASSERT_TRUE(ctx.ok()) << ctx.status().toString();
+  auto g = gatherEngine(randomTensor(DType::kFloat32, {10, 3}, rng));
+  ASSERT_TRUE(g.ok()) << g.status().toString();
+  ExecutionContext* ctx = g->ctx.get();
   const int64_t bad[4] = {0, 1, 12, 3};
   void *dIdx = nullptr, *dY = nullptr;
   ASSERT_EQ(cudaMalloc(&dIdx, sizeof bad), cudaSuccess);
   ASSERT_EQ(cudaMalloc(&dY, 4 * 3 * sizeof(float)), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(dIdx, bad, sizeof bad, cudaMemcpyHostToDevice), cudaSuccess);
-  ASSERT_TRUE((*ctx)->setInputShape("idx", Dims{4}).ok());
-  ASSERT_TRUE((*ctx)->setTensorAddress("idx", dIdx).ok());
-  ASSERT_TRUE((*ctx)->setTensorAddress("y", dY).ok());
+  ASSERT_TRUE(ctx->setInputShape("idx", Dims{4}).ok());
+  ASSERT_TRUE(ctx->setTensorAddress("idx", dIdx).ok());
+  ASSERT_TRUE(ctx->setTensorAddress("y", dY).ok());
   Stream stream;
-  ASSERT_TRUE((*ctx)->enqueue(stream).ok());
+  ASSERT_TRUE(ctx->enqueue(stream).ok());
   EXPECT_TRUE(stream.synchronize().ok());
   std::vector<ExecutionContext::Named> out;
-  Status st = (*ctx)->run({{"idx", i64({1, 2, 3, 4}, {4})}}, &out);
+  Status st = ctx->run({{"idx", i64({1, 2, 3, 4}, {4})}}, &out);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.toString().find("holds 12 at position 2"), std::string::npos) << st.toString();
   EXPECT_NE(st.toString().find("earlier run"), std::string::npos) << st.toString();
   out.clear();
-  st = (*ctx)->run({{"idx", i64({1, 2, 3, 4}, {4})}}, &out);
+  st = ctx->run({{"idx", i64({1, 2, 3, 4}, {4})}}, &out);
   EXPECT_TRUE(st.ok()) << st.toString();
   cudaFree(dIdx);
   cudaFree(dY);
