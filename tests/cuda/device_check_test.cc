@@ -9,6 +9,7 @@
 #include <random>
 #include <string>
 
+#include "data_test_util.h"
 #include "gpu_test_util.h"
 #include "kiln/builder.h"
 #include "kiln/engine.h"
@@ -17,13 +18,9 @@
 namespace kiln::testing {
 namespace {
 
+// data_test::spec with this file's argument order and opset.
 OpSpec spec(const std::string& op, std::vector<Tensor> in, AttrMap a = {}, int opset = 18) {
-  OpSpec s;
-  s.op = op;
-  s.inputs = std::move(in);
-  s.attrs = std::move(a);
-  s.opset = opset;
-  return s;
+  return data_test::spec(op, std::move(a), std::move(in), {}, 1, opset);
 }
 
 // The run fails, and the error says which op, which value at which position, and the range.

@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 
+#include "data_test_util.h"
 #include "eltwise_test_util.h"
 #include "gpu_test_util.h"
 #include "kiln/builder.h"
@@ -29,14 +30,9 @@ Tensor sparse(DType t, const Dims& d, double zeros, std::mt19937& rng) {
   return x;
 }
 
+// data_test::spec with this file's argument order and opset.
 OpSpec op(const std::string& name, std::vector<Tensor> in, AttrMap a = {}, int outputs = 1) {
-  OpSpec s;
-  s.op = name;
-  s.inputs = std::move(in);
-  s.attrs = std::move(a);
-  s.numOutputs = outputs;
-  s.opset = 13;
-  return s;
+  return data_test::spec(name, std::move(a), std::move(in), {}, outputs, 13);
 }
 
 TEST(CudaSelect, NonZeroMatchesCpu) {
