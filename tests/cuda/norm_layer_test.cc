@@ -1,7 +1,7 @@
 // LayerNormalization / RMSNormalization on the GPU against the CPU reference: the warp-per-row
-// path (BERT hidden sizes 384/768/1024, vectorized and not), the block path (d > 1024), axes
-// other than the last, scalar parameters, the optional Mean/InvStdDev outputs, every float type,
-// and a parameter shape the kernel refuses.
+// path (BERT hidden sizes 384/768/1024, vectorized and not), its packed-row tactic for 16-bit
+// rows, the block path (d > 1024), axes other than the last, scalar parameters, the optional
+// Mean/InvStdDev outputs, every float type, and parameter shapes the kernels refuse.
 #include <gtest/gtest.h>
 
 #include "reduce_test_util.h"
@@ -38,14 +38,48 @@ TEST(NormLayer, HiddenSizes) {
 }
 
 TEST(NormLayer, BertFp16) {
+  // Both tactics: the float-holding kernel and the packed one (16-bit rows of whole 16-byte
+  // vectors, 1-4 a lane; 8, 264 and 1000 leave some lanes without a vector in the last step).
   KILN_REQUIRE_GPU();
   uint32_t seed = 100;
-  for (int64_t d : {384, 768, 1024})
-    for (DType t : {DType::kFloat16, DType::kBFloat16}) {
-      SCOPED_TRACE(tn(t) + " d " + std::to_string(d));
-      expectGpuMatchesCpu(lnSpec(t, {2, 128, d}, -1, true, 1, seed), tolFor(t));
-      seed += 3;
+  for (int64_t d : {8, 264, 384, 768, 1000, 1024})
+    for (DType t : {DType::kFloat16, DType::kBFloat16})
+      for (const char* tactic : {"cuda_norm_layernorm", "cuda_norm_layernorm_packed"}) {
+        SCOPED_TRACE(tn(t) + " d " + std::to_string(d) + " " + tactic);
+        expectGpuMatchesCpu(lnSpec(t, {2, 128, d}, -1, d != 264, 1, seed), tolFor(t), {.tactic = tactic});
+        seed += 3;
+      }
+}
+
+TEST(NormLayer, PackedRowsManyRowsAndStatistics) {
+  // The packed kernel with more rows than warps launched (warps walk rows), the optional
+  // Mean/InvStdDev outputs, and RMSNormalization's packed tactic.
+  KILN_REQUIRE_GPU();
+  for (DType t : {DType::kFloat16, DType::kBFloat16}) {
+    SCOPED_TRACE(tn(t));
+    const GpuRunOptions o{.tactic = "cuda_norm_layernorm_packed"};
+    expectGpuMatchesCpu(lnSpec(t, {7, 1301, 768}, -1, true, 1, 170), tolFor(t), o);
+    expectGpuMatchesCpu(lnSpec(t, {31, 136}, -1, false, 3, 171), tolFor(t), o);
+    for (int64_t d : {64, 768}) {
+      Tensor x = rnd(t, {3, 5, d}, 172), sc = rnd(t, {d}, 173, 0.5, 1.5);
+      expectGpuMatchesCpu(spec("RMSNormalization", attrs({{"epsilon", 1e-6f}}), {x, sc}, {false, true}), tolFor(t),
+                          {.tactic = "cuda_norm_rmsnorm_packed"});
     }
+  }
+}
+
+TEST(NormLayer, PackedTacticRefusesRowsItCannotHold) {
+  // Rows not made of whole 16-byte vectors, wider than 1024 values, float32, or a scalar Scale:
+  // supports() refuses, so the packed tactic cannot be forced.
+  KILN_REQUIRE_GPU();
+  const GpuRunOptions o{.tactic = "cuda_norm_layernorm_packed"};
+  EXPECT_FALSE(runOpCuda(lnSpec(DType::kFloat16, {4, 100}, -1, true, 1, 180), o).ok());
+  EXPECT_FALSE(runOpCuda(lnSpec(DType::kFloat16, {4, 1032}, -1, true, 1, 181), o).ok());
+  EXPECT_FALSE(runOpCuda(lnSpec(DType::kFloat32, {4, 768}, -1, true, 1, 182), o).ok());
+  Tensor x = rnd(DType::kFloat16, {6, 64}, 183);
+  Tensor sc = rnd(DType::kFloat16, {1}, 184);
+  EXPECT_FALSE(runOpCuda(spec("LayerNormalization", {}, {x, sc}, {false, true}), o).ok());
+  EXPECT_TRUE(runOpCuda(lnSpec(DType::kFloat16, {4, 1024}, -1, true, 1, 185), o).ok());
 }
 
 TEST(NormLayer, ManyRowsPerWarp) {

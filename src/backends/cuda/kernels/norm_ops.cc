@@ -48,7 +48,7 @@ bool paramIsRowOrScalar(const Shape& p, const Shape& x, int axis) {
   return true;
 }
 
-template <bool kRms>
+template <bool kRms, bool kPacked = false>
 Status layerNormEnqueue(const GpuKernelContext& c) {
   constexpr const char* op = kRms ? "RMSNormalization" : "LayerNormalization";
   const Tensor& x = c.in(0);
@@ -60,6 +60,7 @@ Status layerNormEnqueue(const GpuKernelContext& c) {
     return InvalidArgument("{} axis {} is out of range for rank {}", op, c.attrs.getInt("axis"), x.rank());
   rn::LayerNormArgs a;
   a.rms = kRms;
+  a.packed = kPacked;
   a.dtype = x.dtype();
   a.x = x.raw();
   a.y = y.raw();
@@ -351,6 +352,30 @@ Status lrnEnqueue(const GpuKernelContext& c) {
   return Status::OK();
 }
 
+// The packed-row kernel (norm_layer.cu): 16-bit X whose rows are whole 16-byte vectors of at most
+// 1024 values, with Scale/B one value per row element. (Its launch still falls back to the
+// float-holding kernel if a buffer is not 16-byte aligned.)
+template <bool kRms>
+bool layerNormPackedSupports(const LayerDesc& d) {
+  if (!layerNormSupports<kRms>(d)) return false;
+  const DType t = rnh::inType(d, 0);
+  if (t != DType::kFloat16 && t != DType::kBFloat16) return false;
+  const Shape& xs = *rnh::inShape(d, 0);
+  int axis;
+  if (!rnh::normAxis(d.attrs->getInt("axis", -1), xs.rank(), &axis)) return false;
+  int64_t row = 1;
+  for (int i = axis; i < xs.rank(); ++i) {
+    if (!xs[i].isStatic()) return false;
+    row *= xs[i].value();
+  }
+  if (row % 8 != 0 || row > 1024) return false;
+  for (int i = 1; i <= (kRms ? 1 : 2); ++i) {
+    const Shape* ps = rnh::inShape(d, i);
+    if (ps && ps->numel().value_or(0) == 1) return false;  // a scalar parameter
+  }
+  return true;
+}
+
 // kiln:EmbedLayerNorm: the shared geometry (backends/embed_geometry.h), then LayerNorm's kernels
 // with the gathering row source.
 Status embedLayerNormEnqueue(const GpuKernelContext& c) {
@@ -420,6 +445,11 @@ bool floatIn0Rank2(const LayerDesc& d) {
 void registerNormOps(GpuKernelRegistry& r) {
   r.addFn("LayerNormalization", "cuda_norm_layernorm", &layerNormEnqueue<false>, layerNormSupports<false>, 10);
   r.addFn("RMSNormalization", "cuda_norm_rmsnorm", &layerNormEnqueue<true>, layerNormSupports<true>, 10);
+  // The packed-row kernel: preferred where it applies, timed against the float-holding one.
+  r.addFn("LayerNormalization", "cuda_norm_layernorm_packed", &layerNormEnqueue<false, true>,
+          layerNormPackedSupports<false>, 20);
+  r.addFn("RMSNormalization", "cuda_norm_rmsnorm_packed", &layerNormEnqueue<true, true>, layerNormPackedSupports<true>,
+          20);
   r.addFn("EmbedLayerNorm", "cuda_norm_embed_layernorm", &embedLayerNormEnqueue, embedLayerNormSupports, 10, "kiln");
   r.addFn("GroupNormalization", "cuda_norm_groupnorm", &groupNormEnqueue<false>, groupNormSupports, 10);
   r.addFn("InstanceNormalization", "cuda_norm_instancenorm", &groupNormEnqueue<true>, groupNormSupports, 10);

@@ -116,6 +116,9 @@ struct ParamView {
 
 struct LayerNormArgs {
   bool rms = false;
+  // The packed-row kernel where it applies (tactic cuda_norm_layernorm_packed); else the
+  // float-holding one.
+  bool packed = false;
   DType dtype = DType::kFloat32;
   const void* x = nullptr;
   void* y = nullptr;
