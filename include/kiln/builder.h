@@ -76,6 +76,17 @@ struct PassStat {
   double milliseconds = 0;
 };
 
+// One layer whose candidate tactics the builder timed (`kiln build --verbose` lists them).
+struct TacticTiming {
+  struct Candidate {
+    std::string tactic;
+    double microseconds = 0;
+    bool passedCheck = true;  // within tolerance of the reference candidate's outputs
+  };
+  std::string layer, op, chosen;
+  std::vector<Candidate> candidates;
+};
+
 // What a build produced, for `kiln build --verbose` and tests.
 struct BuildReport {
   std::vector<PassStat> passes;
@@ -83,6 +94,7 @@ struct BuildReport {
   int layers = 0;
   int tacticsTimed = 0;       // layers whose candidates were timed on the target
   int timingCacheHits = 0;    // layers whose choice came from the timing cache
+  std::vector<TacticTiming> tacticTimings;  // the timed layers' candidates, in layer order
   uint64_t arenaBytes = 0;
   uint64_t peakLiveBytes = 0;
   uint64_t naiveBytes = 0;

@@ -393,6 +393,8 @@ Result<std::unique_ptr<plan::Plan>> buildPlan(ir::Graph& g, const BuildConfig& c
     if (report) {
       report->tacticsTimed += choice.timed;
       report->timingCacheHits += choice.fromCache;
+      if (!choice.candidates.empty())
+        report->tacticTimings.push_back(TacticTiming{l.name, l.op, choice.tactic, choice.candidates});
     }
   };
   for (size_t li = 0; li < p->layers.size(); ++li) {

@@ -180,6 +180,12 @@ Result<TacticChoice> TacticTimer::choose(const plan::Plan& p, const plan::LayerI
   choice.tactic = best->def->tactic;
   choice.microseconds = best->us;
   choice.timed = true;
+  for (const auto& r : results) {
+    bool ok = true;
+    for (size_t o = 0; o < r.outputs.size() && ok; ++o)
+      if (r.outputs[o].defined() && isFloat(r.outputs[o].dtype())) ok = relL2(r.outputs[o], ref->outputs[o]) <= kSelfCheckTolerance;
+    choice.candidates.push_back({r.def->tactic, r.us, ok});
+  }
   if (cache_) cache_->insert(key, TimingEntry{choice.tactic, choice.microseconds});
   return choice;
 }

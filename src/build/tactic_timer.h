@@ -17,6 +17,9 @@ struct TacticChoice {
   double microseconds = -1;
   bool timed = false;
   bool fromCache = false;
+  // Every candidate timed for this choice (tactic, median us, passed the self-check), for the
+  // build report; empty when nothing was timed.
+  std::vector<TacticTiming::Candidate> candidates;
 };
 
 class TacticTimer {

@@ -450,6 +450,15 @@ TEST(DnnFusedConvModel, WarmTimingCacheRebuildKeepsTheWorkspace) {
   ASSERT_TRUE(second.ok()) << second.status().toString();
   std::remove(cachePath.c_str());
   EXPECT_GT(warm.timingCacheHits, 0) << "the second build should take its tactics from the cache";
+  // The cold build reports what it timed (each choice among its candidates); the warm one timed
+  // nothing.
+  EXPECT_EQ(cold.tacticTimings.size(), static_cast<size_t>(cold.tacticsTimed));
+  for (const auto& t : cold.tacticTimings) {
+    bool found = false;
+    for (const auto& c : t.candidates) found |= c.tactic == t.chosen;
+    EXPECT_TRUE(found) << t.layer << ": " << t.chosen;
+  }
+  EXPECT_TRUE(warm.tacticTimings.empty());
   auto e1 = Engine::loadBytes(std::move(*first), "cold");
   auto e2 = Engine::loadBytes(std::move(*second), "warm");
   ASSERT_TRUE(e1.ok() && e2.ok());

@@ -104,6 +104,40 @@ TEST(Engine, MemoryPlanReusesBuffers) {
   EXPECT_GE(report.arenaBytes, report.peakLiveBytes);
 }
 
+// The build report lists every layer whose candidates were timed, with each candidate's time;
+// the chosen tactic is the fastest candidate that passed the self-check.
+TEST(Engine, BuildReportListsTimedCandidates) {
+  testing::ModelBuilder mb(17);
+  mb.input("x", {"batch", "64"});
+  std::mt19937 rng(5);
+  mb.initializer("w", testing::randomTensor(DType::kFloat32, {64, 96}, rng));
+  mb.node("MatMul", {"x", "w"}, {"y"});
+  mb.output("y");
+  BuildConfig cfg;
+  OptimizationProfile p;
+  ASSERT_TRUE(p.set("x", {1, 64}, {32, 64}, {64, 64}).ok());
+  cfg.profiles.push_back(p);
+  cfg.optimizationLevel = 3;
+  BuildReport report;
+  auto bytes = buildEngineFromBytes(mb.bytes(), "", "timed", cfg, &report);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().toString();
+  ASSERT_GT(report.tacticsTimed, 0);
+  ASSERT_EQ(report.tacticTimings.size(), static_cast<size_t>(report.tacticsTimed));
+  for (const auto& t : report.tacticTimings) {
+    SCOPED_TRACE(t.layer);
+    EXPECT_EQ(t.op, "MatMul");
+    ASSERT_GE(t.candidates.size(), 2u);
+    const TacticTiming::Candidate* chosen = nullptr;
+    for (const auto& c : t.candidates) {
+      EXPECT_GT(c.microseconds, 0.0) << c.tactic;
+      if (c.tactic == t.chosen) chosen = &c;
+    }
+    ASSERT_NE(chosen, nullptr) << "the chosen tactic " << t.chosen << " is not among the candidates";
+    for (const auto& c : t.candidates)
+      if (c.passedCheck) EXPECT_LE(chosen->microseconds, c.microseconds) << c.tactic;
+  }
+}
+
 TEST(Engine, ShapesOutsideTheProfileAreRefused) {
   auto bytes = buildEngineFromBytes(dynamicModel(), "", "dyn", dynamicConfig(8));
   ASSERT_TRUE(bytes.ok());

@@ -114,6 +114,12 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
       for (const auto& ps : rep.passes)
         j["passes"].push_back({{"pass", ps.pass}, {"nodes_before", ps.nodesBefore}, {"nodes_after", ps.nodesAfter},
                                {"changes", ps.changes}, {"detail", ps.detail}, {"ms", ps.milliseconds}});
+      for (const auto& t : rep.tacticTimings) {
+        nlohmann::json c = nlohmann::json::array();
+        for (const auto& k : t.candidates)
+          c.push_back({{"tactic", k.tactic}, {"us", k.microseconds}, {"passed_check", k.passedCheck}});
+        j["tactic_timings"].push_back({{"layer", t.layer}, {"op", t.op}, {"chosen", t.chosen}, {"candidates", c}});
+      }
       auto engine = Engine::loadBytes(*bytes);
       if (engine.ok()) {
         std::map<std::string, int> ops;
@@ -124,6 +130,15 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
     }
     if (rep.tacticsTimed || rep.timingCacheHits)
       fmt::print("tactics: {} layers timed, {} from the timing cache\n", rep.tacticsTimed, rep.timingCacheHits);
+    if (o->verbose && !rep.tacticTimings.empty()) {
+      fmt::print("timed tactics (median us; * chosen, ! failed the self-check):\n");
+      for (const auto& t : rep.tacticTimings) {
+        fmt::print("  {} ({})\n", t.layer, t.op);
+        for (const auto& c : t.candidates)
+          fmt::print("    {}{} {:9.1f}  {}\n", c.tactic == t.chosen ? '*' : ' ', c.passedCheck ? ' ' : '!',
+                     c.microseconds, c.tactic);
+      }
+    }
   });
 }
 

@@ -446,6 +446,8 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
   choice.tactic = cands[best->cand].name;
   choice.microseconds = timing ? best->us : -1;
   choice.timed = timing;
+  if (timing)
+    for (const auto& m : results) choice.candidates.push_back({cands[m.cand].name, m.us, m.matches});
   if (timing && cache_) cache_->insert(key, TimingEntry{choice.tactic, choice.microseconds});
   return choice;
 }
