@@ -40,6 +40,21 @@ __device__ __forceinline__ T fromF(float v) {
   else return v;
 }
 
+// Which (query block, batch, head, key/value head) a block of the tiled kernels owns, its index
+// decomposed as blockGrid lays the grid out (query block fastest). In 32 bits: the grid is below
+// 2^31 blocks (blockGrid checks), and 64-bit divisions are calls of ~70 instructions, four per
+// warp, about a tenth of the short-sequence kernel's instructions.
+struct BlockCoords {
+  int mb;             // query block
+  int64_t b, h, kh;   // batch, query head, key/value head
+};
+__device__ __forceinline__ BlockCoords blockCoords(const AttnParams& p, int mBlocks) {
+  const unsigned blk = blockIdx.x, bh = blk / static_cast<unsigned>(mBlocks);
+  const unsigned hq = static_cast<unsigned>(p.Hq), b = bh / hq, h = bh - b * hq;
+  const unsigned kh = h / (hq / static_cast<unsigned>(p.Hkv));
+  return {static_cast<int>(blk - bh * static_cast<unsigned>(mBlocks)), b, h, kh};
+}
+
 // Launch side of the tiled kernels: a block per (query block of rowsPerBlock rows, head, batch),
 // the query block fastest. *blocks = 0: nothing to launch.
 inline cudaError_t blockGrid(const AttnParams& p, int rowsPerBlock, dim3* grid, int* mBlocks) {

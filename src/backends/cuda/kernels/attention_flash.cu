@@ -53,11 +53,8 @@ __global__ void __launch_bounds__(kThreadsFlash) attentionFlashKernel(AttnParams
   __shared__ float sMask[kBN];  // kMask == 1: the tile's mask values, log2 domain
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
-  int64_t blk = blockIdx.x;
-  const int64_t mb = blk % mBlocks;
-  blk /= mBlocks;
-  const int64_t h = blk % p.Hq, b = blk / p.Hq;
-  const int64_t kh = h / (p.Hq / p.Hkv);
+  const BlockCoords bc = blockCoords(p, mBlocks);
+  const int64_t mb = bc.mb, b = bc.b, h = bc.h, kh = bc.kh;
   const T* Q = static_cast<const T*>(p.q) + b * p.qB + h * p.qH;
   const T* K = static_cast<const T*>(p.k) + b * p.kB + kh * p.kH;
   const T* V = static_cast<const T*>(p.v) + b * p.vB + kh * p.vH;

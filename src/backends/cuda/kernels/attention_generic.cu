@@ -106,11 +106,8 @@ __global__ void __launch_bounds__(kWarps * 32) attentionTiledKernel(AttnParams p
   float* sK = sQ + kTileRows * D;            // [kTileKeys][D + 1]
   float* sV = sK + kTileKeys * (D + 1);      // [kTileKeys][Dv]
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  int64_t blk = blockIdx.x;
-  const int64_t mb = blk % mBlocks;
-  blk /= mBlocks;
-  const int64_t h = blk % p.Hq, b = blk / p.Hq;
-  const int64_t kh = h / (p.Hq / p.Hkv);
+  const attn::BlockCoords bc = attn::blockCoords(p, mBlocks);
+  const int64_t mb = bc.mb, b = bc.b, h = bc.h, kh = bc.kh;
   const T* Q = static_cast<const T*>(p.q) + b * p.qB + h * p.qH;
   const T* K = static_cast<const T*>(p.k) + b * p.kB + kh * p.kH;
   const T* V = static_cast<const T*>(p.v) + b * p.vB + kh * p.vH;
