@@ -189,6 +189,28 @@ std::vector<Dims> cornerInputs(const plan::Plan& p, const plan::ProfileInfo& pro
   return in;
 }
 
+// For each tensor, the device intermediate whose bytes it views (-1: its own buffer): outputs of
+// the CUDA copy tactics of the reshaping ops (cuda_copy_Reshape, ...) whose input is a device
+// intermediate of the same planned size, resolved through chains of views to the first buffer.
+std::vector<int32_t> viewAliases(const plan::Plan& p, const std::vector<uint64_t>& maxBytes) {
+  std::vector<int32_t> viewOf(p.tensors.size(), -1);
+  auto ownBuffer = [&](int32_t t) {
+    const plan::TensorInfo& ti = p.tensors[t];
+    return ti.kind == plan::TensorKind::kIntermediate && ti.placement != plan::Placement::kHost &&
+           ti.dtype != DType::kString;
+  };
+  for (const plan::LayerInfo& l : p.layers) {
+    if (l.placement == plan::Placement::kHost || !l.domain.empty() || l.inputs.empty() || l.outputs.size() != 1) continue;
+    if (l.tactic != "cuda_copy_" + l.op) continue;
+    if (l.op != "Reshape" && l.op != "Flatten" && l.op != "Squeeze" && l.op != "Unsqueeze" && l.op != "Identity")
+      continue;
+    const int32_t in = l.inputs[0], out = l.outputs[0];
+    if (in < 0 || out < 0 || !ownBuffer(in) || !ownBuffer(out) || maxBytes[in] != maxBytes[out]) continue;
+    viewOf[out] = viewOf[in] >= 0 ? viewOf[in] : in;
+  }
+  return viewOf;
+}
+
 plan::TargetInfo cpuTarget() {
   const auto& c = cpu::cpuInfo();
   plan::TargetInfo t;
@@ -442,15 +464,25 @@ Result<std::unique_ptr<plan::Plan>> buildPlan(ir::Graph& g, const BuildConfig& c
     for (int32_t id : p->layers[li].inputs)
       if (id >= 0) last[id] = static_cast<int>(li);
   }
+  // Views share bytes: a device Reshape/Flatten/Squeeze/Unsqueeze/Identity (the cuda_copy_
+  // tactics, which skip the copy when input and output are one buffer) whose input and output
+  // are both device intermediates of the same size gets its input's offset, the pair planned as
+  // one buffer live from the first write to the last read of either. (Each was a device-to-device
+  // copy, one graph node and a full read and write of the tensor, per run.)
+  std::vector<int32_t> viewOf = viewAliases(*p, maxBytes);
+  for (size_t t = 0; t < p->tensors.size(); ++t)
+    if (viewOf[t] >= 0) last[viewOf[t]] = std::max({last[viewOf[t]], last[t], first[t]});
   for (size_t t = 0; t < p->tensors.size(); ++t) {
     if (p->tensors[t].kind != plan::TensorKind::kIntermediate) continue;
     p->tensors[t].maxBytes = maxBytes[t];
-    if (p->tensors[t].placement == plan::Placement::kHost) continue;  // host arena, below
+    if (p->tensors[t].placement == plan::Placement::kHost || viewOf[t] >= 0) continue;  // host arena below; views
     reqs.push_back({maxBytes[t], first[t], std::max(first[t], last[t])});
     reqTensor.push_back(static_cast<int32_t>(t));
   }
   MemoryPlan mp = planMemory(reqs);
   for (size_t i = 0; i < reqs.size(); ++i) p->tensors[reqTensor[i]].arenaOffset = mp.offsets[i];
+  for (size_t t = 0; t < p->tensors.size(); ++t)
+    if (viewOf[t] >= 0) p->tensors[t].arenaOffset = p->tensors[viewOf[t]].arenaOffset;
   p->memory.arenaBytes = mp.arenaBytes;
   p->memory.peakLiveBytes = mp.peakLiveBytes;
   p->memory.naiveBytes = mp.naiveBytes;
