@@ -130,6 +130,7 @@ Result<TacticChoice> TacticTimer::choose(const plan::Plan& p, const plan::LayerI
     const cpu::KernelDef* def;
     double us;
     std::vector<Tensor> outputs;
+    bool ok = true;  // float outputs within kSelfCheckTolerance of the reference's
   };
   std::vector<Result1> results;
   Status firstFailure;
@@ -168,24 +169,18 @@ Result<TacticChoice> TacticTimer::choose(const plan::Plan& p, const plan::LayerI
   for (const auto& r : results)
     if (isReference(r.def->tactic)) ref = &r;
   const Result1* best = nullptr;
-  for (const auto& r : results) {
-    bool ok = true;
-    for (size_t o = 0; o < r.outputs.size() && ok; ++o) {
+  for (auto& r : results) {
+    for (size_t o = 0; o < r.outputs.size() && r.ok; ++o) {
       if (!r.outputs[o].defined() || !isFloat(r.outputs[o].dtype())) continue;
-      ok = relL2(r.outputs[o], ref->outputs[o]) <= kSelfCheckTolerance;
+      r.ok = relL2(r.outputs[o], ref->outputs[o]) <= kSelfCheckTolerance;
     }
-    if (ok && (!best || r.us < best->us)) best = &r;
+    if (r.ok && (!best || r.us < best->us)) best = &r;
   }
   if (!best) best = ref;
   choice.tactic = best->def->tactic;
   choice.microseconds = best->us;
   choice.timed = true;
-  for (const auto& r : results) {
-    bool ok = true;
-    for (size_t o = 0; o < r.outputs.size() && ok; ++o)
-      if (r.outputs[o].defined() && isFloat(r.outputs[o].dtype())) ok = relL2(r.outputs[o], ref->outputs[o]) <= kSelfCheckTolerance;
-    choice.candidates.push_back({r.def->tactic, r.us, ok});
-  }
+  for (const auto& r : results) choice.candidates.push_back({r.def->tactic, r.us, r.ok});
   if (cache_) cache_->insert(key, TimingEntry{choice.tactic, choice.microseconds});
   return choice;
 }

@@ -128,8 +128,8 @@ TEST(CudaAttention, HeadSizesAndOddLengths) {
 }
 
 // The resident tactic forced on larger grids than the other tests: BERT heads at batch 32 with
-// per-row padding, and GQA with a query length of five 64-row blocks, causal or with a general
-// boolean mask, float16 and bfloat16.
+// per-row padding, GQA with a query length of five 64-row blocks, and exactly 128 keys (the
+// bounds-free instance), causal or with a general boolean mask, float16 and bfloat16.
 TEST(CudaAttention, ResidentKernelOnLargerGrids) {
   KILN_REQUIRE_GPU();
   std::mt19937 rng(41);
@@ -159,6 +159,19 @@ TEST(CudaAttention, ResidentKernelOnLargerGrids) {
       if (maskKind == 2) s.inputs.push_back(boolMask({c.B, 1, c.Sq, c.Skv}, 0.7, rng));
       GpuRunOptions o;
       o.tactic = "cuda_attention_resident";
+      expectGpuMatchesCpu(s, tolFor(t), o);
+    }
+  }
+  // Exactly 128 keys: the kernel's bounds-free instance, causal or with a general boolean mask.
+  for (int maskKind : {0, 2}) {
+    for (DType t : {DType::kFloat16, DType::kBFloat16}) {
+      SCOPED_TRACE(std::string(dtypeName(t)) + " 128 keys, mask kind " + std::to_string(maskKind));
+      AttnCase c{.t = t, .B = 3, .Hq = 4, .Hkv = 4, .Sq = 128, .Skv = 128, .D = 64, .Dv = 64, .causal = maskKind == 0};
+      OpSpec s = attention(c, rng);
+      if (maskKind == 2) s.inputs.push_back(boolMask({c.B, 1, c.Sq, c.Skv}, 0.7, rng));
+      GpuRunOptions o;
+      o.tactic = "cuda_attention_resident";
+      ASSERT_TRUE(runOpCuda(s, o).ok());
       expectGpuMatchesCpu(s, tolFor(t), o);
     }
   }

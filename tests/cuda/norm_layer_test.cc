@@ -44,9 +44,11 @@ TEST(NormLayer, BertFp16) {
   uint32_t seed = 100;
   for (int64_t d : {8, 264, 384, 768, 1000, 1024})
     for (DType t : {DType::kFloat16, DType::kBFloat16})
-      for (const char* tactic : {"cuda_norm_layernorm", "cuda_norm_layernorm_packed"}) {
+      for (const char* tactic : {"cuda_norm_layernorm", "cuda_norm_packed_layernorm"}) {
         SCOPED_TRACE(tn(t) + " d " + std::to_string(d) + " " + tactic);
-        expectGpuMatchesCpu(lnSpec(t, {2, 128, d}, -1, d != 264, 1, seed), tolFor(t), {.tactic = tactic});
+        const OpSpec s = lnSpec(t, {2, 128, d}, -1, d != 264, 1, seed);
+        ASSERT_TRUE(runOpCuda(s, {.tactic = tactic}).ok());  // the forced tactic takes the layer
+        expectGpuMatchesCpu(s, tolFor(t), {.tactic = tactic});
         seed += 3;
       }
 }
@@ -57,13 +59,16 @@ TEST(NormLayer, PackedRowsManyRowsAndStatistics) {
   KILN_REQUIRE_GPU();
   for (DType t : {DType::kFloat16, DType::kBFloat16}) {
     SCOPED_TRACE(tn(t));
-    const GpuRunOptions o{.tactic = "cuda_norm_layernorm_packed"};
-    expectGpuMatchesCpu(lnSpec(t, {7, 1301, 768}, -1, true, 1, 170), tolFor(t), o);
-    expectGpuMatchesCpu(lnSpec(t, {31, 136}, -1, false, 3, 171), tolFor(t), o);
+    const GpuRunOptions o{.tactic = "cuda_norm_packed_layernorm"};
+    for (const OpSpec& s : {lnSpec(t, {7, 1301, 768}, -1, true, 1, 170), lnSpec(t, {31, 136}, -1, false, 3, 171)}) {
+      ASSERT_TRUE(runOpCuda(s, o).ok());  // the forced tactic takes the layer
+      expectGpuMatchesCpu(s, tolFor(t), o);
+    }
     for (int64_t d : {64, 768}) {
       Tensor x = rnd(t, {3, 5, d}, 172), sc = rnd(t, {d}, 173, 0.5, 1.5);
-      expectGpuMatchesCpu(spec("RMSNormalization", attrs({{"epsilon", 1e-6f}}), {x, sc}, {false, true}), tolFor(t),
-                          {.tactic = "cuda_norm_rmsnorm_packed"});
+      const OpSpec s = spec("RMSNormalization", attrs({{"epsilon", 1e-6f}}), {x, sc}, {false, true});
+      ASSERT_TRUE(runOpCuda(s, {.tactic = "cuda_norm_packed_rmsnorm"}).ok());
+      expectGpuMatchesCpu(s, tolFor(t), {.tactic = "cuda_norm_packed_rmsnorm"});
     }
   }
 }
@@ -72,7 +77,7 @@ TEST(NormLayer, PackedTacticRefusesRowsItCannotHold) {
   // Rows not made of whole 16-byte vectors, wider than 1024 values, float32, or a scalar Scale:
   // supports() refuses, so the packed tactic cannot be forced.
   KILN_REQUIRE_GPU();
-  const GpuRunOptions o{.tactic = "cuda_norm_layernorm_packed"};
+  const GpuRunOptions o{.tactic = "cuda_norm_packed_layernorm"};
   EXPECT_FALSE(runOpCuda(lnSpec(DType::kFloat16, {4, 100}, -1, true, 1, 180), o).ok());
   EXPECT_FALSE(runOpCuda(lnSpec(DType::kFloat16, {4, 1032}, -1, true, 1, 181), o).ok());
   EXPECT_FALSE(runOpCuda(lnSpec(DType::kFloat32, {4, 768}, -1, true, 1, 182), o).ok());

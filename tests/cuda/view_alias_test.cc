@@ -24,8 +24,10 @@ const plan::TensorInfo& tensorNamed(const plan::Plan& p, const std::string& name
 }
 
 // x [batch, 3, 4] -> a = Relu(x) -> b = Reshape(a, [-1, 4]) -> c = Sigmoid(b)
-// -> d = Unsqueeze(Flatten(c)) -> e = Reshape(d, x's shape) -> y = e + a (a read after its views)
-// and z = Reshape(x) (a view of the graph input, also a graph output).
+// -> d = Unsqueeze(Flatten(c)) -> e = Reshape(d, x's shape) -> y = e + a (a read after its views),
+// z = Reshape(x) (a view of the graph input, also a graph output), and
+// v = Reshape(Neg(x)) read by w = v + Tanh(x) after Neg's output has no other reader: without the
+// lifetime of the view, Tanh's output could take Neg's bytes while v still needs them.
 std::string viewModel() {
   ModelBuilder mb(17);
   mb.input("x", {"batch", "3", "4"});
@@ -40,7 +42,12 @@ std::string viewModel() {
   mb.node("Reshape", {"d", "xs"}, {"e"});
   mb.node("Add", {"e", "a"}, {"y"});
   mb.node("Reshape", {"x", "flat"}, {"z"});
-  mb.output("y").output("z");
+  mb.node("Neg", {"x"}, {"n"});
+  mb.node("Reshape", {"n", "flat"}, {"v"});
+  mb.node("Tanh", {"x"}, {"th"});
+  mb.node("Reshape", {"th", "flat"}, {"thv"});
+  mb.node("Add", {"v", "thv"}, {"w"});
+  mb.output("y").output("z").output("w");
   return mb.bytes();
 }
 
@@ -65,6 +72,9 @@ TEST(CudaViewAlias, ViewsShareBytesAndResultsMatch) {
   EXPECT_EQ(tensorNamed(p, "d").arenaOffset, tensorNamed(p, "c").arenaOffset);
   // c is live while a is (a is read by the Add after c's views): they must not overlap.
   EXPECT_NE(tensorNamed(p, "c").arenaOffset, tensorNamed(p, "a").arenaOffset);
+  // v views n and is read after Tanh writes th: n's bytes stay n's until then.
+  EXPECT_EQ(tensorNamed(p, "v").arenaOffset, tensorNamed(p, "n").arenaOffset);
+  EXPECT_NE(tensorNamed(p, "th").arenaOffset, tensorNamed(p, "n").arenaOffset);
 
   auto ctx = (*engine)->createExecutionContext();
   ASSERT_TRUE(ctx.ok());
@@ -78,8 +88,8 @@ TEST(CudaViewAlias, ViewsShareBytesAndResultsMatch) {
     ASSERT_TRUE(st.ok()) << st.toString();
     auto ref = interpretModel(viewModel(), {{"x", x}});
     ASSERT_TRUE(ref.ok()) << ref.status().toString();
-    ASSERT_EQ(outs.size(), 2u);
-    for (size_t i = 0; i < 2; ++i) {
+    ASSERT_EQ(outs.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
       ASSERT_EQ(outs[i].tensor.dims(), (*ref)[i].tensor.dims()) << outs[i].name;
       EXPECT_LE(relativeL2(outs[i].tensor, (*ref)[i].tensor), 1e-6) << outs[i].name;
     }

@@ -48,19 +48,32 @@ __global__ void __launch_bounds__(kBlock) castKernel(const From* __restrict__ in
   }
 }
 
-template <typename From, typename To>
-cudaError_t launchCastT(const void* in, void* out, int64_t n, int maxBlocks, cudaStream_t s) {
-  // A whole 16-byte access on the narrow side, at most 32 bytes on the wide one. (16 bytes on the
-  // wide side, as before, left half-width loads: the float16 -> float32 output cast of BERT-base
-  // batch 64, 6.3M values, read 8 bytes a thread and ran latency-bound.)
-  constexpr size_t wide = sizeof(From) > sizeof(To) ? sizeof(From) : sizeof(To);
-  constexpr size_t narrow = sizeof(From) < sizeof(To) ? sizeof(From) : sizeof(To);
-  constexpr int VEC = static_cast<int>(16 / narrow < 32 / wide ? 16 / narrow : 32 / wide);
-  const bool vec = reinterpret_cast<uintptr_t>(in) % (VEC * sizeof(From)) == 0 &&
-                   reinterpret_cast<uintptr_t>(out) % (VEC * sizeof(To)) == 0;
+template <typename From, typename To, int VEC>
+bool alignedFor(const void* in, const void* out) {
+  return reinterpret_cast<uintptr_t>(in) % (VEC * sizeof(From)) == 0 &&
+         reinterpret_cast<uintptr_t>(out) % (VEC * sizeof(To)) == 0;
+}
+
+template <typename From, typename To, int VEC>
+void launchVec(const void* in, void* out, int64_t n, int maxBlocks, bool vec, cudaStream_t s) {
   const int64_t items = vec ? (n + VEC - 1) / VEC : n;
   castKernel<From, To, VEC><<<gridFor(items, maxBlocks), kBlock, 0, s>>>(static_cast<const From*>(in),
                                                                             static_cast<To*>(out), n, vec);
+}
+
+template <typename From, typename To>
+cudaError_t launchCastT(const void* in, void* out, int64_t n, int maxBlocks, cudaStream_t s) {
+  // Wide: at most 16 bytes on the wider side (the old width). Full: up to 16 bytes on the narrow
+  // side, at most 32 on the wide one; where the widths differ 2x that is a whole 16-byte access
+  // on both sides (16 on the wide side left float16 -> float32 reading 8 bytes a thread: the
+  // BERT output cast of 6.3M values ran latency-bound). Buffers aligned only for the narrower
+  // vectors take them; unaligned ones go element by element.
+  constexpr size_t wide = sizeof(From) > sizeof(To) ? sizeof(From) : sizeof(To);
+  constexpr size_t narrow = sizeof(From) < sizeof(To) ? sizeof(From) : sizeof(To);
+  constexpr int kWide = static_cast<int>(16 / wide);
+  constexpr int kFull = static_cast<int>(16 / narrow < 32 / wide ? 16 / narrow : 32 / wide);
+  if (alignedFor<From, To, kFull>(in, out)) launchVec<From, To, kFull>(in, out, n, maxBlocks, true, s);
+  else launchVec<From, To, kWide>(in, out, n, maxBlocks, alignedFor<From, To, kWide>(in, out), s);
   return cudaGetLastError();
 }
 

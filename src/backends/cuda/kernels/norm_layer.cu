@@ -4,7 +4,7 @@
 //    one warp per row, the row in registers (16-byte loads when d % V == 0 and pointers are
 //    aligned), exact two-pass statistics over the registers, one read and one write of X;
 //  - larger rows: one block per row, statistics and output passes over global memory (L2).
-// (cuda_norm_layernorm_packed: 16-bit rows held as packed words, for occupancy; see below.)
+// (cuda_norm_packed_layernorm: 16-bit rows held as packed words, for occupancy; see below.)
 // Statistics in float (double for float64). The kernels read rows through a source: X itself, or
 // (kiln:EmbedLayerNorm) the sum of gathered embedding-table rows and a broadcast addend, so the
 // fused embedding layer is this LayerNorm with another loader.
@@ -202,13 +202,13 @@ __device__ __forceinline__ uint32_t pack2(float x, float y, __nv_bfloat16) {
 // (64 warps) share an SM. Why: ncu of the float-holding kernel at BERT-base batch 64 on H100
 // (8192 rows) showed 55 registers, 9 blocks an SM (1.7 waves of one row a warp), the warps
 // stalled on their loads (62% of cycles) and DRAM 32% busy: latency-bound, not bandwidth-bound.
-// At full occupancy all 8192 rows are in flight in one wave (BERT-base batch 64 on H100: 11.5 ->
-// 10.1 us a layer in the graph). Statistics as the float kernel's: exact two passes over the held
+// At full occupancy all 8192 rows are in flight in one wave (BERT-base batch 64 on H100: 11.2 ->
+// 8.5 us a layer timed alone, 12.0 -> 10.5 us in the graph's profile). Statistics as the float kernel's: exact two passes over the held
 // row, in float. Scale/B are one value per row element (scalars take the other kernel).
 //
 // Blocks an SM the register budget is set for, the most that compile without spilling: float16
 // rows of up to 768 values fit 32 registers, its 1024-value rows 40; bfloat16, whose rounding
-// takes more registers, 48 up to 768 values and 64 past.
+// takes more registers, 32 up to 256 values, 48 up to 768 and 64 past.
 template <typename T, int K>
 constexpr int kPackedBlocksPerSm = std::is_same_v<T, __half> ? (K <= 3 ? 16 : 12) : (K <= 1 ? 16 : K <= 3 ? 10 : 8);
 

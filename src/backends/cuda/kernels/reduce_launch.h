@@ -116,7 +116,7 @@ struct ParamView {
 
 struct LayerNormArgs {
   bool rms = false;
-  // The packed-row kernel where it applies (tactic cuda_norm_layernorm_packed); else the
+  // The packed-row kernel where it applies (tactic cuda_norm_packed_layernorm); else the
   // float-holding one.
   bool packed = false;
   DType dtype = DType::kFloat32;
