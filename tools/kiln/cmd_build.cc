@@ -117,7 +117,10 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
       for (const auto& t : rep.tacticTimings) {
         nlohmann::json c = nlohmann::json::array();
         for (const auto& k : t.candidates)
-          c.push_back({{"tactic", k.tactic}, {"us", k.microseconds}, {"passed_check", k.passedCheck}});
+          c.push_back({{"tactic", k.tactic},
+                       {"us", k.microseconds},
+                       {"passed_check", k.passedCheck},
+                       {"capped_us", k.cappedMicroseconds}});
         j["tactic_timings"].push_back({{"layer", t.layer}, {"op", t.op}, {"chosen", t.chosen}, {"candidates", c}});
       }
       auto engine = Engine::loadBytes(*bytes);
@@ -131,12 +134,14 @@ void addBuildCommand(CLI::App& app, int& exitCode) {
     if (rep.tacticsTimed || rep.timingCacheHits)
       fmt::print("tactics: {} layers timed, {} from the timing cache\n", rep.tacticsTimed, rep.timingCacheHits);
     if (o->verbose && !rep.tacticTimings.empty()) {
-      fmt::print("timed tactics (median us; * chosen, ! failed the self-check):\n");
+      fmt::print("timed tactics (median us, then at the power cap where re-timed; * chosen, ! failed the "
+                 "self-check):\n");
       for (const auto& t : rep.tacticTimings) {
         fmt::print("  {} ({})\n", t.layer, t.op);
         for (const auto& c : t.candidates)
-          fmt::print("    {}{} {:9.1f}  {}\n", c.tactic == t.chosen ? '*' : ' ', c.passedCheck ? ' ' : '!',
-                     c.microseconds, c.tactic);
+          fmt::print("    {}{} {:9.1f} {:>9}  {}\n", c.tactic == t.chosen ? '*' : ' ', c.passedCheck ? ' ' : '!',
+                     c.microseconds, c.cappedMicroseconds >= 0 ? fmt::format("{:.1f}", c.cappedMicroseconds) : "",
+                     c.tactic);
       }
     }
   });

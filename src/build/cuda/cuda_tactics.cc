@@ -10,6 +10,7 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <random>
@@ -43,11 +44,16 @@ std::string cudaDeviceKey(int device) {
   std::string k = fmt::format("cuda:{}:{}", devices[device].name, cuda::archName(devices[device]));
   for (const auto& [n, v] : cuda::libraryVersions()) k += ":" + n + "-" + v;
   // How candidates are timed: timings taken another way are not comparable (l2warm: activations
-  // warm in L2, weights flushed).
+  // warm in L2, weights flushed). Layers re-timed at the power cap have keys of their own.
   return k + ":l2warm";
 }
 
 namespace {
+
+// Re-timing of large layers at the power cap (CudaTacticsImpl::choose).
+constexpr double kCappedMinUs = 15.0;  // layers faster than this keep the plain samples
+constexpr double kCappedWarmMs = 30.0;
+constexpr int kCappedLaunches = 20;
 
 struct DeviceBuffer {
   void* ptr = nullptr;
@@ -263,7 +269,7 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
   TacticChoice choice{cands[0].name};
   std::vector<std::string> names;
   for (const auto& c : cands) names.push_back(c.name);
-  const std::string key = layerKey(p, l, dims, names) + (cfg_.tf32 ? "|tf32" : "");
+  const std::string key = layerKey(p, l, dims, names) + (cfg_.tf32 ? "|tf32" : "") + (cfg_.cappedTiming ? "|capped" : "");
   const bool timing = cfg_.optimizationLevel >= 3 && cands.size() > 1;
   KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(cfg_.device));  // library queries below run on it too
   if (timing && cache_) {
@@ -289,6 +295,7 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
   std::vector<Tensor> views(l.inputs.size() + l.outputs.size());
   std::vector<std::pair<const void*, size_t>> activations;  // device inputs the timer warms in L2
   bool hasWeights = false;  // constant device inputs, cold in L2 when the engine runs
+  size_t weightBytes = 0, activationBytes = 0;  // constant inputs; other device inputs and outputs
   std::vector<const Tensor*> ins;
   for (size_t i = 0; i < l.inputs.size(); ++i) {
     int32_t id = l.inputs[i];
@@ -307,11 +314,13 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
     if (t.kind == plan::TensorKind::kConstant) {
       hasWeights = true;
       KILN_ASSIGN_OR_RETURN(const Tensor* w, deviceWeight(p, id));
+      weightBytes += static_cast<size_t>(w->nbytes());
       ins.push_back(w);
       continue;
     }
     // Filled on the device: at large opt shapes a host-side fill and upload cost seconds a layer.
     const size_t bytes = static_cast<size_t>(dims[id].numel()) * dtypeSize(t.dtype);
+    activationBytes += bytes;
     store.emplace_back();
     KILN_RETURN_IF_ERROR(store.back().ensure(bytes));
     if (onDevice(t.dtype)) {
@@ -340,6 +349,7 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
     }
     const auto& t = p.tensors[id];
     size_t bytes = static_cast<size_t>(dims[id].numel()) * dtypeSize(t.dtype);
+    activationBytes += bytes;
     store.emplace_back();
     KILN_RETURN_IF_ERROR(store.back().ensure(bytes));
     views[l.inputs.size() + o] = Tensor::borrow(t.dtype, dims[id], store.back().ptr, MemoryKind::kDevice);
@@ -351,6 +361,9 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
     double us;
     bool matches = true;  // float outputs within tolerance of the reference (the first that ran)
     size_t workspace = 0;
+    double cappedUs = -1;  // re-timed at the power cap (below); -1: not
+    std::unique_ptr<cuda::GpuKernel> kernel;  // kept for the re-timing
+    std::unique_ptr<cuda::GpuKernelState> state;
   };
   std::vector<Measured> results;
   Status firstFailure;
@@ -432,6 +445,8 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
       }
       std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
       m.us = times[times.size() / 2] * 1000.0;
+      m.kernel = std::move(*k);
+      m.state = std::move(*state);
     }
     results.push_back(std::move(m));
     if (!timing) break;  // the first candidate that works is the choice
@@ -441,13 +456,59 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
   const Measured* best = &results[0];
   for (const auto& m : results)
     if (m.matches && m.us < best->us) best = &m;
+  // Large layers whose weights are reused across many rows (batch-heavy GEMMs and convolutions)
+  // run at the card's power cap in the engine, not at the boost clock the samples above mostly
+  // see: on H100 at BERT-base batch 64 the board sits at ~690 of 700 W with the SW power cap
+  // active and the SM clock at 1.3-1.6 GHz. There the faster kernel is the one that spends less
+  // energy per result, which a short sample does not rank. So the candidates within 25% of the
+  // best are re-timed after kCappedWarmMs of back-to-back runs (the power controller settles in
+  // milliseconds), each sample 20 launches back to back, and the fastest at the cap is chosen.
+  // Small layers (< kCappedMinUs) and weight-bound ones (batch 1, where cold weights decide) keep
+  // the samples above. Opt-in (BuildConfig::cappedTiming): on one H100, alternating runs, BERT-base
+  // batch 64 went 3.044-3.064 -> 3.009-3.048 ms (cuBLASLt over the CUTLASS ping-pong GEMMs for
+  // the residual layers) but ResNet-50 batch 128 3.743-3.751 -> 3.826-3.832 ms (other
+  // convolution tactics): the sustained sample, without the weight flush, misranks some.
+  if (timing && cfg_.cappedTiming && best->us >= kCappedMinUs && activationBytes >= 2 * weightBytes) {
+    const double window = best->us * 1.25;
+    const Measured* capped = nullptr;
+    for (auto& m : results) {
+      if (!m.matches || m.us > window || !m.kernel) continue;
+      KILN_RETURN_IF_ERROR(workspace_.ensure(m.workspace));
+      const Candidate& c = cands[m.cand];
+      cuda::GpuKernelContext ctx{l.attrs, ins, outs, m.state.get(), res_, stream_, workspace_.ptr, m.workspace};
+      auto enqueueN = [&](int n) -> Status {
+        for (int i = 0; i < n; ++i) KILN_RETURN_IF_ERROR(m.kernel->enqueue(ctx));
+        return Status::OK();
+      };
+      const auto w0 = std::chrono::steady_clock::now();
+      while (std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w0).count() < kCappedWarmMs) {
+        if (Status st = enqueueN(10); !st.ok()) return std::move(st).withContext(fmt::format("layer '{}': timing {}", l.name, c.name));
+        KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+      }
+      std::vector<float> times;
+      for (int r = 0; r < reps; ++r) {
+        KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(start_, stream_));
+        Status st = enqueueN(kCappedLaunches);
+        KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(stop_, stream_));
+        KILN_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(stop_));
+        if (!st.ok()) return std::move(st).withContext(fmt::format("layer '{}': timing {}", l.name, c.name));
+        float ms = 0;
+        KILN_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, start_, stop_));
+        times.push_back(ms / kCappedLaunches);
+      }
+      std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+      m.cappedUs = times[times.size() / 2] * 1000.0;
+      if (!capped || m.cappedUs < capped->cappedUs) capped = &m;
+    }
+    if (capped) best = capped;
+  }
   // Only the chosen candidate's scratch sizes the engine's workspace.
   workspaceUsed_ = std::max(workspaceUsed_, best->workspace);
   choice.tactic = cands[best->cand].name;
   choice.microseconds = timing ? best->us : -1;
   choice.timed = timing;
   if (timing)
-    for (const auto& m : results) choice.candidates.push_back({cands[m.cand].name, m.us, m.matches});
+    for (const auto& m : results) choice.candidates.push_back({cands[m.cand].name, m.us, m.matches, m.cappedUs});
   if (timing && cache_) cache_->insert(key, TimingEntry{choice.tactic, choice.microseconds});
   return choice;
 }
