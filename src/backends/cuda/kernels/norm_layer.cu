@@ -111,16 +111,23 @@ struct EmbedRows {
   }
 };
 
+// Calls f(row) for each row the calling warp owns in the warp-per-row kernels: one per warp of
+// the grid, then strided by the grid's warps (the grid is capped).
+template <class F>
+__device__ __forceinline__ void forEachWarpRow(int64_t rows, F&& f) {
+  const int64_t warpsPerBlock = blockDim.x >> 5;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * warpsPerBlock;
+  for (int64_t row = blockIdx.x * warpsPerBlock + (threadIdx.x >> 5); row < rows; row += step) f(row);
+}
+
 template <typename T, int V, int kIters, bool kRms, typename Src>
 __global__ void __launch_bounds__(kWarpBlock) layerNormWarpKernel(Src src, T* __restrict__ y, int64_t rows, int d,
                                                                    LnParams p) {
   using C = StatT<T>;
   const int lane = threadIdx.x & 31;
-  const int64_t warpsPerBlock = blockDim.x >> 5;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * warpsPerBlock;
   const T* scale = static_cast<const T*>(p.scale);
   const T* bias = static_cast<const T*>(p.bias);
-  for (int64_t row = blockIdx.x * warpsPerBlock + (threadIdx.x >> 5); row < rows; row += step) {
+  forEachWarpRow(rows, [&](int64_t row) {
     const auto xr = src.row(row);
     T* yr = y + row * d;
     C v[kIters][V];
@@ -177,7 +184,7 @@ __global__ void __launch_bounds__(kWarpBlock) layerNormWarpKernel(Src src, T* __
       if (p.mean) storeStat(p.mean, p.statDouble, row, mean);
       if (p.invStd) storeStat(p.invStd, p.statDouble, row, inv);
     }
-  }
+  });
 }
 
 // Two 16-bit values of a packed word as floats (x: the lower address), and back.
@@ -216,11 +223,9 @@ template <typename T, int K, bool kRms>
 __global__ void __launch_bounds__(kWarpBlock, kPackedBlocksPerSm<T, K>)
     layerNormPackedKernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int d, LnParams p) {
   const int lane = threadIdx.x & 31;
-  const int64_t warpsPerBlock = blockDim.x >> 5;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * warpsPerBlock;
   const T* scale = static_cast<const T*>(p.scale);
   const T* bias = static_cast<const T*>(p.bias);
-  for (int64_t row = blockIdx.x * warpsPerBlock + (threadIdx.x >> 5); row < rows; row += step) {
+  forEachWarpRow(rows, [&](int64_t row) {
     const T* xr = x + row * d;
     uint4 v[K];
 #pragma unroll
@@ -279,7 +284,7 @@ __global__ void __launch_bounds__(kWarpBlock, kPackedBlocksPerSm<T, K>)
       if (p.mean) storeStat(p.mean, p.statDouble, row, mean);
       if (p.invStd) storeStat(p.invStd, p.statDouble, row, inv);
     }
-  }
+  });
 }
 
 template <typename T, int V, bool kRms, typename Src>
