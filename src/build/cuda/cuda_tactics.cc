@@ -445,8 +445,10 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
       }
       std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
       m.us = times[times.size() / 2] * 1000.0;
-      m.kernel = std::move(*k);
-      m.state = std::move(*state);
+      if (cfg_.cappedTiming) {  // kept for the re-timing below; otherwise freed with this candidate
+        m.kernel = std::move(*k);
+        m.state = std::move(*state);
+      }
     }
     results.push_back(std::move(m));
     if (!timing) break;  // the first candidate that works is the choice
