@@ -21,6 +21,8 @@ bool cudaSupportsLayer(const cpu::LayerDesc& d);
 bool cudaHasOp(const std::string& domain, const std::string& op);
 // Timing-cache device key: GPU name, architecture, library versions.
 std::string cudaDeviceKey(int device);
+// Compute capability of a device as 10 * major + minor (90 for sm_90); 0 without one.
+int cudaComputeCapability(int device);
 // Usable CUDA devices (0 without a GPU or in builds without the CUDA backend).
 int cudaDeviceCount();
 

@@ -28,6 +28,9 @@ struct PassContext {
   DType lowPrecision = DType::kUndefined;
   std::function<bool(const ir::Node& node, DType lowered)> supportsLowered;
   std::function<const std::vector<int>&(const std::string& domain, const std::string& op)> hostInputs;
+  // The target runs kiln:MatMulLayerNorm (a GEMM + residual + LayerNorm in one kernel: CUDA fp16
+  // on compute capability 9.0 with CUTLASS); fold-layernorm-matmul runs only then.
+  bool fuseMatMulLayerNorm = false;
 };
 
 struct PassResult {

@@ -444,5 +444,42 @@ TEST(Normalization, InferenceAndImportHooks) {
   }
 }
 
+// kiln:MatMulLayerNorm is FusedMatMul (bias, residual) then LayerNormalization over the last axis,
+// with every optional input present or absent; a wrong-sized scale is an error, not a crash.
+TEST(Normalization, MatMulLayerNormIsFusedMatMulThenLayerNorm) {
+  std::mt19937 rng(9);
+  const Dims a{2, 7, 24};
+  const int64_t n = 40;
+  Tensor x = randomTensor(DType::kFloat32, a, rng, -1, 1), w = randomTensor(DType::kFloat32, Dims{24, n}, rng);
+  Tensor bias = randomTensor(DType::kFloat32, Dims{n}, rng), res = randomTensor(DType::kFloat32, Dims{2, 7, n}, rng, 3, 5);
+  Tensor scale = randomTensor(DType::kFloat32, Dims{n}, rng, 0.5, 1.5), beta = randomTensor(DType::kFloat32, Dims{n}, rng);
+  for (int mask = 0; mask < 8; ++mask) {
+    const bool hasBias = mask & 1, hasRes = mask & 2, hasBeta = mask & 4;
+    SCOPED_TRACE(fmt::format("bias {} residual {} beta {}", hasBias, hasRes, hasBeta));
+    OpSpec fm{.op = "FusedMatMul", .inputs = {x, w, hasBias ? bias : Tensor(), hasRes ? res : Tensor()}, .opset = 1,
+              .domain = "kiln"};
+    while (!fm.inputs.empty() && !fm.inputs.back().defined()) fm.inputs.pop_back();
+    auto z = runOp(fm);
+    ASSERT_TRUE(z.ok()) << z.status().toString();
+    OpSpec ln{.op = "LayerNormalization", .attrs = attrs({{"epsilon", 1e-3f}}), .inputs = {(*z)[0], scale}};
+    if (hasBeta) ln.inputs.push_back(beta);
+    auto want = runOp(ln);
+    ASSERT_TRUE(want.ok()) << want.status().toString();
+    OpSpec fused{.op = "MatMulLayerNorm", .attrs = attrs({{"epsilon", 1e-3f}}),
+                 .inputs = {x, w, hasBias ? bias : Tensor(), hasRes ? res : Tensor(), scale}, .opset = 1, .domain = "kiln"};
+    if (hasBeta) fused.inputs.push_back(beta);
+    auto got = runOp(fused);
+    ASSERT_TRUE(got.ok()) << got.status().toString();
+    EXPECT_LE(maxAbsDiff((*got)[0], (*want)[0]), 1e-5);
+  }
+  OpSpec bad{.op = "MatMulLayerNorm",
+             .inputs = {x, w, Tensor(), Tensor(), randomTensor(DType::kFloat32, Dims{n - 1}, rng)},
+             .opset = 1,
+             .domain = "kiln"};
+  auto r = runOp(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("scale"), std::string::npos) << r.status().toString();
+}
+
 }  // namespace
 }  // namespace kiln::testing

@@ -38,6 +38,12 @@ bool cudaHasOp(const std::string& domain, const std::string& op) {
 
 int cudaDeviceCount() { return static_cast<int>(cuda::listDevices().size()); }
 
+int cudaComputeCapability(int device) {
+  auto devices = cuda::listDevices();
+  if (device < 0 || device >= static_cast<int>(devices.size())) return 0;
+  return devices[device].major * 10 + devices[device].minor;
+}
+
 std::string cudaDeviceKey(int device) {
   auto devices = cuda::listDevices();
   if (device < 0 || device >= static_cast<int>(devices.size())) return "cuda:none";

@@ -3,6 +3,8 @@
 //   FusedConv(X, W, B?, Z?):   Y = act(Conv(X, W) + B + Z)   (Z: residual, same shape as Y)
 //   FusedMatMul(A, B, bias?, R?):  Y = act(A @ B + bias + R)  (numpy MatMul batching; bias [N];
 //                                  R: residual, same shape as Y)
+//   MatMulLayerNorm(A, B, bias?, R?, scale, beta?):
+//                                  Y = LayerNorm(A @ B + bias + R) * scale + beta over the last axis
 //   EmbedLayerNorm(ids0, table0, gamma, beta?, ids1?, table1?, addend?):
 //                                  Y = LayerNorm(table0[ids0] + table1[ids1] + addend) * gamma + beta
 //                                  over the last axis (BERT's embeddings: word and token-type
@@ -102,6 +104,24 @@ void RegisterFusedOps(OpRegistry& r) {
     return Status::OK();
   };
   r.add(std::move(fm));
+
+  // MatMulLayerNorm(A, B, bias?, R?, scale, B_ln?): LayerNorm over the last axis of
+  // FusedMatMul(A, B, bias, R) (no activation) with `epsilon`; what fold-layernorm-matmul makes of
+  // a residual GEMM and the LayerNormalization after it, for targets with the fused kernel.
+  OpDef ml;
+  ml.domain = "kiln";
+  ml.name = "MatMulLayerNorm";
+  ml.minInputs = 2;  // bias and R are optional, the scale is not: checked below
+  ml.maxInputs = 6;
+  ml.attrs = {attrF("epsilon", 1e-5f)};
+  ml.infer = [mmInfer = matmul->infer](InferContext& ctx) -> Status {
+    KILN_RETURN_IF_ERROR(mmInfer(ctx));
+    for (int i : {2, 3, 4, 5})
+      if (ctx.hasInput(i)) KILN_RETURN_IF_ERROR(expectSameType(ctx, 0, i));
+    if (!ctx.hasInput(4)) return InvalidArgument("MatMulLayerNorm needs its scale (input 4)");
+    return Status::OK();
+  };
+  r.add(std::move(ml));
 
   const OpDef* attention = r.find("", "Attention");
   KILN_CHECK(attention);

@@ -8,6 +8,7 @@
 #include "core/layout.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <functional>
 
@@ -174,6 +175,39 @@ Status refFusedMatMul(const KernelContext& ctx) {
   return Status::OK();
 }
 
+// kiln:MatMulLayerNorm: the FusedMatMul (no activation), then LayerNorm over each output row with
+// float statistics (mean, then the centered variance), in place.
+Status refMatMulLayerNorm(const KernelContext& ctx) {
+  KILN_RETURN_IF_ERROR(checkF32("kiln:MatMulLayerNorm", ctx));
+  KILN_RETURN_IF_ERROR(refFusedMatMul(ctx));
+  Tensor& y = ctx.out(0);
+  const int64_t n = y.rank() == 0 ? 1 : y.dims().back();
+  const Tensor& gamma = ctx.in(4);
+  const Tensor* beta = ctx.hasInput(5) ? &ctx.in(5) : nullptr;
+  if (gamma.numel() != n || (beta && beta->numel() != n))
+    return InvalidArgument("MatMulLayerNorm: scale of {} and bias of {} values for rows of {}", gamma.numel(),
+                           beta ? beta->numel() : n, n);
+  const float eps = ctx.attrs.getFloat("epsilon", 1e-5f);
+  float* py = y.data<float>();
+  const float* g = gamma.data<float>();
+  const float* b = beta ? beta->data<float>() : nullptr;
+  const int64_t rows = n == 0 ? 0 : y.numel() / n;
+  parallelFor(rows, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* row = py + r * n;
+      double sum = 0;
+      for (int64_t j = 0; j < n; ++j) sum += row[j];
+      const double mean = sum / static_cast<double>(n);
+      double sq = 0;
+      for (int64_t j = 0; j < n; ++j) sq += (row[j] - mean) * (row[j] - mean);
+      const double rstd = 1.0 / std::sqrt(sq / static_cast<double>(n) + eps);
+      for (int64_t j = 0; j < n; ++j)
+        row[j] = static_cast<float>((row[j] - mean) * rstd) * g[j] + (b ? b[j] : 0.0f);
+    }
+  });
+  return Status::OK();
+}
+
 void RegisterFusedElementwiseKernels(KernelRegistry& r);
 void RegisterFusedEmbedKernels(KernelRegistry& r);
 
@@ -190,6 +224,7 @@ void RegisterFusedKernels(KernelRegistry& r) {
           [](const KernelContext& c) { return refNhwcPool(c, refGlobalAveragePool); }, 0, "kiln", scratch);
   r.addFn("FusedConv", "cpu_ref_FusedConv", &refFusedConv, 0, "kiln", scratch);
   r.addFn("FusedMatMul", "cpu_ref_FusedMatMul", &refFusedMatMul, 0, "kiln");
+  r.addFn("MatMulLayerNorm", "cpu_ref_MatMulLayerNorm", &refMatMulLayerNorm, 0, "kiln");
 }
 
 }  // namespace kiln::cpu

@@ -13,6 +13,7 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/sm90/cutlass_gemm.h"
+#include "backends/cuda/sm90/cutlass_gemm_layernorm.h"
 #include "core/activation.h"
 
 namespace kiln::cuda {
@@ -146,11 +147,109 @@ void addCutlass(GpuKernelRegistry& r, const char* domain, const char* op, const 
   r.add(std::move(def));
 }
 
+// kiln:MatMulLayerNorm: fp16, B 2-D [K, N] with K a multiple of 8 and N a width the cluster
+// kernel has (cutlass_gemm_layernorm.h), bias / scale / beta [N].
+bool supportsMatMulLayerNorm(const LayerDesc& d) {
+  if (d.inputTypes.size() < 5 || !present(d, 0) || !present(d, 1) || !present(d, 4)) return false;
+  for (size_t i = 0; i < d.inputTypes.size(); ++i)
+    if (present(d, i) && d.inputTypes[i] != DType::kFloat16) return false;
+  if (d.outputTypes.size() != 1 || d.outputTypes[0] != DType::kFloat16) return false;
+  const Shape &a = d.inputShapes[0], &b = d.inputShapes[1];
+  if (!a.rankKnown() || a.rank() < 2 || !b.rankKnown() || b.rank() != 2) return false;
+  if (!knownMultipleOf8(b[0]) || !b[1].isStatic() || !sm90::layerNormGemmSupportsWidth(static_cast<int>(b[1].value())))
+    return false;
+  for (size_t i : {size_t{2}, size_t{4}, size_t{5}})
+    if (present(d, i) && (!d.inputShapes[i].rankKnown() || d.inputShapes[i].rank() != 1)) return false;
+  return true;
+}
+
+struct LayerNormGemmState final : GpuKernelState {
+  std::vector<unsigned char> params = std::vector<unsigned char>(sm90::layerNormGemmParamsBytes());
+  sm90::LayerNormGemmArgs key;
+  bool valid = false;
+};
+
+bool sameProblem(const sm90::LayerNormGemmArgs& x, const sm90::LayerNormGemmArgs& y) {
+  return x.M == y.M && x.N == y.N && x.K == y.K && x.a == y.a && x.b == y.b && x.bias == y.bias &&
+         x.residual == y.residual && x.gamma == y.gamma && x.beta == y.beta && x.d == y.d &&
+         x.epsilon == y.epsilon && x.smCount == y.smCount;
+}
+
+class CutlassMatMulLayerNormKernel final : public GpuKernel {
+ public:
+  explicit CutlassMatMulLayerNormKernel(const LayerDesc& d) : epsilon_(d.attrs ? d.attrs->getFloat("epsilon", 1e-5f) : 1e-5f) {}
+
+  Result<std::unique_ptr<GpuKernelState>> createState(const GpuResources&) const override {
+    return std::unique_ptr<GpuKernelState>(std::make_unique<LayerNormGemmState>());
+  }
+
+  Status enqueue(const GpuKernelContext& c) const override {
+    if (c.res.computeCapability != 90)
+      return Unsupported("MatMulLayerNorm: the cluster GEMM needs compute capability 9.0, this device has {}.{}",
+                         c.res.computeCapability / 10, c.res.computeCapability % 10);
+    const Tensor &a = c.in(0), &b = c.in(1), &gamma = c.in(4);
+    Tensor& y = c.out(0);
+    if (a.rank() < 2 || b.rank() != 2 || a.dims()[a.rank() - 1] != b.dims()[0])
+      return InvalidArgument("MatMulLayerNorm: A {} and B {} do not multiply", a.dims().toString(), b.dims().toString());
+    const int64_t K = b.dims()[0], N = b.dims()[1], M = a.numel() / K;
+    if (y.numel() != M * N)
+      return InvalidArgument("MatMulLayerNorm: output {} does not match {} x {}", y.dims().toString(),
+                             a.dims().toString(), b.dims().toString());
+    if (y.numel() == 0) return Status::OK();
+    if (M > INT32_MAX || K > INT32_MAX) return Unsupported("MatMulLayerNorm of {} x {} x {} (int32 extents)", M, N, K);
+    sm90::LayerNormGemmArgs g;
+    g.M = static_cast<int>(M), g.N = static_cast<int>(N), g.K = static_cast<int>(K);
+    g.a = a.raw(), g.b = b.raw(), g.d = y.raw(), g.gamma = gamma.raw();
+    g.epsilon = epsilon_;
+    if (gamma.numel() != N) return InvalidArgument("MatMulLayerNorm: scale {} for rows of {}", gamma.dims().toString(), N);
+    for (int i : {2, 5}) {
+      if (!c.hasInput(i)) continue;
+      if (c.in(i).numel() != N)
+        return InvalidArgument("MatMulLayerNorm: {} {} for rows of {}", i == 2 ? "bias" : "LayerNorm bias",
+                               c.in(i).dims().toString(), N);
+      (i == 2 ? g.bias : g.beta) = c.in(i).raw();
+    }
+    if (c.hasInput(3)) {
+      if (c.in(3).dims() != y.dims())
+        return InvalidArgument("MatMulLayerNorm: residual {} for output {}", c.in(3).dims().toString(),
+                               y.dims().toString());
+      g.residual = c.in(3).raw();
+    }
+    g.smCount = c.res.smCount;
+    if (!sm90::layerNormGemmFits(g))
+      return Unsupported("MatMulLayerNorm {} x {}: the cluster GEMM needs 16-byte aligned operands, K a multiple of 8 "
+                         "and rows of 384, 768 or 1024",
+                         a.dims().toString(), b.dims().toString());
+    auto* st = static_cast<LayerNormGemmState*>(c.state);
+    if (!st->valid || !sameProblem(st->key, g)) {
+      st->valid = false;
+      KILN_CUDA_RETURN_IF_ERROR(sm90::prepareLayerNormGemm(g, st->params.data()));
+      st->key = g;
+      st->valid = true;
+    }
+    KILN_CUDA_RETURN_IF_ERROR(sm90::launchLayerNormGemm(st->params.data(), g.N, c.stream));
+    return Status::OK();
+  }
+
+ private:
+  float epsilon_;
+};
+
 }  // namespace
 
 void registerCutlassKernels(GpuKernelRegistry& r) {
   addCutlass(r, "", "MatMul", "cuda_cutlass_matmul", false, &supportsMatMul);
   addCutlass(r, "kiln", "FusedMatMul", "cuda_cutlass_fused_matmul", true, &supportsFused);
+  GpuKernelDef ln;
+  ln.domain = "kiln";
+  ln.op = "MatMulLayerNorm";
+  ln.tactic = "cuda_cutlass_matmul_layernorm";
+  ln.priority = 40;  // below the unfused reference (matmul_layernorm.cc): chosen by timing
+  ln.supports = &supportsMatMulLayerNorm;
+  ln.create = [](const LayerDesc& d, int, size_t) -> Result<std::unique_ptr<GpuKernel>> {
+    return std::unique_ptr<GpuKernel>(std::make_unique<CutlassMatMulLayerNormKernel>(d));
+  };
+  r.add(std::move(ln));
 }
 
 }  // namespace kiln::cuda

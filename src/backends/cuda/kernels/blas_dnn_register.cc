@@ -6,6 +6,7 @@ namespace kiln::cuda {
 void registerBlasDnnKernels(GpuKernelRegistry& r) {
   registerBlasKernels(r);
   registerCutlassKernels(r);
+  registerMatMulLayerNormKernels(r);
   registerAttentionKernels(r);
   registerDnnKernels(r);
 }

@@ -12,6 +12,7 @@ void registerReduceNormKernels(GpuKernelRegistry& r);    // reduce_*.cu, norm_*.
 void registerBlasDnnKernels(GpuKernelRegistry& r);       // calls the four below
 void registerBlasKernels(GpuKernelRegistry& r);          // blas_*: cuBLASLt MatMul/Gemm/FusedMatMul
 void registerCutlassKernels(GpuKernelRegistry& r);       // blas_cutlass: FusedMatMul as a Hopper CUTLASS GEMM
+void registerMatMulLayerNormKernels(GpuKernelRegistry& r);  // matmul_layernorm: MatMulLayerNorm unfused
 void registerAttentionKernels(GpuKernelRegistry& r);     // attention_*: fused attention
 void registerDnnKernels(GpuKernelRegistry& r);           // dnn_*: cuDNN convolutions
 void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss

@@ -3,6 +3,7 @@
 #include <cuda_runtime_api.h>
 
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/kernels/norm_enqueue.h"
 #include "backends/cuda/kernels/reduce_launch.h"
 #include "backends/cuda/kernels/reduce_register.h"
 #include "backends/embed_geometry.h"
@@ -441,6 +442,13 @@ bool floatIn0Rank2(const LayerDesc& d) {
 }
 
 }  // namespace
+
+Status enqueueLayerNorm(const GpuKernelContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const bool packed = (x.dtype() == DType::kFloat16 || x.dtype() == DType::kBFloat16) && x.rank() > 0 &&
+                      x.dims().back() % 8 == 0 && x.dims().back() <= 1024 && ctx.in(1).numel() > 1;
+  return packed ? layerNormEnqueue<false, true>(ctx) : layerNormEnqueue<false>(ctx);
+}
 
 void registerNormOps(GpuKernelRegistry& r) {
   r.addFn("LayerNormalization", "cuda_norm_layernorm", &layerNormEnqueue<false>, layerNormSupports<false>, 10);

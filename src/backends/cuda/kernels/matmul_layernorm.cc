@@ -1,0 +1,127 @@
+// kiln:MatMulLayerNorm as the two layers it replaces, inside one: the cuBLASLt FusedMatMul into
+// the workspace, then the LayerNorm kernel into the output. Tactic "cuda_matmul_then_layernorm",
+// the layer's reference (first) candidate: the builder checks the fused CUTLASS kernel
+// (blas_cutlass.cc) against it and keeps whichever times faster, so a shape where the cluster
+// GEMM loses (few rows: a handful of clusters for the whole GPU) runs unfused. Static shapes only
+// (the intermediate's size is the workspace's).
+#include <optional>
+
+#include "backends/cuda/kernels/blas_matmul.h"
+#include "backends/cuda/kernels/families.h"
+#include "backends/cuda/kernels/norm_enqueue.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+constexpr size_t kAlignBytes = 256;
+
+size_t alignUp(size_t n) { return (n + kAlignBytes - 1) / kAlignBytes * kAlignBytes; }
+
+std::optional<int64_t> staticNumel(const Shape& s) {
+  if (!s.rankKnown()) return std::nullopt;
+  int64_t n = 1;
+  for (int i = 0; i < s.rank(); ++i) {
+    if (!s[i].isStatic()) return std::nullopt;
+    n *= s[i].value();
+  }
+  return n;
+}
+
+bool present(const LayerDesc& d, size_t i) { return i < d.inputTypes.size() && d.inputTypes[i] != DType::kUndefined; }
+
+// The FusedMatMul part of the layer (inputs A, B, bias, R; no activation).
+LayerDesc matmulPart(const LayerDesc& d, const AttrMap* attrs) {
+  LayerDesc m = d;
+  m.op = "FusedMatMul";
+  m.attrs = attrs;
+  const size_t n = std::min<size_t>(4, d.inputTypes.size());
+  m.inputTypes.resize(n);
+  m.inputShapes.resize(n);
+  m.constInputs.resize(std::min(n, d.constInputs.size()));
+  while (!m.inputTypes.empty() && m.inputTypes.back() == DType::kUndefined) {
+    m.inputTypes.pop_back();
+    m.inputShapes.pop_back();
+    if (m.constInputs.size() > m.inputTypes.size()) m.constInputs.pop_back();
+  }
+  return m;
+}
+
+bool supports(const LayerDesc& d) {
+  if (d.inputTypes.size() < 5 || !present(d, 0) || !present(d, 1) || !present(d, 4)) return false;
+  if (d.outputTypes.size() != 1 || d.outputShapes.empty() || !staticNumel(d.outputShapes[0])) return false;
+  const DType t = d.outputTypes[0];
+  if (t != DType::kFloat16 && t != DType::kBFloat16 && t != DType::kFloat32) return false;
+  for (size_t i = 0; i < d.inputTypes.size(); ++i)
+    if (present(d, i) && d.inputTypes[i] != t) return false;
+  const Shape &a = d.inputShapes[0], &b = d.inputShapes[1];
+  return a.rankKnown() && a.rank() >= 2 && b.rankKnown() && b.rank() == 2;
+}
+
+struct State final : GpuKernelState {
+  std::unique_ptr<GpuKernelState> matmul;
+};
+
+class MatMulThenLayerNorm final : public GpuKernel {
+ public:
+  MatMulThenLayerNorm(const LayerDesc& d, size_t workspaceLimit) {
+    lnAttrs_.set("axis", AttrValue(int64_t{-1}));
+    lnAttrs_.set("epsilon", AttrValue(d.attrs ? d.attrs->getFloat("epsilon", 1e-5f) : 1e-5f));
+    zBytes_ = alignUp(static_cast<size_t>(*staticNumel(d.outputShapes[0])) * dtypeSize(d.outputTypes[0]));
+    mm_.emplace(matmulPart(d, &mmAttrs_), MmOp::kFused, 0);
+    mm_->setWorkspaceLimit(workspaceLimit > zBytes_ ? workspaceLimit - zBytes_ : 0);
+  }
+
+  size_t workspaceBytes() const override { return zBytes_ + mm_->workspaceBytes(); }
+
+  Result<std::unique_ptr<GpuKernelState>> createState(const GpuResources& res) const override {
+    auto s = std::make_unique<State>();
+    KILN_ASSIGN_OR_RETURN(s->matmul, mm_->createState(res));
+    return std::unique_ptr<GpuKernelState>(std::move(s));
+  }
+
+  Status enqueue(const GpuKernelContext& c) const override {
+    Tensor& y = c.out(0);
+    const size_t need = static_cast<size_t>(y.numel()) * dtypeSize(y.dtype());
+    if (need > zBytes_ || c.workspaceSize < zBytes_)
+      return InternalError("MatMulLayerNorm: output {} does not fit the planned intermediate of {} bytes",
+                           y.dims().toString(), zBytes_);
+    Tensor z = Tensor::borrow(y.dtype(), y.dims(), c.workspace);
+    const Tensor* mmIn[4] = {c.inputs[0], c.inputs[1], c.hasInput(2) ? c.inputs[2] : nullptr,
+                             c.hasInput(3) ? c.inputs[3] : nullptr};
+    size_t nIn = 4;
+    while (nIn > 2 && mmIn[nIn - 1] == nullptr) --nIn;
+    Tensor* mmOut[1] = {&z};
+    GpuKernelContext mc{mmAttrs_, std::span<const Tensor* const>(mmIn, nIn), std::span<Tensor* const>(mmOut, 1),
+                        static_cast<State*>(c.state)->matmul.get(), c.res, c.stream,
+                        static_cast<char*>(c.workspace) + zBytes_, c.workspaceSize - zBytes_, c.check};
+    KILN_RETURN_IF_ERROR(mm_->enqueue(mc));
+    const Tensor* lnIn[3] = {&z, c.inputs[4], c.hasInput(5) ? c.inputs[5] : nullptr};
+    Tensor* lnOut[1] = {&y};
+    GpuKernelContext lc{lnAttrs_, std::span<const Tensor* const>(lnIn, c.hasInput(5) ? 3 : 2),
+                        std::span<Tensor* const>(lnOut, 1), nullptr, c.res, c.stream, nullptr, 0, c.check};
+    return enqueueLayerNorm(lc);
+  }
+
+ private:
+  AttrMap mmAttrs_, lnAttrs_;
+  size_t zBytes_ = 0;
+  std::optional<MatmulKernel> mm_;
+};
+
+}  // namespace
+
+void registerMatMulLayerNormKernels(GpuKernelRegistry& r) {
+  GpuKernelDef def;
+  def.domain = "kiln";
+  def.op = "MatMulLayerNorm";
+  def.tactic = "cuda_matmul_then_layernorm";
+  def.priority = 100;  // the reference the fused kernel is checked against
+  def.supports = &supports;
+  def.create = [](const LayerDesc& d, int, size_t workspaceLimit) -> Result<std::unique_ptr<GpuKernel>> {
+    return std::unique_ptr<GpuKernel>(std::make_unique<MatMulThenLayerNorm>(d, workspaceLimit));
+  };
+  r.add(std::move(def));
+}
+
+}  // namespace kiln::cuda

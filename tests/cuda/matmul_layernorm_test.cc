@@ -1,0 +1,181 @@
+// cuda_cutlass_matmul_layernorm (kiln:MatMulLayerNorm as a Hopper cluster GEMM that normalizes
+// rows across its CTAs) and cuda_matmul_then_layernorm (cuBLASLt GEMM + LayerNorm kernel) against
+// the float32 CPU reference on the same fp16-rounded values: every
+// row width it has (384, 768, 1024: clusters of 2, 4 and 4 CTAs), M not a multiple of the 128-row
+// tile and M with fewer row blocks than clusters or many more (several tiles per cluster, so the
+// exchange barriers change phase), with and without bias, residual and LayerNorm bias; rows with a
+// large common offset (the variance is taken around the mean); and the layers it refuses.
+#include <random>
+#include <string>
+
+#include "backends/cuda/device.h"
+#include "gpu_test_util.h"
+
+namespace kiln::testing {
+namespace {
+
+constexpr const char* kTactic = "cuda_cutlass_matmul_layernorm";
+constexpr const char* kUnfused = "cuda_matmul_then_layernorm";  // the reference tactic
+
+std::string skipReason() {
+  bool registered = false;
+  for (const auto& t : cudaTacticsFor("MatMulLayerNorm", "kiln")) registered |= t == kTactic;
+  if (!registered) return "built without CUTLASS headers (scripts/setup.sh fetches them)";
+  const auto devices = cuda::listDevices();
+  if (devices.empty() || devices[0].major != 9 || devices[0].minor != 0)
+    return "the cluster GEMM + LayerNorm needs compute capability 9.0";
+  return "";
+}
+
+#define KILN_REQUIRE_LN_GEMM_GPU()                                                     \
+  do {                                                                                 \
+    KILN_REQUIRE_GPU();                                                                \
+    if (const std::string why = skipReason(); !why.empty()) GTEST_SKIP() << why;      \
+  } while (0)
+
+Tensor roundHalf(const Tensor& x) {
+  Tensor y = Tensor::allocate(DType::kFloat32, x.dims());
+  for (int64_t i = 0; i < x.numel(); ++i) y.data<float>()[i] = static_cast<float>(Float16(static_cast<float>(x.doubleAt(i))));
+  return y;
+}
+
+Tensor toHalf(const Tensor& x) {
+  Tensor y = Tensor::allocate(DType::kFloat16, x.dims());
+  for (int64_t i = 0; i < x.numel(); ++i) y.data<Float16>()[i] = Float16(static_cast<float>(x.doubleAt(i)));
+  return y;
+}
+
+Tensor toFloat(const Tensor& x) {
+  Tensor y = Tensor::allocate(DType::kFloat32, x.dims());
+  for (int64_t i = 0; i < x.numel(); ++i) y.data<float>()[i] = static_cast<float>(x.doubleAt(i));
+  return y;
+}
+
+struct Parts {
+  bool bias = true, residual = true, beta = true;
+  float offset = 0.0f;  // added to the residual: rows far from zero mean
+};
+
+// MatMulLayerNorm in float32 with fp16-representable values.
+OpSpec layerNormGemm(const Dims& a, int64_t k, int64_t n, const Parts& p, std::mt19937& rng) {
+  OpSpec s;
+  s.op = "MatMulLayerNorm";
+  s.domain = "kiln";
+  s.opset = 1;
+  Dims y = a;
+  y[y.rank() - 1] = n;
+  Tensor res = randomTensor(DType::kFloat32, y, rng, -2, 2);
+  for (int64_t i = 0; i < res.numel(); ++i) res.data<float>()[i] += p.offset;
+  s.inputs = {randomTensor(DType::kFloat32, a, rng, -1, 1), randomTensor(DType::kFloat32, Dims{k, n}, rng, -0.1, 0.1),
+              p.bias ? randomTensor(DType::kFloat32, Dims{n}, rng) : Tensor(), p.residual ? res : Tensor(),
+              randomTensor(DType::kFloat32, Dims{n}, rng, 0.5, 1.5)};
+  s.constInputs = {false, true, true, false, true};
+  if (p.beta) {
+    s.inputs.push_back(randomTensor(DType::kFloat32, Dims{n}, rng));
+    s.constInputs.push_back(true);
+  }
+  for (auto& x : s.inputs)
+    if (x.defined()) x = roundHalf(x);
+  s.attrs.set("epsilon", AttrValue(1e-5f));
+  return s;
+}
+
+OpSpec asHalf(OpSpec s) {
+  for (auto& x : s.inputs)
+    if (x.defined()) x = toHalf(x);
+  return s;
+}
+
+// The unfused fp16 graph's function: FusedMatMul in float32, its output rounded to fp16 (the
+// tensor the graph stores), then LayerNormalization in float32.
+Result<Tensor> unfusedReference(const OpSpec& s32) {
+  OpSpec fm;
+  fm.op = "FusedMatMul";
+  fm.domain = "kiln";
+  fm.opset = 1;
+  fm.inputs = {s32.inputs[0], s32.inputs[1], s32.inputs[2], s32.inputs[3]};
+  while (!fm.inputs.back().defined()) fm.inputs.pop_back();
+  KILN_ASSIGN_OR_RETURN(auto z, runOp(fm));
+  OpSpec ln;
+  ln.op = "LayerNormalization";
+  ln.opset = 17;
+  ln.attrs.set("epsilon", AttrValue(s32.attrs.getFloat("epsilon")));
+  ln.inputs = {roundHalf(z[0]), s32.inputs[4]};
+  if (s32.inputs.size() > 5) ln.inputs.push_back(s32.inputs[5]);
+  KILN_ASSIGN_OR_RETURN(auto y, runOp(ln));
+  return y[0];
+}
+
+void expectCloseToReference(const OpSpec& s32) {
+  auto ref = unfusedReference(s32);
+  ASSERT_TRUE(ref.ok()) << ref.status().toString();
+  auto fusedCpu = runOp(s32);  // the CPU kernel of the fused op (no fp16 rounding in between)
+  ASSERT_TRUE(fusedCpu.ok()) << fusedCpu.status().toString();
+  for (const char* tactic : {kTactic, kUnfused}) {
+    SCOPED_TRACE(tactic);
+    GpuRunOptions o;
+    o.tactic = tactic;
+    auto got = runOpCuda(asHalf(s32), o);
+    ASSERT_TRUE(got.ok()) << got.status().toString();
+    ASSERT_EQ((*got)[0].dims(), ref->dims());
+    // Against the unfused graph: only the output's fp16 rounding (2^-11 relative) and summation
+    // order differ. NaN (an unwritten row) fails.
+    const Tensor g = toFloat((*got)[0]);
+    const double e = relativeL2(g, *ref);
+    EXPECT_LE(e, 1e-3) << "relative L2 " << e;
+    EXPECT_LE(maxAbsDiff(g, *ref), 0.02);
+    // And the CPU kernel of the same layer agrees where the pre-normalization values are small.
+    if (relativeL2(roundHalf((*fusedCpu)[0]), *ref) < 1e-3) EXPECT_LE(relativeL2(g, (*fusedCpu)[0]), 2e-3);
+  }
+}
+
+TEST(CudaMatMulLayerNorm, EveryWidthMatchesTheReference) {
+  KILN_REQUIRE_LN_GEMM_GPU();
+  std::mt19937 rng(31);
+  struct Case {
+    Dims a;
+    int64_t k, n;
+  };
+  // 77 rows: one partial tile; 3 x 301: seven row blocks, the last partial; 8 x 128 x 768: 64
+  // blocks, several per cluster; K = 3072 as BERT's FFN-down, 72 not a multiple of the 64-deep tile.
+  const Case cases[] = {{{77, 72}, 72, 768},       {{3, 301, 768}, 768, 768}, {{8, 128, 3072}, 3072, 768},
+                        {{2, 150, 256}, 256, 384}, {{5, 97, 1024}, 1024, 1024}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.a.toString() + " x [" + std::to_string(c.k) + ", " + std::to_string(c.n) + "]");
+    expectCloseToReference(layerNormGemm(c.a, c.k, c.n, Parts{}, rng));
+  }
+}
+
+TEST(CudaMatMulLayerNorm, OptionalInputsAndOffsetRows) {
+  KILN_REQUIRE_LN_GEMM_GPU();
+  std::mt19937 rng(32);
+  for (int mask = 0; mask < 8; ++mask) {
+    Parts p;
+    p.bias = mask & 1, p.residual = mask & 2, p.beta = mask & 4;
+    SCOPED_TRACE("bias " + std::to_string(p.bias) + " residual " + std::to_string(p.residual) + " beta " +
+                 std::to_string(p.beta));
+    expectCloseToReference(layerNormGemm({2, 131, 64}, 64, 768, p, rng));
+  }
+  Parts offset;
+  offset.offset = 40.0f;  // rows of mean ~40 and spread ~1: the variance is taken around the mean
+  expectCloseToReference(layerNormGemm({300, 128}, 128, 384, offset, rng));
+}
+
+// Widths without a cluster configuration, fp32, K not a multiple of 8: refused, not wrong.
+TEST(CudaMatMulLayerNorm, RefusesWhatItCannotRun) {
+  KILN_REQUIRE_LN_GEMM_GPU();
+  std::mt19937 rng(33);
+  GpuRunOptions o;
+  o.tactic = kTactic;
+  auto refused = [&](const OpSpec& s, const std::string& what) {
+    auto r = runOpCuda(s, o);
+    ASSERT_FALSE(r.ok()) << what;
+    EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << what << ": " << r.status().toString();
+  };
+  refused(asHalf(layerNormGemm({9, 64}, 64, 512, Parts{}, rng)), "N = 512");
+  refused(asHalf(layerNormGemm({9, 60}, 60, 768, Parts{}, rng)), "K = 60");
+  refused(layerNormGemm({9, 64}, 64, 768, Parts{}, rng), "float32");
+}
+
+}  // namespace
+}  // namespace kiln::testing
