@@ -1,7 +1,7 @@
 // cuda_cutlass_matmul_layernorm (kiln:MatMulLayerNorm as a Hopper cluster GEMM that normalizes
 // rows across its CTAs) and cuda_matmul_then_layernorm (cuBLASLt GEMM + LayerNorm kernel) against
 // the float32 CPU reference on the same fp16-rounded values: every
-// row width it has (384, 768, 1024: clusters of 2, 4 and 4 CTAs), M not a multiple of the 128-row
+// row width it has (384, 768, 1024: clusters of 1, 2 and 4 CTAs), M not a multiple of the 128-row
 // tile and M with fewer row blocks than clusters or many more (several tiles per cluster, so the
 // exchange barriers change phase), with and without bias, residual and LayerNorm bias; rows with a
 // large common offset (the variance is taken around the mean); and the layers it refuses.
@@ -136,10 +136,13 @@ TEST(CudaMatMulLayerNorm, EveryWidthMatchesTheReference) {
     Dims a;
     int64_t k, n;
   };
-  // 77 rows: one partial tile; 3 x 301: seven row blocks, the last partial; 8 x 128 x 768: 64
-  // blocks, several per cluster; K = 3072 as BERT's FFN-down, 72 not a multiple of the 64-deep tile.
-  const Case cases[] = {{{77, 72}, 72, 768},       {{3, 301, 768}, 768, 768}, {{8, 128, 3072}, 3072, 768},
-                        {{2, 150, 256}, 256, 384}, {{5, 97, 1024}, 1024, 1024}};
+  // 77 rows: one partial tile; 3 x 301: eight row blocks, the last partial; K = 3072 as BERT's
+  // FFN-down, 72 not a multiple of the k tile.
+  // 9000 x 768 and 4000 x 1024: more row blocks (71, 32) than an H100 holds clusters (66 of 2, 30
+  // of 4), so clusters take a second tile and the exchange barriers a second phase.
+  const Case cases[] = {{{77, 72}, 72, 768},       {{3, 301, 768}, 768, 768},   {{8, 128, 3072}, 3072, 768},
+                        {{2, 150, 256}, 256, 384}, {{5, 97, 1024}, 1024, 1024}, {{9000, 64}, 64, 768},
+                        {{4000, 64}, 64, 1024}};
   for (const Case& c : cases) {
     SCOPED_TRACE(c.a.toString() + " x [" + std::to_string(c.k) + ", " + std::to_string(c.n) + "]");
     expectCloseToReference(layerNormGemm(c.a, c.k, c.n, Parts{}, rng));

@@ -5,11 +5,11 @@
 // (a read and a write of M x N) disappears.
 //
 // How a row that spans several CTAs is normalized: the N columns of a row are split across a
-// thread-block cluster of N / BN CTAs along N (4 x 192 for N = 768). Each CTA reduces its part of
-// every row, writes the partial into every peer's shared memory (DSMEM) and signals the peer's
-// mbarrier; after the sum comes the centered sum of squares the same way (two passes, so the
-// variance has no E[x^2] - E[x]^2 cancellation). Clusters are co-scheduled by the hardware, so the
-// exchange cannot wait on a CTA that is not running.
+// thread-block cluster of N / BN CTAs along N (2 x 384 for N = 768). Each CTA reduces its part of
+// every row, sends the partial to every peer's shared memory (DSMEM) and the peers add them up;
+// after the sum comes the centered sum of squares the same way (two passes, so the variance has
+// no E[x^2] - E[x]^2 cancellation). Clusters are co-scheduled by the hardware, so the exchange
+// cannot wait on a CTA that is not running.
 #pragma once
 
 #include <cuda_runtime_api.h>
