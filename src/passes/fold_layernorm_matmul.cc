@@ -5,9 +5,10 @@
 // add the residual, then normalize). The fused kernel normalizes in the GEMM's epilogue, so the
 // M x N activation is not written, read back and written again by a LayerNorm pass.
 //
-// It runs after precision lowering (the fused kernel is fp16 only) and only where the target says
-// it has the kernel (PassContext::fuseMatMulLayerNorm); each candidate is also checked against the
-// kernel's constraints (row width, alignment of K) before the rewrite.
+// It runs after precision lowering (the fused kernel is fp16 only), only where the target says it
+// has the kernel (PassContext::fuseMatMulLayerNorm) and only for fixed shapes (the unfused tactic's
+// intermediate lives in the workspace); each candidate is also checked against the kernels'
+// constraints (row width, alignment of K) before the rewrite.
 #include <fmt/format.h>
 
 #include "passes/passes.h"
@@ -43,6 +44,9 @@ class FoldLayerNormMatMul final : public Pass {
       if (extraOutputs) continue;
       ir::Value* x = ln->input(0);
       if (x->dtype() != DType::kFloat16) continue;  // the kernel is fp16; lowering kept this layer wider
+      // Fixed shapes only: the unfused tactic (the reference, and the faster one at BERT's sizes)
+      // keeps the GEMM's output in the workspace, sized at build time.
+      if (!x->shape().isStatic()) continue;
       // A FusedMatMul without activation, or a plain MatMul (nothing to fuse before the LayerNorm).
       ir::Node* mm = producerOf(x, "FusedMatMul", "kiln");
       if (!mm) mm = producerOf(x, "MatMul");
