@@ -164,6 +164,32 @@ TEST(CudaMatMulLayerNorm, OptionalInputsAndOffsetRows) {
   expectCloseToReference(layerNormGemm({300, 128}, 128, 384, offset, rng));
 }
 
+// The unfused tactic's variants are its GEMM's: cuBLASLt's candidates, then the CUTLASS
+// configurations. Every one of them must give the layer's function; the first index past the last
+// is refused.
+TEST(CudaMatMulLayerNorm, EveryGemmVariantOfTheUnfusedTactic) {
+  KILN_REQUIRE_LN_GEMM_GPU();
+  std::mt19937 rng(34);
+  const OpSpec s32 = layerNormGemm({3, 101, 768}, 768, 768, Parts{}, rng);
+  auto ref = unfusedReference(s32);
+  ASSERT_TRUE(ref.ok()) << ref.status().toString();
+  int ran = 0;
+  for (int v = 0; v < 32; ++v) {
+    GpuRunOptions o;
+    o.tactic = std::string(kUnfused) + ":" + std::to_string(v);
+    auto got = runOpCuda(asHalf(s32), o);
+    if (!got.ok()) {
+      EXPECT_TRUE(got.status().code() == StatusCode::kUnsupported || got.status().code() == StatusCode::kInvalidArgument)
+          << "variant " << v << ": " << got.status().toString();
+      break;
+    }
+    const double e = relativeL2(toFloat((*got)[0]), *ref);
+    EXPECT_LE(e, 1e-3) << "variant " << v << ": relative L2 " << e;
+    ++ran;
+  }
+  EXPECT_GE(ran, 4) << "at least one cuBLASLt candidate and the three CUTLASS configurations";
+}
+
 // Widths without a cluster configuration, fp32, K not a multiple of 8: refused, not wrong.
 TEST(CudaMatMulLayerNorm, RefusesWhatItCannotRun) {
   KILN_REQUIRE_LN_GEMM_GPU();

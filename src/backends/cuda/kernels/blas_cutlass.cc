@@ -4,6 +4,7 @@
 // "cuda_cutlass_fused_matmul", whose variants are the tile/cluster configurations; the builder
 // times them against cuBLASLt's and keeps whichever is faster (and matches the reference). Only on
 // compute capability 9.0, and only in builds that found CUTLASS's headers.
+#include "backends/cuda/kernels/blas_cutlass.h"
 #include "backends/cuda/kernels/families.h"
 
 #ifdef KILN_HAVE_CUTLASS
@@ -237,6 +238,14 @@ class CutlassMatMulLayerNormKernel final : public GpuKernel {
 
 }  // namespace
 
+int cutlassFusedMatMulConfigs(const LayerDesc& d) { return supportsFused(d) ? sm90::kGemmConfigs : 0; }
+
+Result<std::unique_ptr<GpuKernel>> makeCutlassFusedMatMul(const LayerDesc& d, int config) {
+  if (!supportsFused(d) || config < 0 || config >= sm90::kGemmConfigs)
+    return Unsupported("the CUTLASS GEMM does not run this FusedMatMul (configuration {})", config);
+  return std::unique_ptr<GpuKernel>(std::make_unique<CutlassMatmulKernel>(d, true, config));
+}
+
 void registerCutlassKernels(GpuKernelRegistry& r) {
   addCutlass(r, "", "MatMul", "cuda_cutlass_matmul", false, &supportsMatMul);
   addCutlass(r, "kiln", "FusedMatMul", "cuda_cutlass_fused_matmul", true, &supportsFused);
@@ -258,6 +267,10 @@ void registerCutlassKernels(GpuKernelRegistry& r) {
 
 namespace kiln::cuda {
 void registerCutlassKernels(GpuKernelRegistry&) {}
+int cutlassFusedMatMulConfigs(const LayerDesc&) { return 0; }
+Result<std::unique_ptr<GpuKernel>> makeCutlassFusedMatMul(const LayerDesc&, int) {
+  return Unsupported("this build has no CUTLASS GEMMs");
+}
 }  // namespace kiln::cuda
 
 #endif

@@ -1,11 +1,14 @@
-// kiln:MatMulLayerNorm as the two layers it replaces, inside one: the cuBLASLt FusedMatMul into
-// the workspace, then the LayerNorm kernel into the output. Tactic "cuda_matmul_then_layernorm",
+// kiln:MatMulLayerNorm as the two layers it replaces, inside one: the FusedMatMul into the
+// workspace, then the LayerNorm kernel into the output. Tactic "cuda_matmul_then_layernorm", whose
+// variants are the GEMM's: cuBLASLt's heuristic candidates, then the CUTLASS configurations (so
+// folding the LayerNorm into the layer keeps the GEMM as tuned as it was unfolded);
 // the layer's reference (first) candidate: the builder checks the fused CUTLASS kernel
 // (blas_cutlass.cc) against it and keeps whichever times faster, so a shape where the cluster
 // GEMM loses (few rows: a handful of clusters for the whole GPU) runs unfused. Static shapes only
 // (the intermediate's size is the workspace's).
 #include <optional>
 
+#include "backends/cuda/kernels/blas_cutlass.h"
 #include "backends/cuda/kernels/blas_matmul.h"
 #include "backends/cuda/kernels/families.h"
 #include "backends/cuda/kernels/norm_enqueue.h"
@@ -58,25 +61,34 @@ bool supports(const LayerDesc& d) {
   return a.rankKnown() && a.rank() >= 2 && b.rankKnown() && b.rank() == 2;
 }
 
+size_t intermediateBytes(const LayerDesc& d) {
+  return alignUp(static_cast<size_t>(*staticNumel(d.outputShapes[0])) * dtypeSize(d.outputTypes[0]));
+}
+
+// The scratch the GEMM part may use: the layer's limit less the intermediate.
+size_t gemmWorkspaceLimit(const LayerDesc& d, size_t workspaceLimit) {
+  const size_t z = intermediateBytes(d);
+  return workspaceLimit > z ? workspaceLimit - z : 0;
+}
+
 struct State final : GpuKernelState {
   std::unique_ptr<GpuKernelState> matmul;
 };
 
 class MatMulThenLayerNorm final : public GpuKernel {
  public:
-  MatMulThenLayerNorm(const LayerDesc& d, size_t workspaceLimit) {
+  MatMulThenLayerNorm(const LayerDesc& d, std::unique_ptr<GpuKernel> gemm, AttrMap gemmAttrs)
+      : gemmAttrs_(std::move(gemmAttrs)), gemm_(std::move(gemm)) {
     lnAttrs_.set("axis", AttrValue(int64_t{-1}));
     lnAttrs_.set("epsilon", AttrValue(d.attrs ? d.attrs->getFloat("epsilon", 1e-5f) : 1e-5f));
-    zBytes_ = alignUp(static_cast<size_t>(*staticNumel(d.outputShapes[0])) * dtypeSize(d.outputTypes[0]));
-    mm_.emplace(matmulPart(d, &mmAttrs_), MmOp::kFused, 0);
-    mm_->setWorkspaceLimit(workspaceLimit > zBytes_ ? workspaceLimit - zBytes_ : 0);
+    zBytes_ = intermediateBytes(d);
   }
 
-  size_t workspaceBytes() const override { return zBytes_ + mm_->workspaceBytes(); }
+  size_t workspaceBytes() const override { return zBytes_ + gemm_->workspaceBytes(); }
 
   Result<std::unique_ptr<GpuKernelState>> createState(const GpuResources& res) const override {
     auto s = std::make_unique<State>();
-    KILN_ASSIGN_OR_RETURN(s->matmul, mm_->createState(res));
+    KILN_ASSIGN_OR_RETURN(s->matmul, gemm_->createState(res));
     return std::unique_ptr<GpuKernelState>(std::move(s));
   }
 
@@ -92,10 +104,10 @@ class MatMulThenLayerNorm final : public GpuKernel {
     size_t nIn = 4;
     while (nIn > 2 && mmIn[nIn - 1] == nullptr) --nIn;
     Tensor* mmOut[1] = {&z};
-    GpuKernelContext mc{mmAttrs_, std::span<const Tensor* const>(mmIn, nIn), std::span<Tensor* const>(mmOut, 1),
+    GpuKernelContext mc{gemmAttrs_, std::span<const Tensor* const>(mmIn, nIn), std::span<Tensor* const>(mmOut, 1),
                         static_cast<State*>(c.state)->matmul.get(), c.res, c.stream,
                         static_cast<char*>(c.workspace) + zBytes_, c.workspaceSize - zBytes_, c.check};
-    KILN_RETURN_IF_ERROR(mm_->enqueue(mc));
+    KILN_RETURN_IF_ERROR(gemm_->enqueue(mc));
     const Tensor* lnIn[3] = {&z, c.inputs[4], c.hasInput(5) ? c.inputs[5] : nullptr};
     Tensor* lnOut[1] = {&y};
     GpuKernelContext lc{lnAttrs_, std::span<const Tensor* const>(lnIn, c.hasInput(5) ? 3 : 2),
@@ -104,10 +116,17 @@ class MatMulThenLayerNorm final : public GpuKernel {
   }
 
  private:
-  AttrMap mmAttrs_, lnAttrs_;
+  AttrMap gemmAttrs_, lnAttrs_;  // gemmAttrs_: empty (no activation), outlives the GEMM kernel
+  std::unique_ptr<GpuKernel> gemm_;
   size_t zBytes_ = 0;
-  std::optional<MatmulKernel> mm_;
 };
+
+// Variants: cuBLASLt's candidates for the GEMM part (with the scratch left to it), then the
+// CUTLASS configurations.
+int cublasVariants(const LayerDesc& d, size_t workspaceLimit) {
+  AttrMap none;
+  return countMatmulVariants(matmulPart(d, &none), MmOp::kFused, gemmWorkspaceLimit(d, workspaceLimit));
+}
 
 }  // namespace
 
@@ -118,8 +137,25 @@ void registerMatMulLayerNormKernels(GpuKernelRegistry& r) {
   def.tactic = "cuda_matmul_then_layernorm";
   def.priority = 100;  // the reference the fused kernel is checked against
   def.supports = &supports;
-  def.create = [](const LayerDesc& d, int, size_t workspaceLimit) -> Result<std::unique_ptr<GpuKernel>> {
-    return std::unique_ptr<GpuKernel>(std::make_unique<MatMulThenLayerNorm>(d, workspaceLimit));
+  def.variants = [](const LayerDesc& d, size_t workspaceLimit) {
+    AttrMap none;
+    return cublasVariants(d, workspaceLimit) + cutlassFusedMatMulConfigs(matmulPart(d, &none));
+  };
+  def.create = [](const LayerDesc& d, int variant, size_t workspaceLimit) -> Result<std::unique_ptr<GpuKernel>> {
+    if (!supports(d)) return Unsupported("MatMulLayerNorm: the unfused tactic needs fixed shapes and one float type");
+    const size_t gemmLimit = gemmWorkspaceLimit(d, workspaceLimit);
+    AttrMap attrs;  // the GEMM part: no activation
+    const LayerDesc part = matmulPart(d, &attrs);
+    const int nLt = cublasVariants(d, workspaceLimit);
+    std::unique_ptr<GpuKernel> gemm;
+    if (variant < nLt) {
+      auto k = std::make_unique<MatmulKernel>(part, MmOp::kFused, variant < 0 ? 0 : variant);
+      k->setWorkspaceLimit(gemmLimit);
+      gemm = std::move(k);
+    } else {
+      KILN_ASSIGN_OR_RETURN(gemm, makeCutlassFusedMatMul(part, variant - nLt));
+    }
+    return std::unique_ptr<GpuKernel>(std::make_unique<MatMulThenLayerNorm>(d, std::move(gemm), attrs));
   };
   r.add(std::move(def));
 }
