@@ -6,9 +6,10 @@
 // M x N activation is not written, read back and written again by a LayerNorm pass.
 //
 // It runs after precision lowering (the fused kernel is fp16 only), only where the target says it
-// has the kernel (PassContext::fuseMatMulLayerNorm) and only for fixed shapes (the unfused tactic's
-// intermediate lives in the workspace); each candidate is also checked against the kernels'
-// constraints (row width, alignment of K) before the rewrite.
+// has the kernel (PassContext::fuseMatMulLayerNorm), only for fixed shapes (the unfused tactic's
+// intermediate lives in the workspace) and only for row widths the cluster kernel has (so a layer
+// whose intermediate outgrows the workspace still has a tactic); the target then confirms it runs
+// the new layer (dtypes, ranks) before the rewrite.
 #include <fmt/format.h>
 
 #include "passes/passes.h"
@@ -40,7 +41,8 @@ class FoldLayerNormMatMul final : public Pass {
       if (ln->opType() != "LayerNormalization" || !ln->domain().empty()) continue;
       // Only Y: the optional Mean / InvStdDev outputs have no place in the fused layer.
       bool extraOutputs = false;
-      for (int i = 1; i < ln->numOutputs(); ++i) extraOutputs |= ln->output(i) && !ln->output(i)->uses().empty();
+      for (int i = 1; i < ln->numOutputs(); ++i)
+        extraOutputs |= ln->output(i) && (!ln->output(i)->uses().empty() || g.isGraphOutput(ln->output(i)));
       if (extraOutputs) continue;
       ir::Value* x = ln->input(0);
       if (x->dtype() != DType::kFloat16) continue;  // the kernel is fp16; lowering kept this layer wider
@@ -55,6 +57,9 @@ class FoldLayerNormMatMul final : public Pass {
       const ir::Value* b = mm->input(1);
       if (!b->shape().rankKnown() || b->shape().rank() != 2 || !b->shape()[1].isStatic()) continue;
       const int64_t n = b->shape()[1].value();
+      // Row widths the cluster kernel has (cutlass_gemm_layernorm.h): the layer then always has a
+      // tactic, even where the unfused one's intermediate outgrows the workspace.
+      if (n != 384 && n != 768 && n != 1024) continue;
       ir::Value* scale = ln->input(1);
       ir::Value* beta = ln->numInputs() > 2 ? ln->input(2) : nullptr;
       if (!isVector(scale, n) || (beta && !isVector(beta, n))) continue;

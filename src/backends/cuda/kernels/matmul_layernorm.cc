@@ -58,7 +58,11 @@ bool supports(const LayerDesc& d) {
   for (size_t i = 0; i < d.inputTypes.size(); ++i)
     if (present(d, i) && d.inputTypes[i] != t) return false;
   const Shape &a = d.inputShapes[0], &b = d.inputShapes[1];
-  return a.rankKnown() && a.rank() >= 2 && b.rankKnown() && b.rank() == 2;
+  if (!a.rankKnown() || a.rank() < 2 || !b.rankKnown() || b.rank() != 2 || !b[1].isStatic()) return false;
+  // Scale and beta: one value per row element, as the CPU and cluster kernels take them.
+  for (size_t i : {size_t{4}, size_t{5}})
+    if (present(d, i) && staticNumel(d.inputShapes[i]) != b[1].value()) return false;
+  return true;
 }
 
 size_t intermediateBytes(const LayerDesc& d) {
@@ -93,7 +97,13 @@ class MatMulThenLayerNorm final : public GpuKernel {
   }
 
   Status enqueue(const GpuKernelContext& c) const override {
+    if (!c.hasInput(4)) return InvalidArgument("MatMulLayerNorm needs its scale (input 4)");
     Tensor& y = c.out(0);
+    const int64_t n = y.rank() == 0 ? 1 : y.dims().back();
+    for (int i : {4, 5})
+      if (c.hasInput(i) && c.in(i).numel() != n)
+        return InvalidArgument("MatMulLayerNorm: {} {} for rows of {}", i == 4 ? "scale" : "bias", c.in(i).dims().toString(),
+                               n);
     const size_t need = static_cast<size_t>(y.numel()) * dtypeSize(y.dtype());
     if (need > zBytes_ || c.workspaceSize < zBytes_)
       return InternalError("MatMulLayerNorm: output {} does not fit the planned intermediate of {} bytes",
@@ -121,8 +131,9 @@ class MatMulThenLayerNorm final : public GpuKernel {
   size_t zBytes_ = 0;
 };
 
-// Variants: cuBLASLt's candidates for the GEMM part (with the scratch left to it), then the
-// CUTLASS configurations.
+// Variants: the CUTLASS configurations (a fixed count) first, then cuBLASLt's candidates for the
+// GEMM part (with the scratch left to it): an engine's recorded variant keeps its meaning even if
+// cuBLASLt offered a different number of candidates where it is loaded.
 int cublasVariants(const LayerDesc& d, size_t workspaceLimit) {
   AttrMap none;
   return countMatmulVariants(matmulPart(d, &none), MmOp::kFused, gemmWorkspaceLimit(d, workspaceLimit));
@@ -146,14 +157,17 @@ void registerMatMulLayerNormKernels(GpuKernelRegistry& r) {
     const size_t gemmLimit = gemmWorkspaceLimit(d, workspaceLimit);
     AttrMap attrs;  // the GEMM part: no activation
     const LayerDesc part = matmulPart(d, &attrs);
-    const int nLt = cublasVariants(d, workspaceLimit);
+    const int nCutlass = cutlassFusedMatMulConfigs(part);
     std::unique_ptr<GpuKernel> gemm;
-    if (variant < nLt) {
-      auto k = std::make_unique<MatmulKernel>(part, MmOp::kFused, variant < 0 ? 0 : variant);
+    if (variant >= 0 && variant < nCutlass) {
+      KILN_ASSIGN_OR_RETURN(gemm, makeCutlassFusedMatMul(part, variant));
+    } else {
+      const int lt = variant < 0 ? 0 : variant - nCutlass;
+      if (lt >= cublasVariants(d, workspaceLimit))
+        return InvalidArgument("MatMulLayerNorm: variant {} of the unfused tactic does not exist", variant);
+      auto k = std::make_unique<MatmulKernel>(part, MmOp::kFused, lt);
       k->setWorkspaceLimit(gemmLimit);
       gemm = std::move(k);
-    } else {
-      KILN_ASSIGN_OR_RETURN(gemm, makeCutlassFusedMatMul(part, variant - nLt));
     }
     return std::unique_ptr<GpuKernel>(std::make_unique<MatMulThenLayerNorm>(d, std::move(gemm), attrs));
   };

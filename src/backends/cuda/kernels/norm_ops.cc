@@ -444,6 +444,7 @@ bool floatIn0Rank2(const LayerDesc& d) {
 }  // namespace
 
 Status enqueueLayerNorm(const GpuKernelContext& ctx) {
+  if (!ctx.hasInput(0) || !ctx.hasInput(1)) return InvalidArgument("LayerNorm needs X and Scale");
   const Tensor& x = ctx.in(0);
   const bool packed = (x.dtype() == DType::kFloat16 || x.dtype() == DType::kBFloat16) && x.rank() > 0 &&
                       x.dims().back() % 8 == 0 && x.dims().back() <= 1024 && ctx.in(1).numel() > 1;

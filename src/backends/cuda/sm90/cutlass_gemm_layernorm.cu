@@ -3,7 +3,8 @@
 // cluster (see cutlass_gemm_layernorm.h for the why).
 //
 // Configurations (withWidth below): N = 768 runs cooperative 128 x 384 tiles, a cluster of 2 CTAs
-// per row block; the kernel also builds as ping-pong on 64-row tiles (kCoop = false). Measured on
+// per row block; the epilogue is also written for ping-pong on 64-row tiles (kCoop = false, not
+// instantiated now: it measured no better, below). Measured on
 // H100 against the unfused tactic (cuBLASLt + LayerNorm kernel, which the builder keeps while it
 // is faster), BERT-base batch 64: K = 768: 37.5 us cooperative, 34.8 ping-pong, 30.4 unfused;
 // K = 3072: 76.5, 78.2, 66.9. The cooperative epilogue (the residual in, the output out: 25 MB at
@@ -167,7 +168,7 @@ class LayerNormEpilogue {
     return get<1>(problem) == BN * C && args.gamma != nullptr && args.ptr_D != nullptr;
   }
 
-  CUTLASS_HOST_DEVICE LayerNormEpilogue(Params const& p, SharedStorage const& = SharedStorage()) : params(p) {}
+  CUTLASS_HOST_DEVICE explicit LayerNormEpilogue(Params const& p) : params(p) {}
 
   CUTLASS_DEVICE bool is_source_needed() { return params.ptr_C != nullptr; }
 
@@ -271,7 +272,10 @@ class LayerNormEpilogue {
     cutlass::arch::NamedBarrier::sync(kConsumerThreads, wg);
   }
 
-  // Initializes the exchange barriers (thread 0 only; see the file comment for why here).
+  // Initializes the exchange barriers (thread 0 only; see the file comment for why here). Relies on
+  // CUTLASS 4.2's kernels constructing the epilogue in every thread before their cluster-wide
+  // arrive (sm90_gemm_tma_warpspecialized_{cooperative,pingpong}.hpp), thread 0 being a producer
+  // thread, so the consumers' own later construction does not initialize them again.
   CUTLASS_DEVICE static void initBarriers(SharedStorage& st) {
     if (threadIdx.x == 0) {
       for (int w = 0; w < kGroups; ++w)
@@ -291,7 +295,7 @@ class LayerNormEpilogue {
     if constexpr (C == 1) return;  // the quad held the whole row (no cluster: no DSMEM either)
     const uint32_t rank = cute::block_rank_in_cluster();
     const uint32_t bar = cute::cast_smem_ptr_to_uint(&st.barrier[wg][pass]);
-    // 64 rows x 4 bytes from each CTA of the cluster.
+    // kTileM rows x 4 bytes from each CTA of the cluster.
     if (t == 0) armBarrier(bar, static_cast<uint32_t>(C * kTileM * sizeof(float)));
     if ((threadIdx.x & 3) == 0) {
       const uint32_t slot = cute::cast_smem_ptr_to_uint(&st.partial[wg][pass][rank][slotOf(localRow[0])]);

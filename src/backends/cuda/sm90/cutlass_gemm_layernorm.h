@@ -17,7 +17,8 @@
 namespace kiln::cuda::sm90 {
 
 // Row-major A [M, K], B [K, N], R and D [M, N]; bias, gamma, beta [N]. bias, residual and beta
-// may be null. All 16-byte aligned, K a multiple of 8, N one of layerNormGemmWidths().
+// may be null. All 16-byte aligned, K a multiple of 8, N a width layerNormGemmSupportsWidth()
+// accepts (384, 768, 1024).
 struct LayerNormGemmArgs {
   int M = 0, N = 0, K = 0;
   const void* a = nullptr;
