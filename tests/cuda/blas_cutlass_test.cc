@@ -13,34 +13,12 @@ namespace {
 
 constexpr const char* kTactic = "cuda_cutlass_fused_matmul";
 
-// Why this build or device cannot run the tactic ("" when it can).
-std::string cutlassSkipReason() {
-  bool registered = false;
-  for (const auto& t : cudaTacticsFor("FusedMatMul", "kiln")) registered |= t == kTactic;
-  if (!registered) return "built without CUTLASS headers (scripts/setup.sh fetches them)";
-  const auto devices = cuda::listDevices();
-  if (devices.empty() || devices[0].major != 9 || devices[0].minor != 0)
-    return "the CUTLASS Hopper GEMM needs compute capability 9.0";
-  return "";
-}
-
-#define KILN_REQUIRE_CUTLASS_GPU()                                          \
-  do {                                                                     \
-    KILN_REQUIRE_GPU();                                                    \
-    if (const std::string why = cutlassSkipReason(); !why.empty()) GTEST_SKIP() << why; \
+#define KILN_REQUIRE_CUTLASS_GPU()                                                   \
+  do {                                                                               \
+    KILN_REQUIRE_GPU();                                                              \
+    const std::string why = hopperTacticSkipReason("FusedMatMul", "kiln", kTactic);  \
+    if (!why.empty()) GTEST_SKIP() << why;                                           \
   } while (0)
-
-Tensor toHalf(const Tensor& x) {
-  Tensor y = Tensor::allocate(DType::kFloat16, x.dims());
-  for (int64_t i = 0; i < x.numel(); ++i) y.data<Float16>()[i] = Float16(static_cast<float>(x.doubleAt(i)));
-  return y;
-}
-
-Tensor toFloat(const Tensor& x) {
-  Tensor y = Tensor::allocate(DType::kFloat32, x.dims());
-  for (int64_t i = 0; i < x.numel(); ++i) y.data<float>()[i] = static_cast<float>(x.doubleAt(i));
-  return y;
-}
 
 // FusedMatMul y = act(a b + bias (+ residual)) in float32 with values exactly representable in fp16.
 OpSpec fusedHalfValues(const Dims& a, int64_t k, int64_t n, const std::string& act, bool residual, std::mt19937& rng,
@@ -63,14 +41,14 @@ OpSpec fusedHalfValues(const Dims& a, int64_t k, int64_t n, const std::string& a
     s.constInputs.resize(2);
   }
   for (auto& x : s.inputs)
-    if (x.defined()) x = toFloat(toHalf(x));
+    if (x.defined()) x = toFloat32(toFloat16(x));
   s.attrs.set("activation", AttrValue(act));
   return s;
 }
 
 OpSpec asHalf(OpSpec s) {
   for (auto& x : s.inputs)
-    if (x.defined()) x = toHalf(x);
+    if (x.defined()) x = toFloat16(x);
   return s;
 }
 
@@ -85,7 +63,7 @@ void expectCloseToReference(const OpSpec& s32, const std::string& tactic) {
     ASSERT_TRUE(got.ok()) << got.status().toString();
     ASSERT_EQ((*got)[0].dims(), (*ref)[0].dims());
     // fp16 output rounding (2^-11 relative) dominates; NaN (an unwritten output) fails.
-    const double e = relativeL2(toFloat((*got)[0]), (*ref)[0]);
+    const double e = relativeL2(toFloat32((*got)[0]), (*ref)[0]);
     EXPECT_LE(e, 1e-3) << "relative L2 " << e;
   }
 }
@@ -142,7 +120,7 @@ TEST(CudaCutlassFusedMatMul, RefusesWhatItCannotRun) {
   refused(fusedHalfValues({9, 64}, 64, 64, "", false, rng), "float32");
   refused(asHalf(fusedHalfValues({9, 64}, 64, 64, "Relu", false, rng)), "Relu");
   OpSpec batchedB = asHalf(fusedHalfValues({2, 9, 64}, 64, 64, "", false, rng));
-  batchedB.inputs[1] = toHalf(randomTensor(DType::kFloat32, Dims{2, 64, 64}, rng));
+  batchedB.inputs[1] = toFloat16(randomTensor(DType::kFloat32, Dims{2, 64, 64}, rng));
   refused(batchedB, "a batched B");
 }
 

@@ -17,37 +17,16 @@ namespace {
 constexpr const char* kTactic = "cuda_cutlass_matmul_layernorm";
 constexpr const char* kUnfused = "cuda_matmul_then_layernorm";  // the reference tactic
 
-std::string skipReason() {
-  bool registered = false;
-  for (const auto& t : cudaTacticsFor("MatMulLayerNorm", "kiln")) registered |= t == kTactic;
-  if (!registered) return "built without CUTLASS headers (scripts/setup.sh fetches them)";
-  const auto devices = cuda::listDevices();
-  if (devices.empty() || devices[0].major != 9 || devices[0].minor != 0)
-    return "the cluster GEMM + LayerNorm needs compute capability 9.0";
-  return "";
-}
-
-#define KILN_REQUIRE_LN_GEMM_GPU()                                                     \
-  do {                                                                                 \
-    KILN_REQUIRE_GPU();                                                                \
-    if (const std::string why = skipReason(); !why.empty()) GTEST_SKIP() << why;      \
+#define KILN_REQUIRE_LN_GEMM_GPU()                                                       \
+  do {                                                                                   \
+    KILN_REQUIRE_GPU();                                                                  \
+    const std::string why = hopperTacticSkipReason("MatMulLayerNorm", "kiln", kTactic);  \
+    if (!why.empty()) GTEST_SKIP() << why;                                               \
   } while (0)
 
 Tensor roundHalf(const Tensor& x) {
   Tensor y = Tensor::allocate(DType::kFloat32, x.dims());
   for (int64_t i = 0; i < x.numel(); ++i) y.data<float>()[i] = static_cast<float>(Float16(static_cast<float>(x.doubleAt(i))));
-  return y;
-}
-
-Tensor toHalf(const Tensor& x) {
-  Tensor y = Tensor::allocate(DType::kFloat16, x.dims());
-  for (int64_t i = 0; i < x.numel(); ++i) y.data<Float16>()[i] = Float16(static_cast<float>(x.doubleAt(i)));
-  return y;
-}
-
-Tensor toFloat(const Tensor& x) {
-  Tensor y = Tensor::allocate(DType::kFloat32, x.dims());
-  for (int64_t i = 0; i < x.numel(); ++i) y.data<float>()[i] = static_cast<float>(x.doubleAt(i));
   return y;
 }
 
@@ -82,7 +61,7 @@ OpSpec layerNormGemm(const Dims& a, int64_t k, int64_t n, const Parts& p, std::m
 
 OpSpec asHalf(OpSpec s) {
   for (auto& x : s.inputs)
-    if (x.defined()) x = toHalf(x);
+    if (x.defined()) x = toFloat16(x);
   return s;
 }
 
@@ -120,7 +99,7 @@ void expectCloseToReference(const OpSpec& s32) {
     ASSERT_EQ((*got)[0].dims(), ref->dims());
     // Against the unfused graph: only the output's fp16 rounding (2^-11 relative) and summation
     // order differ. NaN (an unwritten row) fails.
-    const Tensor g = toFloat((*got)[0]);
+    const Tensor g = toFloat32((*got)[0]);
     const double e = relativeL2(g, *ref);
     EXPECT_LE(e, 1e-3) << "relative L2 " << e;
     EXPECT_LE(maxAbsDiff(g, *ref), 0.02);
@@ -183,7 +162,7 @@ TEST(CudaMatMulLayerNorm, EveryGemmVariantOfTheUnfusedTactic) {
           << "variant " << v << " failed: " << got.status().toString();
       break;
     }
-    const double e = relativeL2(toFloat((*got)[0]), *ref);
+    const double e = relativeL2(toFloat32((*got)[0]), *ref);
     EXPECT_LE(e, 1e-3) << "variant " << v << ": relative L2 " << e;
     ++ran;
   }
@@ -199,8 +178,8 @@ TEST(CudaMatMulLayerNorm, WrongSizedInputsAreErrors) {
     for (int which : {2, 3, 4, 5}) {
       SCOPED_TRACE(std::string(tactic) + " input " + std::to_string(which));
       OpSpec s = asHalf(layerNormGemm({2, 40, 64}, 64, 768, Parts{}, rng));
-      s.inputs[which] = which == 3 ? toHalf(randomTensor(DType::kFloat32, Dims{2, 40, 760}, rng))
-                                   : toHalf(randomTensor(DType::kFloat32, Dims{760}, rng));
+      s.inputs[which] = which == 3 ? toFloat16(randomTensor(DType::kFloat32, Dims{2, 40, 760}, rng))
+                                   : toFloat16(randomTensor(DType::kFloat32, Dims{760}, rng));
       GpuRunOptions o;
       o.tactic = tactic;
       auto r = runOpCuda(s, o);

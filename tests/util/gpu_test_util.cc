@@ -101,6 +101,28 @@ std::vector<std::string> cudaTacticsFor(const std::string& op, const std::string
   return out;
 }
 
+std::string hopperTacticSkipReason(const std::string& op, const std::string& domain, const std::string& tactic) {
+  bool registered = false;
+  for (const auto& t : cudaTacticsFor(op, domain)) registered |= t == tactic;
+  if (!registered) return tactic + " is not in this build (built without CUTLASS headers; scripts/setup.sh fetches them)";
+  const auto devices = cuda::listDevices();
+  if (devices.empty() || devices[0].major != 9 || devices[0].minor != 0)
+    return tactic + " needs compute capability 9.0";
+  return "";
+}
+
+Tensor toFloat16(const Tensor& x) {
+  Tensor y = Tensor::allocate(DType::kFloat16, x.dims());
+  for (int64_t i = 0; i < x.numel(); ++i) y.data<Float16>()[i] = Float16(static_cast<float>(x.doubleAt(i)));
+  return y;
+}
+
+Tensor toFloat32(const Tensor& x) {
+  Tensor y = Tensor::allocate(DType::kFloat32, x.dims());
+  for (int64_t i = 0; i < x.numel(); ++i) y.data<float>()[i] = static_cast<float>(x.doubleAt(i));
+  return y;
+}
+
 void expectGpuMatchesCpu(const OpSpec& spec, double tol, GpuRunOptions opts) {
   auto ref = runOp(spec);
   ASSERT_TRUE(ref.ok()) << "CPU reference of " << spec.op << ": " << ref.status().toString();

@@ -36,6 +36,14 @@ Result<std::vector<Tensor>> runOpCuda(const OpSpec& spec, const GpuRunOptions& o
 // Every registered CUDA tactic of `op` (for tests that check each implementation).
 std::vector<std::string> cudaTacticsFor(const std::string& op, const std::string& domain = "");
 
+// Why this build or device cannot run `tactic` of `op`, a Hopper-only CUTLASS tactic ("" when it
+// can): not registered (built without CUTLASS's headers) or device 0 not compute capability 9.0.
+std::string hopperTacticSkipReason(const std::string& op, const std::string& domain, const std::string& tactic);
+
+// Element-wise conversions for tests that feed fp16 kernels fp16-representable float32 values.
+Tensor toFloat16(const Tensor& x);
+Tensor toFloat32(const Tensor& x);
+
 // Runs spec on the CPU reference and on the GPU (each CUDA tactic of the op, or opts.tactic) and
 // expects relative L2 <= tol (floats) or exact equality (integers/bool). Reports which tactic
 // failed.

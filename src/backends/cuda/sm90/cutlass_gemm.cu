@@ -13,6 +13,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "backends/cuda/sm90/cutlass_common.cuh"
 #include "cute/tensor.hpp"
 #include "cutlass/cutlass.h"
 #include "cutlass/epilogue/collective/collective_builder.hpp"
@@ -52,23 +53,6 @@ using Linear = cutlass::epilogue::fusion::LinCombPerColBias<Half, float, Half, H
 using GeluErf = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<cutlass::epilogue::thread::GELU, Half, float, Half,
                                                                    Half, float>;
 
-// Packed strides: A and C/D row-major (rows, cols) are (cols, 1, rows * cols); B row-major [K, N]
-// is CUTLASS's (N, K) with stride (1, N, K * N).
-template <class S>
-S rowMajor(int64_t rows, int64_t cols) {
-  S s{};
-  cute::get<0>(s) = cols;
-  cute::get<2>(s) = rows * cols;
-  return s;
-}
-template <class S>
-S nMajor(int64_t n, int64_t k) {
-  S s{};
-  cute::get<1>(s) = n;
-  cute::get<2>(s) = n * k;
-  return s;
-}
-
 template <class Config>
 cudaError_t prepare(const GemmArgs& p, void* blob) {
   using Gemm = typename Config::Gemm;
@@ -98,14 +82,7 @@ cudaError_t prepare(const GemmArgs& p, void* blob) {
 
 template <class Config>
 cudaError_t launch(const void* blob, cudaStream_t stream) {
-  using Gemm = typename Config::Gemm;
-  typename Gemm::GemmKernel::Params params;
-  std::memcpy(&params, blob, sizeof(params));
-  if (Gemm::run(params, stream) != cutlass::Status::kSuccess) {
-    const cudaError_t e = cudaGetLastError();
-    return e != cudaSuccess ? e : cudaErrorLaunchFailure;
-  }
-  return cudaGetLastError();
+  return launchPrepared<typename Config::Gemm>(blob, stream);
 }
 
 // The kernel type of (config, epilogue), passed to fn as a tag.
@@ -123,8 +100,6 @@ cudaError_t withConfig(int config, GemmEpilogue e, Fn&& fn) {
     default: return cudaErrorInvalidValue;
   }
 }
-
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace
 

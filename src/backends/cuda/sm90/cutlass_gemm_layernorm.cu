@@ -40,6 +40,7 @@
 
 #include <cuda_fp16.h>
 
+#include "backends/cuda/sm90/cutlass_common.cuh"
 #include "cute/tensor.hpp"
 #include "cutlass/arch/barrier.h"
 #include "cutlass/cutlass.h"
@@ -345,21 +346,6 @@ struct Config {
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 };
 
-template <class S>
-S rowMajor(int64_t rows, int64_t cols) {
-  S s{};
-  cute::get<0>(s) = cols;
-  cute::get<2>(s) = rows * cols;
-  return s;
-}
-template <class S>
-S nMajor(int64_t n, int64_t k) {
-  S s{};
-  cute::get<1>(s) = n;
-  cute::get<2>(s) = n * k;
-  return s;
-}
-
 // Clusters of the kernel that can be resident at once, with its real shared memory and block size.
 template <class K>
 cudaError_t maxActiveClusters(int* n) {
@@ -421,14 +407,7 @@ cudaError_t prepare(const LayerNormGemmArgs& p, void* blob) {
 
 template <class Cfg>
 cudaError_t launch(const void* blob, cudaStream_t stream) {
-  using Gemm = typename Cfg::Gemm;
-  typename Gemm::GemmKernel::Params params;
-  std::memcpy(&params, blob, sizeof(params));
-  if (Gemm::run(params, stream) != cutlass::Status::kSuccess) {
-    const cudaError_t e = cudaGetLastError();
-    return e != cudaSuccess ? e : cudaErrorLaunchFailure;
-  }
-  return cudaGetLastError();
+  return launchPrepared<typename Cfg::Gemm>(blob, stream);
 }
 
 // Row width -> (tile width, cluster size): the fewest CTAs per row whose 64 x BN accumulator fits
@@ -442,8 +421,6 @@ cudaError_t withWidth(int n, Fn&& fn) {
     default: return cudaErrorNotSupported;
   }
 }
-
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace
 
