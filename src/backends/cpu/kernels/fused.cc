@@ -5,6 +5,7 @@
 #include "backends/cpu/kernels/families.h"
 #include "backends/cpu/kernels/kernel_util.h"
 #include "backends/cpu/kernels/matmul_ref.h"
+#include "backends/cpu/kernels/normalization_common.h"
 #include "core/layout.h"
 
 #include <algorithm>
@@ -175,10 +176,11 @@ Status refFusedMatMul(const KernelContext& ctx) {
   return Status::OK();
 }
 
-// kiln:MatMulLayerNorm: the FusedMatMul (no activation), then LayerNorm over each output row with
-// float statistics (mean, then the centered variance), in place.
+// kiln:MatMulLayerNorm: the FusedMatMul (no activation), then LayerNorm over each output row in
+// place, with the LayerNormalization kernel's float statistics (mean, then the centered variance).
 Status refMatMulLayerNorm(const KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(checkF32("kiln:MatMulLayerNorm", ctx));
+  if (!ctx.hasInput(4)) return InvalidArgument("MatMulLayerNorm needs its scale (input 4)");
   KILN_RETURN_IF_ERROR(refFusedMatMul(ctx));
   Tensor& y = ctx.out(0);
   const int64_t n = y.rank() == 0 ? 1 : y.dims().back();
@@ -192,17 +194,13 @@ Status refMatMulLayerNorm(const KernelContext& ctx) {
   const float* g = gamma.data<float>();
   const float* b = beta ? beta->data<float>() : nullptr;
   const int64_t rows = n == 0 ? 0 : y.numel() / n;
+  // The same statistics and normalization as the LayerNormalization kernel (float compute).
   parallelFor(rows, 64, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       float* row = py + r * n;
-      double sum = 0;
-      for (int64_t j = 0; j < n; ++j) sum += row[j];
-      const double mean = sum / static_cast<double>(n);
-      double sq = 0;
-      for (int64_t j = 0; j < n; ++j) sq += (row[j] - mean) * (row[j] - mean);
-      const double rstd = 1.0 / std::sqrt(sq / static_cast<double>(n) + eps);
-      for (int64_t j = 0; j < n; ++j)
-        row[j] = static_cast<float>((row[j] - mean) * rstd) * g[j] + (b ? b[j] : 0.0f);
+      float mean, var;
+      meanVar(row, n, &mean, &var);
+      normalizeRow<float, float>(row, mean, 1.0f / std::sqrt(var + eps), g, b, row, n);
     }
   });
   return Status::OK();

@@ -3,8 +3,8 @@
 // cluster (see cutlass_gemm_layernorm.h for the why).
 //
 // Configurations (withWidth below): N = 768 runs cooperative 128 x 384 tiles, a cluster of 2 CTAs
-// per row block; the epilogue is also written for ping-pong on 64-row tiles (kCoop = false, not
-// instantiated now: it measured no better, below). Measured on
+// per row block. (A ping-pong version on 64-row tiles measured no better, below; it is in the
+// history of this file, commit cfc7d8e.) Measured on
 // H100 against the unfused tactic (cuBLASLt + LayerNorm kernel, which the builder keeps while it
 // is faster), BERT-base batch 64: K = 768: 37.5 us cooperative, 34.8 ping-pong, 30.4 unfused;
 // K = 3072: 76.5, 78.2, 66.9. The cooperative epilogue (the residual in, the output out: 25 MB at
@@ -99,7 +99,7 @@ __device__ __forceinline__ void waitLocal(uint32_t barAddr, uint32_t phase) {
 }
 
 // The epilogue operation (the role DefaultEpilogue plays for CUTLASS's register epilogues).
-template <int BN, int C, bool kCoop>
+template <int BN, int C>
 class LayerNormEpilogue {
  public:
   using EpilogueSchedule = cutlass::epilogue::NoSmemWarpSpecialized;
@@ -118,24 +118,22 @@ class LayerNormEpilogue {
   // Named by CUTLASS's device adapter only (as a type); the epilogue's math is in operator().
   using ThreadEpilogueOp = cutlass::epilogue::thread::LinearCombination<Half, kAlign, float, float>;
 
-  // Cooperative: both consumer warpgroups on one 128-row tile; ping-pong: each on its own 64 rows.
-  static constexpr int kTileM = kCoop ? 128 : 64;
-  static constexpr int kConsumerThreads = kCoop ? 256 : 128;
-  static constexpr int kGroups = kCoop ? 1 : 2;  // thread groups with an epilogue of their own
+  // Both consumer warpgroups work on one 128-row tile (cooperative kernel).
+  static constexpr int kTileM = 128;
+  static constexpr int kConsumerThreads = 256;
   // Slot of a tile row in a partial buffer: the two rows of a thread (r, r + 8) side by side.
   CUTLASS_DEVICE static int slotOf(int row) { return (row & ~15) + 2 * (row & 7) + ((row >> 3) & 1); }
   // The residual tile and this CTA's columns of bias / scale / beta, staged with cp.async so the
   // epilogue waits for memory once a tile rather than once per few registers' worth of loads.
-  // Rows padded by 8 halves: a warp's fragment reads (8 rows x 4 lanes) hit distinct banks. One
-  // staging area serves both consumer warpgroups: ping-pong runs their epilogues in turn.
+  // Rows padded by 8 halves: a warp's fragment reads (8 rows x 4 lanes) hit distinct banks.
   static constexpr int kLd = BN + 8;
   struct SharedStorage {
     alignas(16) __half residual[kTileM * kLd];
     alignas(16) __half bias[BN];
     alignas(16) __half gamma[BN];
     alignas(16) __half beta[BN];
-    alignas(16) float partial[kGroups][2][C][kTileM];  // [epilogue group][pass][source rank][slot]
-    alignas(8) uint64_t barrier[kGroups][2];           // [epilogue group][pass]
+    alignas(16) float partial[2][C][kTileM];  // [pass][source rank][slot]
+    alignas(8) uint64_t barrier[2];           // [pass]
   };
   using TensorStorage = SharedStorage;
 
@@ -195,9 +193,7 @@ class LayerNormEpilogue {
     // The two rows of this thread: the SM90 C fragment's value mode is (2 columns, 2 rows, BN / 8).
     const int localRow[2] = {static_cast<int>(get<0>(tCcD(0))), static_cast<int>(get<0>(tCcD(2)))};
 
-    // The epilogue group (ping-pong: the consumer warpgroup, 0 or 1) and the thread's index in it.
-    const int wg = kCoop ? 0 : static_cast<int>(threadIdx.x) / 128 - 1;
-    const int t = kCoop ? static_cast<int>(threadIdx.x) - 128 : static_cast<int>(threadIdx.x) % 128;
+    const int t = static_cast<int>(threadIdx.x) - 128;  // index among the consumer threads
     static_assert(kVals == 2 * (BN / 4), "two rows of BN / 4 values per thread");
     // 1. Stage the tile's residual rows and column parameters (16-byte chunks, coalesced).
     const __half* res = reinterpret_cast<const __half*>(params.ptr_C);
@@ -221,7 +217,7 @@ class LayerNormEpilogue {
     stageVector(st.gamma, params.gamma);
     stageVector(st.beta, params.beta);
     copyAsyncWaitAll();
-    cutlass::arch::NamedBarrier::sync(kConsumerThreads, wg);
+    cutlass::arch::NamedBarrier::sync(kConsumerThreads, 0);
 
     // 2. z = acc + bias + residual, rounded to fp16; the rows' partial sums.
     float z[kVals];
@@ -241,7 +237,7 @@ class LayerNormEpilogue {
     }
     const float invN = 1.0f / static_cast<float>(N);
     float mean[2], rstd[2];
-    exchange(st, wg, t, 0, sum, localRow);
+    exchange(st, t, 0, sum, localRow);
 #pragma unroll
     for (int h = 0; h < 2; ++h) mean[h] = sum[h] * invN;
     float sq[2] = {0.0f, 0.0f};
@@ -250,7 +246,7 @@ class LayerNormEpilogue {
       const float d = z[i] - mean[(i >> 1) & 1];
       sq[(i >> 1) & 1] += d * d;
     }
-    exchange(st, wg, t, 1, sq, localRow);
+    exchange(st, t, 1, sq, localRow);
 #pragma unroll
     for (int h = 0; h < 2; ++h) rstd[h] = rsqrtf(sq[h] * invN + params.epsilon);
     ++phase_;
@@ -268,26 +264,24 @@ class LayerNormEpilogue {
       if (row < M)
         *reinterpret_cast<__half2*>(out + static_cast<int64_t>(row) * N + tileCol0 + col) = __floats2half2_rn(y0, y1);
     }
-    // The staging area is the next epilogue's (ping-pong: the other warpgroup's, which runs after
-    // this one returns); every thread of this group must be done reading it.
-    cutlass::arch::NamedBarrier::sync(kConsumerThreads, wg);
+    // The staging area is the next tile's; every consumer thread must be done reading it.
+    cutlass::arch::NamedBarrier::sync(kConsumerThreads, 0);
   }
 
   // Initializes the exchange barriers (thread 0 only; see the file comment for why here). Relies on
   // CUTLASS 4.2's kernels constructing the epilogue in every thread before their cluster-wide
-  // arrive (sm90_gemm_tma_warpspecialized_{cooperative,pingpong}.hpp), thread 0 being a producer
+  // arrive (sm90_gemm_tma_warpspecialized_cooperative.hpp), thread 0 being a producer
   // thread, so the consumers' own later construction does not initialize them again.
   CUTLASS_DEVICE static void initBarriers(SharedStorage& st) {
     if (threadIdx.x == 0) {
-      for (int w = 0; w < kGroups; ++w)
-        for (int pass = 0; pass < 2; ++pass) cutlass::arch::ClusterBarrier::init(&st.barrier[w][pass], 1);
+      for (int pass = 0; pass < 2; ++pass) cutlass::arch::ClusterBarrier::init(&st.barrier[pass], 1);
       cutlass::arch::fence_barrier_init();
     }
   }
 
  private:
   // v[h]: this thread's partial of its row h; on return, the cluster's total for that row.
-  CUTLASS_DEVICE void exchange(SharedStorage& st, int wg, int t, int pass, float (&v)[2], const int (&localRow)[2]) {
+  CUTLASS_DEVICE void exchange(SharedStorage& st, int t, int pass, float (&v)[2], const int (&localRow)[2]) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       v[h] += __shfl_xor_sync(0xffffffffu, v[h], 1);
@@ -295,11 +289,11 @@ class LayerNormEpilogue {
     }
     if constexpr (C == 1) return;  // the quad held the whole row (no cluster: no DSMEM either)
     const uint32_t rank = cute::block_rank_in_cluster();
-    const uint32_t bar = cute::cast_smem_ptr_to_uint(&st.barrier[wg][pass]);
+    const uint32_t bar = cute::cast_smem_ptr_to_uint(&st.barrier[pass]);
     // kTileM rows x 4 bytes from each CTA of the cluster.
     if (t == 0) armBarrier(bar, static_cast<uint32_t>(C * kTileM * sizeof(float)));
     if ((threadIdx.x & 3) == 0) {
-      const uint32_t slot = cute::cast_smem_ptr_to_uint(&st.partial[wg][pass][rank][slotOf(localRow[0])]);
+      const uint32_t slot = cute::cast_smem_ptr_to_uint(&st.partial[pass][rank][slotOf(localRow[0])]);
 #pragma unroll
       for (uint32_t peer = 0; peer < C; ++peer) sendPair(mapToRank(slot, peer), mapToRank(bar, peer), v[0], v[1]);
     }
@@ -308,7 +302,7 @@ class LayerNormEpilogue {
     for (int h = 0; h < 2; ++h) {
       float total = 0.0f;
 #pragma unroll
-      for (int r = 0; r < C; ++r) total += st.partial[wg][pass][r][slotOf(localRow[h])];
+      for (int r = 0; r < C; ++r) total += st.partial[pass][r][slotOf(localRow[h])];
       v[h] = total;
     }
   }
@@ -326,18 +320,17 @@ struct LayerNormCollective : cutlass::epilogue::collective::detail::Sm90TmaWarpS
   }
 };
 
-// kCoop: a cooperative kernel on 128-row tiles (both consumer warpgroups on one tile; B read
-// once per 128 rows, which L2 bandwidth needs at BERT's sizes) with 32-deep k tiles (the residual
-// staging takes a third of shared memory); else ping-pong on 64-row tiles.
-template <int BN, int C, bool kCoop>
+// A cooperative kernel on 128-row tiles (both consumer warpgroups on one tile; B read once per
+// 128 rows, which L2 bandwidth needs at BERT's sizes) with 32-deep k tiles (the residual staging
+// takes a third of shared memory).
+template <int BN, int C>
 struct Config {
   static constexpr int kClusterSize = C;
-  using Tile = cute::conditional_t<kCoop, Shape<_128, Int<BN>, _32>, Shape<_64, Int<BN>, _64>>;
+  using Tile = Shape<_128, Int<BN>, _32>;
   using Cluster = Shape<_1, Int<C>, _1>;
-  using Op = LayerNormEpilogue<BN, C, kCoop>;
+  using Op = LayerNormEpilogue<BN, C>;
   using Epilogue = LayerNormCollective<Op>;
-  using Schedule = cute::conditional_t<kCoop, cutlass::gemm::KernelTmaWarpSpecializedCooperative,
-                                       cutlass::gemm::KernelTmaWarpSpecializedPingpong>;
+  using Schedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
   using Mainloop = typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Half, RowMajor, kAlign, Half, RowMajor, kAlign, float, Tile,
       Cluster, cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename Op::SharedStorage))>,
@@ -415,9 +408,9 @@ cudaError_t launch(const void* blob, cudaStream_t stream) {
 template <class Fn>
 cudaError_t withWidth(int n, Fn&& fn) {
   switch (n) {
-    case 384: return fn(Config<384, 1, true>{});
-    case 768: return fn(Config<384, 2, true>{});
-    case 1024: return fn(Config<256, 4, true>{});
+    case 384: return fn(Config<384, 1>{});
+    case 768: return fn(Config<384, 2>{});
+    case 1024: return fn(Config<256, 4>{});
     default: return cudaErrorNotSupported;
   }
 }
