@@ -6,7 +6,7 @@
 // Results: bench/results/cutlass-gemm-probe-h100-2026-11-26.md.
 //
 // Build: nvcc -O3 -std=c++17 -DNDEBUG -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr \
-//          -I third_party/cutlass/include bench/cutlass_gemm_probe.cu -lcublasLt -o cutlass_gemm_probe
+//          -I src -I third_party/cutlass/include bench/cutlass_gemm_probe.cu -lcublasLt -o cutlass_gemm_probe
 // Run:   for v in 1 2 3 4 5 6 7; do timeout 12 ./cutlass_gemm_probe 8192 768 768 $v; done
 #include <cublasLt.h>
 #include <cuda_fp16.h>
@@ -18,6 +18,7 @@
 #include <random>
 #include <vector>
 
+#include "backends/cuda/sm90/cutlass_common.cuh"  // packed strides, shared with the tactics
 #include "cute/tensor.hpp"
 #include "cutlass/cutlass.h"
 #include "cutlass/epilogue/collective/collective_builder.hpp"
@@ -78,22 +79,8 @@ using Coop256x128SK =
     Config<Shape<_256, _128, _64>, Shape<_1, _1, _1>, cutlass::gemm::KernelTmaWarpSpecializedCooperative,
            cutlass::epilogue::TmaWarpSpecializedCooperative, cutlass::gemm::StreamKScheduler>;
 
-// Packed strides (the util header is not in the wheel): A and C/D row-major (M, K) / (M, N) have
-// stride (cols, 1, rows * cols); B, row-major K x N, is CUTLASS's (N, K) with stride (1, N, K * N).
-template <class S>
-S rowMajor(int64_t rows, int64_t cols) {
-  S s{};
-  cute::get<0>(s) = cols;
-  cute::get<2>(s) = rows * cols;
-  return s;
-}
-template <class S>
-S nMajorB(int64_t n, int64_t k) {
-  S s{};
-  cute::get<1>(s) = n;
-  cute::get<2>(s) = n * k;
-  return s;
-}
+using kiln::cuda::sm90::nMajor;
+using kiln::cuda::sm90::rowMajor;
 
 struct Problem {
   int M, N, K;
@@ -148,7 +135,7 @@ void runCutlass(const char* name, const Problem& p, const std::vector<__half>& r
   using SD = typename Gemm::GemmKernel::StrideD;
   typename Gemm::Arguments args{cutlass::gemm::GemmUniversalMode::kGemm,
                                 {p.M, p.N, p.K, 1},
-                                {p.X, rowMajor<SA>(p.M, p.K), p.W, nMajorB<SB>(p.N, p.K)},
+                                {p.X, rowMajor<SA>(p.M, p.K), p.W, nMajor<SB>(p.N, p.K)},
                                 {{}, p.R, rowMajor<SC>(p.M, p.N), p.Y, rowMajor<SD>(p.M, p.N)}};
   args.epilogue.thread.alpha = 1.0f;
   args.epilogue.thread.beta = 1.0f;
