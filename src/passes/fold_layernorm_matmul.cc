@@ -74,7 +74,7 @@ class FoldLayerNormMatMul final : public Pass {
       attrs.set("epsilon", AttrValue(ln->attrs().getFloat("epsilon", 1e-5f)));
       KILN_ASSIGN_OR_RETURN(ir::Node * f, addOp(g, "MatMulLayerNorm", "kiln", 1, mm->name() + "/layernorm", ins, attrs,
                                                 1, fusedNames({mm, ln})));
-      // The kernel's own constraints (dtype, row width, K): otherwise the LayerNorm stays.
+      // The target confirms it runs the new layer (dtypes, ranks); otherwise the LayerNorm stays.
       if (!ctx.supportsLowered || !ctx.supportsLowered(*f, DType::kFloat16)) {
         g.removeNode(f);
         continue;

@@ -1,6 +1,6 @@
 // kiln:MatMulLayerNorm as the two layers it replaces, inside one: the FusedMatMul into the
 // workspace, then the LayerNorm kernel into the output. Tactic "cuda_matmul_then_layernorm", whose
-// variants are the GEMM's: cuBLASLt's heuristic candidates, then the CUTLASS configurations (so
+// variants are the GEMM's: the CUTLASS configurations, then cuBLASLt's heuristic candidates (so
 // folding the LayerNorm into the layer keeps the GEMM as tuned as it was unfolded);
 // the layer's reference (first) candidate: the builder checks the fused CUTLASS kernel
 // (blas_cutlass.cc) against it and keeps whichever times faster, so a shape where the cluster
@@ -20,16 +20,6 @@ namespace {
 constexpr size_t kAlignBytes = 256;
 
 size_t alignUp(size_t n) { return (n + kAlignBytes - 1) / kAlignBytes * kAlignBytes; }
-
-std::optional<int64_t> staticNumel(const Shape& s) {
-  if (!s.rankKnown()) return std::nullopt;
-  int64_t n = 1;
-  for (int i = 0; i < s.rank(); ++i) {
-    if (!s[i].isStatic()) return std::nullopt;
-    n *= s[i].value();
-  }
-  return n;
-}
 
 bool present(const LayerDesc& d, size_t i) { return i < d.inputTypes.size() && d.inputTypes[i] != DType::kUndefined; }
 
@@ -52,7 +42,7 @@ LayerDesc matmulPart(const LayerDesc& d, const AttrMap* attrs) {
 
 bool supports(const LayerDesc& d) {
   if (d.inputTypes.size() < 5 || !present(d, 0) || !present(d, 1) || !present(d, 4)) return false;
-  if (d.outputTypes.size() != 1 || d.outputShapes.empty() || !staticNumel(d.outputShapes[0])) return false;
+  if (d.outputTypes.size() != 1 || d.outputShapes.empty() || !d.outputShapes[0].numel()) return false;
   const DType t = d.outputTypes[0];
   if (t != DType::kFloat16 && t != DType::kBFloat16 && t != DType::kFloat32) return false;
   for (size_t i = 0; i < d.inputTypes.size(); ++i)
@@ -61,12 +51,12 @@ bool supports(const LayerDesc& d) {
   if (!a.rankKnown() || a.rank() < 2 || !b.rankKnown() || b.rank() != 2 || !b[1].isStatic()) return false;
   // Scale and beta: one value per row element, as the CPU and cluster kernels take them.
   for (size_t i : {size_t{4}, size_t{5}})
-    if (present(d, i) && staticNumel(d.inputShapes[i]) != b[1].value()) return false;
+    if (present(d, i) && d.inputShapes[i].numel() != b[1].value()) return false;
   return true;
 }
 
 size_t intermediateBytes(const LayerDesc& d) {
-  return alignUp(static_cast<size_t>(*staticNumel(d.outputShapes[0])) * dtypeSize(d.outputTypes[0]));
+  return alignUp(static_cast<size_t>(*d.outputShapes[0].numel()) * dtypeSize(d.outputTypes[0]));
 }
 
 // The scratch the GEMM part may use: the layer's limit less the intermediate.
