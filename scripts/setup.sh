@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   cmake ninja-build ccache g++ pkg-config
   libonnx-dev protobuf-compiler libprotobuf-dev
-  libdnnl-dev
+  libdnnl-dev ocl-icd-opencl-dev  # oneDNN's CMake config looks for OpenCL (only a Recommends)
   libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev zlib1g-dev libgrpc++-dev protobuf-compiler-grpc libsimdjson-dev
