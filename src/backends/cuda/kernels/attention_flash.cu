@@ -17,6 +17,7 @@
 // which is how P feeds the second product without going through shared memory.
 #include "backends/cuda/kernels/attention_common.cuh"
 #include "backends/cuda/kernels/attention_mma.cuh"
+#include "backends/cuda/kernels/pdl.cuh"
 
 namespace kiln::cuda {
 
@@ -51,6 +52,8 @@ __global__ void __launch_bounds__(kThreadsFlash) attentionFlashKernel(AttnParams
   __shared__ __align__(16) T sK[kBN * LD];
   __shared__ __align__(16) T sV[kBN * LD];
   __shared__ float sMask[kBN];  // kMask == 1: the tile's mask values, log2 domain
+  pdlWait();     // launched with PDL: no global access before the previous kernel is done
+  pdlTrigger();  // the next kernel may launch once every block here has started
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
   const BlockCoords bc = blockCoords(p, mBlocks);
@@ -208,13 +211,13 @@ cudaError_t launchMasked(const AttnParams& p, cudaStream_t stream) {
   dim3 grid;
   int mb = 0;
   if (cudaError_t e = blockGrid(p, kBM, &grid, &mb); e != cudaSuccess || grid.x == 0) return e;
+  auto launch = [&](auto kernel) { return launchMaybePdl(kernel, grid, kThreadsFlash, 0, stream, p.pdl, p, mb); };
   switch (p.D) {
-    case 32: attentionFlashKernel<T, 32, kMask><<<grid, kThreadsFlash, 0, stream>>>(p, mb); break;
-    case 64: attentionFlashKernel<T, 64, kMask><<<grid, kThreadsFlash, 0, stream>>>(p, mb); break;
-    case 128: attentionFlashKernel<T, 128, kMask><<<grid, kThreadsFlash, 0, stream>>>(p, mb); break;
+    case 32: return launch(attentionFlashKernel<T, 32, kMask>);
+    case 64: return launch(attentionFlashKernel<T, 64, kMask>);
+    case 128: return launch(attentionFlashKernel<T, 128, kMask>);
     default: return cudaErrorInvalidValue;
   }
-  return cudaGetLastError();
 }
 
 template <typename T>

@@ -52,6 +52,7 @@ struct AttnParams {
   const int64_t* nonpad = nullptr;    // nonpad_kv_seqlen (B), device
   AttnRound roundStorage = AttnRound::kNone;  // the I/O type's rounding
   AttnRound roundSoftmax = AttnRound::kNone;  // softmax_precision's rounding
+  bool pdl = false;  // the resident and flash kernels launch with PDL (pdl.cuh)
 };
 
 // Largest head size the generic kernel handles.

@@ -11,6 +11,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernels/attention_kernels.h"
 #include "backends/cuda/kernels/attention_op.h"
+#include "backends/cuda/kernels/pdl.h"
 
 namespace kiln::cuda {
 
@@ -343,6 +344,7 @@ Status AttentionKernel::enqueue(const GpuKernelContext& ctx) const {
   DType t = DType::kUndefined;
   KILN_ASSIGN_OR_RETURN(const bool work, prepareAttention(ctx, &p, &t, packed_, /*full=*/!flash_));
   if (!work) return Status::OK();
+  p.pdl = pdlEnabled(ctx.res.computeCapability);
   return launchOwnAttention(p, t, flash_, ctx.stream, resident_);
 }
 

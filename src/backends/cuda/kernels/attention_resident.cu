@@ -22,6 +22,7 @@
 // flash kernel. Four blocks share an SM (46 KB of shared memory at D = 64, <= 128 registers).
 #include "backends/cuda/kernels/attention_common.cuh"
 #include "backends/cuda/kernels/attention_mma.cuh"
+#include "backends/cuda/kernels/pdl.cuh"
 
 namespace kiln::cuda {
 
@@ -76,6 +77,8 @@ __global__ void __launch_bounds__(kThreads, 4) attentionResidentKernel(AttnParam
   __shared__ __align__(16) T sK[kMaxKeys * LD];
   __shared__ __align__(16) T sV[kMaxKeys * LD];
   __shared__ __align__(8) float sMask[kMaxKeys];  // log2-domain additive mask of each key, -inf past Skv
+  pdlWait();     // launched with PDL: no global access before the previous kernel is done
+  pdlTrigger();  // the next kernel may launch once every block here has started
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
   const BlockCoords bc = blockCoords(p, mBlocks);
@@ -207,11 +210,11 @@ __global__ void __launch_bounds__(kThreads, 4) attentionResidentKernel(AttnParam
 template <typename T, int D, int kMask>
 cudaError_t launchSized(const AttnParams& p, dim3 grid, int mBlocks, cudaStream_t stream) {
   const bool full = p.Skv == kMaxKeys;
-  if (p.causal && full) attentionResidentKernel<T, D, kMask, true, true><<<grid, kThreads, 0, stream>>>(p, mBlocks);
-  else if (p.causal) attentionResidentKernel<T, D, kMask, true, false><<<grid, kThreads, 0, stream>>>(p, mBlocks);
-  else if (full) attentionResidentKernel<T, D, kMask, false, true><<<grid, kThreads, 0, stream>>>(p, mBlocks);
-  else attentionResidentKernel<T, D, kMask, false, false><<<grid, kThreads, 0, stream>>>(p, mBlocks);
-  return cudaGetLastError();
+  auto launch = [&](auto kernel) { return launchMaybePdl(kernel, grid, kThreads, 0, stream, p.pdl, p, mBlocks); };
+  if (p.causal && full) return launch(attentionResidentKernel<T, D, kMask, true, true>);
+  if (p.causal) return launch(attentionResidentKernel<T, D, kMask, true, false>);
+  if (full) return launch(attentionResidentKernel<T, D, kMask, false, true>);
+  return launch(attentionResidentKernel<T, D, kMask, false, false>);
 }
 
 template <typename T, int kMask>

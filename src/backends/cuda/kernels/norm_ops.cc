@@ -4,6 +4,7 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernels/norm_enqueue.h"
+#include "backends/cuda/kernels/pdl.h"
 #include "backends/cuda/kernels/reduce_launch.h"
 #include "backends/cuda/kernels/reduce_register.h"
 #include "backends/embed_geometry.h"
@@ -67,6 +68,7 @@ Status layerNormEnqueue(const GpuKernelContext& c) {
   a.y = y.raw();
   a.epsilon = c.attrs.getFloat("epsilon");
   a.smCount = c.res.smCount;
+  a.pdl = pdlEnabled(c.res.computeCapability);
   for (int i = 0; i < x.rank(); ++i) (i < axis ? a.rows : a.d) *= x.dims()[i];
   if (y.dtype() != x.dtype() || y.numel() != x.numel())
     return InternalError("{}: output {} does not match the input {}", op, y.describe(), x.describe());

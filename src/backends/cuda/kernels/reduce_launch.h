@@ -131,6 +131,7 @@ struct LayerNormArgs {
   void* invStd = nullptr;
   DType statDtype = DType::kFloat32;
   int smCount = 132;
+  bool pdl = false;  // the packed kernel launches with programmatic dependent launch (pdl.cuh)
 };
 bool layerNormSupportsType(DType t);
 bool paramSupportsType(DType t);

@@ -32,12 +32,14 @@ S nMajor(int64_t n, int64_t k) {
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-// Launches Gemm (a cutlass::gemm::device::GemmUniversalAdapter) with parameters kept as bytes.
+// Launches Gemm (a cutlass::gemm::device::GemmUniversalAdapter) with parameters kept as bytes;
+// pdl: with programmatic dependent launch (kernels/pdl.cuh), which these kernels support because
+// the target compiles them with CUTLASS_ENABLE_GDC_FOR_SM90.
 template <class Gemm>
-cudaError_t launchPrepared(const void* blob, cudaStream_t stream) {
+cudaError_t launchPrepared(const void* blob, cudaStream_t stream, bool pdl = false) {
   typename Gemm::GemmKernel::Params params;
   std::memcpy(&params, blob, sizeof(params));
-  if (Gemm::run(params, stream) != cutlass::Status::kSuccess) {
+  if (Gemm::run(params, stream, nullptr, pdl) != cutlass::Status::kSuccess) {
     const cudaError_t e = cudaGetLastError();
     return e != cudaSuccess ? e : cudaErrorLaunchFailure;
   }

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "backends/cuda/kernels/pdl.h"
 #include "backends/cuda/sm90/cutlass_common.cuh"
 #include "cute/tensor.hpp"
 #include "cutlass/cutlass.h"
@@ -82,7 +83,8 @@ cudaError_t prepare(const GemmArgs& p, void* blob) {
 
 template <class Config>
 cudaError_t launch(const void* blob, cudaStream_t stream) {
-  return launchPrepared<typename Config::Gemm>(blob, stream);
+  // This file's kernels run on compute capability 9.0 only (the tactic checks it).
+  return launchPrepared<typename Config::Gemm>(blob, stream, pdlEnabled(90));
 }
 
 // The kernel type of (config, epilogue), passed to fn as a tag.

@@ -1,0 +1,53 @@
+// Programmatic dependent launch (PDL, compute capability 9.0+), device side and launch: a kernel
+// launched with launchMaybePdl(..., pdl = true) may be scheduled while the kernel before it in the
+// stream is still finishing, so its launch latency and block rasterization overlap that kernel's
+// tail (inside a CUDA graph too: capture turns the attribute into a programmatic edge). The price is a
+// contract: such a kernel must call pdlWait() before it touches global memory at all, reads or
+// writes (a buffer it writes may be one the kernel before still reads, once the memory plan
+// reuses it). pdlWait() returns once the previous grid has completed and its writes are visible;
+// it is a no-op when the kernel was launched normally. pdlTrigger() lets the next PDL-launched
+// kernel be scheduled before this one ends; it only moves timing, never correctness, because the
+// next kernel still waits for this one's completion in its own pdlWait().
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "backends/cuda/kernels/pdl.h"
+
+namespace kiln::cuda {
+
+__device__ __forceinline__ void pdlWait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdlTrigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Launches kernel<<<grid, block, smem, stream>>>(args...), with the programmatic-serialization
+// attribute when pdl is set. The kernel must begin with pdlWait() (see above).
+template <typename... KArgs, typename... Args>
+cudaError_t launchMaybePdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                           bool pdl, Args&&... args) {
+  if (!pdl) {
+    kernel<<<grid, block, smem, stream>>>(static_cast<KArgs>(args)...);
+    return cudaGetLastError();
+  }
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
+
+}  // namespace kiln::cuda
