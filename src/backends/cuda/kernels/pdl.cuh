@@ -12,6 +12,10 @@
 
 #include <cuda_runtime.h>
 
+#include <map>
+#include <mutex>
+#include <utility>
+
 #include "backends/cuda/kernels/pdl.h"
 
 namespace kiln::cuda {
@@ -28,12 +32,33 @@ __device__ __forceinline__ void pdlTrigger() {
 #endif
 }
 
+// Whether `kernel`, as the current device runs it, was compiled for compute capability 9.0 or
+// newer, so that its pdlWait() is really there. A build without code for the device (say, archs
+// "80;86;89;90a" on a compute capability 10.0 GPU) runs PTX JIT-compiled from an older virtual
+// arch, where pdlWait() is empty: such a kernel must launch normally. Asked once per kernel and
+// device.
+inline bool kernelWaitsForPdl(const void* kernel) {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return false;
+  static std::mutex mu;
+  static std::map<std::pair<const void*, int>, bool> known;
+  std::lock_guard<std::mutex> lock(mu);
+  const auto key = std::make_pair(kernel, device);
+  auto it = known.find(key);
+  if (it != known.end()) return it->second;
+  cudaFuncAttributes a{};
+  const bool waits = cudaFuncGetAttributes(&a, kernel) == cudaSuccess && a.ptxVersion >= 90;
+  known.emplace(key, waits);
+  return waits;
+}
+
 // Launches kernel<<<grid, block, smem, stream>>>(args...), with the programmatic-serialization
-// attribute when pdl is set. The kernel must begin with pdlWait() (see above).
+// attribute when pdl is set and the kernel's code has its wait. The kernel must begin with
+// pdlWait() (see above).
 template <typename... KArgs, typename... Args>
 cudaError_t launchMaybePdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                            bool pdl, Args&&... args) {
-  if (!pdl) {
+  if (!pdl || !kernelWaitsForPdl(reinterpret_cast<const void*>(kernel))) {
     kernel<<<grid, block, smem, stream>>>(static_cast<KArgs>(args)...);
     return cudaGetLastError();
   }
