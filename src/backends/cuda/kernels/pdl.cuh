@@ -36,10 +36,14 @@ __device__ __forceinline__ void pdlTrigger() {
 // newer, so that its pdlWait() is really there. A build without code for the device (say, archs
 // "80;86;89;90a" on a compute capability 10.0 GPU) runs PTX JIT-compiled from an older virtual
 // arch, where pdlWait() is empty: such a kernel must launch normally. Asked once per kernel and
-// device.
+// device. A failed query means "no" for this launch, is not remembered, and leaves no error
+// pending for the launch's own cudaGetLastError().
 inline bool kernelWaitsForPdl(const void* kernel) {
   int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess) return false;
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
   static std::mutex mu;
   static std::map<std::pair<const void*, int>, bool> known;
   std::lock_guard<std::mutex> lock(mu);
@@ -47,7 +51,11 @@ inline bool kernelWaitsForPdl(const void* kernel) {
   auto it = known.find(key);
   if (it != known.end()) return it->second;
   cudaFuncAttributes a{};
-  const bool waits = cudaFuncGetAttributes(&a, kernel) == cudaSuccess && a.ptxVersion >= 90;
+  if (cudaFuncGetAttributes(&a, kernel) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  const bool waits = a.ptxVersion >= 90;
   known.emplace(key, waits);
   return waits;
 }

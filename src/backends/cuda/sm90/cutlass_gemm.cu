@@ -16,6 +16,7 @@
 #include "backends/cuda/kernels/pdl.h"
 #include "backends/cuda/sm90/cutlass_common.cuh"
 #include "cute/tensor.hpp"
+#include "cutlass/arch/grid_dependency_control.h"
 #include "cutlass/cutlass.h"
 #include "cutlass/epilogue/collective/collective_builder.hpp"
 #include "cutlass/epilogue/fusion/operations.hpp"
@@ -80,6 +81,12 @@ cudaError_t prepare(const GemmArgs& p, void* blob) {
   return cudaFuncSetAttribute(cutlass::device_kernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                               K::SharedStorageSize);
 }
+
+// These kernels launch with PDL, which is safe only because CUTLASS compiles their waits in: that
+// takes CUTLASS_ENABLE_GDC_FOR_SM90 (the target's flags) and an sm_90a device pass.
+#if defined(__CUDA_ARCH__)
+static_assert(cutlass::arch::IsGdcGloballyEnabled, "CUTLASS GEMMs launched with PDL need their grid-dependency waits");
+#endif
 
 template <class Config>
 cudaError_t launch(const void* blob, cudaStream_t stream) {
