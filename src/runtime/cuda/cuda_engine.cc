@@ -8,8 +8,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
 
 #include <fmt/format.h>
 
@@ -17,6 +15,7 @@
 #include "backends/cuda/device.h"
 #include "backends/cuda/gpu_kernel.h"
 #include "backends/host_inputs.h"
+#include "core/env_flag.h"
 #include "runtime/layer_desc.h"
 
 namespace kiln::runtime {
@@ -27,12 +26,6 @@ namespace {
 
 constexpr size_t kAlign = 256;
 size_t alignUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
-
-bool envFlag(const char* name, bool dflt) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return dflt;
-  return !(std::strcmp(v, "0") == 0 || std::strcmp(v, "false") == 0 || std::strcmp(v, "off") == 0);
-}
 
 struct DeviceMemory {
   void* ptr = nullptr;

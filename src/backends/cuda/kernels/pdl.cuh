@@ -1,8 +1,8 @@
 // Programmatic dependent launch (PDL, compute capability 9.0+), device side and launch: a kernel
 // launched with launchMaybePdl(..., pdl = true) may be scheduled while the kernel before it in the
 // stream is still finishing, so its launch latency and block rasterization overlap that kernel's
-// tail (inside a CUDA graph too: capture turns the attribute into a programmatic edge). The price is a
-// contract: such a kernel must call pdlWait() before it touches global memory at all, reads or
+// tail (inside a CUDA graph too: capture turns the attribute into a programmatic edge). The price
+// is a contract: such a kernel must call pdlWait() before it touches global memory at all, reads or
 // writes (a buffer it writes may be one the kernel before still reads, once the memory plan
 // reuses it). pdlWait() returns once the previous grid has completed and its writes are visible;
 // it is a no-op when the kernel was launched normally. pdlTrigger() lets the next PDL-launched

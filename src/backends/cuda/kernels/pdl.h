@@ -2,21 +2,16 @@
 // (pdl.cuh holds the device side and the launch, and says what PDL buys and what it requires).
 #pragma once
 
-#include <cstdlib>
-#include <cstring>
+#include "core/env_flag.h"
 
 namespace kiln::cuda {
 
 // Whether kernels on a device of this compute capability (major * 10 + minor) launch with PDL:
 // from 9.0 on, unless the environment sets KILN_DISABLE_PDL (to rule PDL out when chasing a
 // timing or ordering question; engines and results are the same either way). Read once, like the
-// runtime's other switches: unset, empty, "0", "false" and "off" leave PDL on.
+// runtime's other switches (core/env_flag.h).
 inline bool pdlEnabled(int computeCapability) {
-  static const bool disabled = [] {
-    const char* v = std::getenv("KILN_DISABLE_PDL");
-    if (v == nullptr || v[0] == '\0') return false;
-    return !(std::strcmp(v, "0") == 0 || std::strcmp(v, "false") == 0 || std::strcmp(v, "off") == 0);
-  }();
+  static const bool disabled = envFlag("KILN_DISABLE_PDL", false);
   return computeCapability >= 90 && !disabled;
 }
 
