@@ -27,6 +27,10 @@ struct IOTensorInfo {
   DType dtype;
   Shape shape;    // symbolic where dynamic
   bool isInput;
+  // CUDA engines: an input whose values kernels read on the host (TopK's K, NonMaxSuppression's
+  // thresholds; TensorRT's shape tensors). Its address (setTensorAddress) is host memory, read
+  // when the run is enqueued; every other I/O address of a CUDA engine is device memory.
+  bool hostMemory = false;
 };
 
 // A description of the engine for `kiln inspect`.
@@ -51,7 +55,8 @@ class Engine {
   static Result<std::shared_ptr<Engine>> loadBytes(std::string bytes, const std::string& what = "engine",
                                                    const LoadOptions& opts = {});
   // True for engines that run on a CUDA GPU: their I/O addresses (setTensorAddress) are device
-  // memory; ExecutionContext::run() takes host tensors and copies.
+  // memory, except host inputs (IOTensorInfo::hostMemory); ExecutionContext::run() takes host
+  // tensors and copies.
   bool isCuda() const;
 
   const std::vector<IOTensorInfo>& ioTensors() const { return io_; }
@@ -92,7 +97,9 @@ class ExecutionContext {
   // until the next setInputShape(): allocate outputs from the shape seen before a run.
   Result<Dims> getTensorShape(const std::string& name);
   // Caller-owned memory for an input or output (zero copy). It must hold the tensor's bytes for
-  // the current shapes and stay valid until the run completes.
+  // the current shapes and stay valid until the run completes. CUDA engines: device memory, but
+  // host memory for host inputs (IOTensorInfo::hostMemory), which are read when a run is enqueued
+  // (a captured CUDA graph is kept per set of their values).
   Status setTensorAddress(const std::string& name, void* data);
 
   // Runs synchronously on the calling thread.
@@ -140,7 +147,8 @@ class ExecutionContext {
   Status readRuntimeDims(int32_t layerIndex);  // after a layer that decides data-dependent dims
   Status resetRuntimeDims();                   // back to the bounds before a run
   std::function<Status(size_t)> runtimeDimsHook();  // readRuntimeDims for CUDA launches (null: none)
-  std::vector<int64_t> launchKey() const;  // input dims + I/O addresses (CUDA graph selection)
+  std::vector<int64_t> launchKey() const;  // input dims, I/O addresses, host-input values (CUDA graphs)
+  Status refreshHostLayers();  // CUDA engines: host layers again after a shape or host-input change
 };
 
 // An in-order queue of runs. On the CPU it is a worker thread; for CUDA engines it is a CUDA

@@ -17,6 +17,16 @@ namespace {
 
 bool isHostSlot(const plan::LayerInfo& l, size_t i) { return cuda::isHostInput(l.domain, l.op, i); }
 
+// The most values a host input (a model input read on the host, TensorRT's shape tensor) holds.
+constexpr int64_t kMaxHostInputValues = 64;
+
+bool hostInputEligible(const plan::TensorInfo& t) {
+  if (t.dims.size() > 1 || t.dtype == DType::kString) return false;
+  for (const auto& d : t.dims)
+    if (!d.isStatic() || d.value > kMaxHostInputValues) return false;
+  return true;
+}
+
 // Ops that read only their input's dims, never its data.
 bool readsDimsOnly(const plan::LayerInfo& l) { return l.domain.empty() && (l.op == "Shape" || l.op == "Size"); }
 
@@ -83,6 +93,16 @@ Result<int> placeForCuda(plan::Plan& p) {
   std::vector<bool> hostTensor(p.tensors.size(), false);
   std::vector<std::tuple<size_t, int32_t, int32_t>> outputUploads;  // (layer, host tensor, output)
   for (size_t t = 0; t < p.tensors.size(); ++t) hostTensor[t] = p.tensors[t].kind == plan::TensorKind::kConstant;
+  // Model inputs whose values are read on the host (TopK's K, NonMaxSuppression's thresholds, a
+  // Trilu offset: what TensorRT calls shape tensors) are host inputs: the caller passes them in
+  // host memory, and a device layer that also reads one as data gets it through an upload.
+  // Only small shape-like values qualify: anything larger read on the host would be model work
+  // silently moved off the GPU.
+  for (size_t t = 0; t < p.tensors.size(); ++t) {
+    if (p.tensors[t].kind != plan::TensorKind::kInput || !hostNeeded[t] || !hostInputEligible(p.tensors[t])) continue;
+    hostTensor[t] = true;
+    p.tensors[t].placement = plan::Placement::kHost;
+  }
   int hostLayers = 0;
   for (size_t l = 0; l < nl; ++l) {
     plan::LayerInfo& layer = p.layers[l];
@@ -94,10 +114,12 @@ Result<int> placeForCuda(plan::Plan& p) {
       if (needsHostData)
         return Unsupported("layer '{}' ({}) reads {} on the host, but that value is computed on the GPU from tensor "
                            "data: a CUDA engine needs every shape-like value (shapes, axes, sizes, slice bounds) to "
-                           "follow from the input shapes and constants{}", layer.name, layer.op,
+                           "follow from the input shapes, host inputs and constants{}", layer.name, layer.op,
                            producerText(p, producer, id),
                            p.tensors[id].kind == plan::TensorKind::kInput
-                               ? " (make this input a constant, e.g. with fixed values in the model)"
+                               ? fmt::format(" (a host input holds at most {} values in a static shape of rank 0 or "
+                                             "1; make this input a constant, e.g. with fixed values in the model)",
+                                             kMaxHostInputValues)
                                : "");
     }
     if (onHost[l]) {
@@ -140,6 +162,7 @@ Result<int> placeForCuda(plan::Plan& p) {
           t.name = t.name + "/device";
           t.placement = plan::Placement::kTarget;
           t.kind = plan::TensorKind::kIntermediate;
+          t.ioIndex = -1;  // the device copy of a host input is not itself an engine input
           p.tensors.push_back(std::move(t));
           int32_t dev = static_cast<int32_t>(p.tensors.size() - 1);
           layers.push_back(makeUpload(p, id, dev));
@@ -161,9 +184,18 @@ Result<int> placeForCuda(plan::Plan& p) {
 void planHostArena(plan::Plan& p) {
   uint64_t off = 0;
   for (auto& t : p.tensors) {
-    if (t.kind != plan::TensorKind::kIntermediate || t.placement != plan::Placement::kHost) continue;
+    if (t.placement != plan::Placement::kHost) continue;
+    uint64_t bytes = t.maxBytes;
+    if (t.kind == plan::TensorKind::kInput) {
+      // A host input's pinned copy, which the layers read: a captured graph's uploads read pinned
+      // memory at fixed addresses, whatever buffer the caller passes.
+      bytes = dtypeSize(t.dtype);
+      for (const auto& d : t.dims) bytes *= static_cast<uint64_t>(d.value);  // static (hostInputEligible)
+    } else if (t.kind != plan::TensorKind::kIntermediate) {
+      continue;
+    }
     t.hostOffset = off;
-    off += (t.maxBytes + 63) / 64 * 64;
+    off += (bytes + 63) / 64 * 64;
   }
   p.memory.hostArenaBytes = off;
 }
@@ -179,6 +211,7 @@ Result<std::vector<Tensor>> evaluateHostLayers(const plan::Plan& p, const std::v
     KILN_ASSIGN_OR_RETURN(auto kernel, def->create(runtime::describeLayer(p, l)));
     std::vector<Tensor> ins(l.inputs.size());
     std::vector<const Tensor*> inPtrs;
+    bool unknown = false;
     for (size_t i = 0; i < l.inputs.size(); ++i) {
       int32_t id = l.inputs[i];
       if (id < 0) {
@@ -187,8 +220,11 @@ Result<std::vector<Tensor>> evaluateHostLayers(const plan::Plan& p, const std::v
       }
       // Device data a host layer reads only the dims of (Shape/Size): a view without data.
       ins[i] = values[id].dtype() != DType::kUndefined ? values[id] : Tensor::borrow(p.tensors[id].dtype, dims[id], nullptr);
+      // A host input's value (and what is computed from it) is known only at run time.
+      unknown |= values[id].dtype() == DType::kUndefined && !readsDimsOnly(l) && p.tensors[id].placement == plan::Placement::kHost;
       inPtrs.push_back(&ins[i]);
     }
+    if (unknown) continue;  // its outputs stay undefined: layers reading them are not timed
     std::vector<Tensor*> outPtrs;
     for (int32_t id : l.outputs) {
       if (id < 0) {

@@ -18,8 +18,10 @@ namespace kiln::plan {
 
 inline constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'E', 'N', 'G', '\0'};
 // 2: host/device placement of layers and tensors, host arena, workspace (CUDA engines).
-// 3: data-dependent dims (ShapeInstr::kRuntime and Plan::runtimeDims). Version 2 files still load.
-inline constexpr uint32_t kFormatVersion = 3;
+// 3: data-dependent dims (ShapeInstr::kRuntime and Plan::runtimeDims).
+// 4: host inputs (CUDA engines: model inputs with placement kHost, passed in host memory; an older
+//    reader would take their addresses for device memory). Versions 2 and 3 still load.
+inline constexpr uint32_t kFormatVersion = 4;
 inline constexpr uint32_t kMinFormatVersion = 2;
 
 // One instruction of the shape program; its result is the register with the instruction's index.
@@ -62,8 +64,8 @@ enum class TensorKind : uint8_t { kInput = 0, kOutput = 1, kIntermediate = 2, kC
 
 // Where a layer runs / an intermediate lives. kTarget: the engine's target (the CPU for CPU
 // engines, the GPU for CUDA engines). kHost: on the host in a CUDA engine: shape arithmetic that
-// depends only on input shapes and constants, evaluated once per input-shape set when the shapes
-// are set, never inside the launch sequence.
+// depends only on input shapes, host inputs and constants, evaluated before a launch when those
+// changed, never inside the launch sequence; for an input, a host input (passed in host memory).
 enum class Placement : uint8_t { kTarget = 0, kHost = 1 };
 
 struct TensorInfo {
@@ -73,7 +75,7 @@ struct TensorInfo {
   std::vector<DimRef> dims;
   std::string shapeText;      // symbolic shape for display ("[batch,1000]")
   int32_t ioIndex = -1;       // position among inputs or outputs
-  Placement placement = Placement::kTarget;  // intermediates
+  Placement placement = Placement::kTarget;  // intermediates; inputs of CUDA engines (kHost: host inputs)
   uint64_t arenaOffset = 0;   // intermediates on the target: offset in the arena
   uint64_t hostOffset = 0;    // intermediates on the host (CUDA engines): offset in the host arena
   uint64_t maxBytes = 0;      // intermediates: planned size (max over profiles)

@@ -54,6 +54,9 @@ class CudaContext {
   virtual Result<void*> staging(size_t ioSlot, size_t bytes) = 0;
   virtual Status copyToDevice(void* dst, const void* src, size_t bytes) = 0;
   virtual Status copyToHost(void* dst, const void* src, size_t bytes) = 0;
+  // Waits until the GPU has finished the launches so far that read host memory the context
+  // rewrites (uploads from the host arena): before host layers run again.
+  virtual Status waitIdle() = 0;
 };
 
 class CudaEngine {

@@ -73,7 +73,9 @@ Result<std::shared_ptr<Engine>> Engine::fromPlan(std::unique_ptr<plan::Plan> p, 
     // and never replaced.
     KILN_ASSIGN_OR_RETURN(e->impl_->cuda, runtime::CudaEngine::create(*p, opts.device, what));
   }
-  for (int32_t id : p->inputs) e->io_.push_back({p->tensors[id].name, p->tensors[id].dtype, symbolicShape(p->tensors[id], *p), true});
+  for (int32_t id : p->inputs)
+    e->io_.push_back({p->tensors[id].name, p->tensors[id].dtype, symbolicShape(p->tensors[id], *p), true,
+                      p->tensors[id].placement == plan::Placement::kHost});
   for (int32_t id : p->outputs) e->io_.push_back({p->tensors[id].name, p->tensors[id].dtype, symbolicShape(p->tensors[id], *p), false});
   e->plan_ = std::move(p);
   return e;

@@ -37,6 +37,14 @@ struct ExecutionContext::State {
   // producing layer has run (the tensors are then sized for the dim's upper bound).
   std::vector<int64_t> runtimeValues;
   bool runtimePinned = false;  // some value is set: the next run starts from the bounds again
+  // CUDA engines: host layers run again before a launch after a shape change (hostLayersDirty)
+  // or when the host inputs' bytes differ from those they last ran with (hostInputBytes).
+  bool hostLayersDirty = true;
+  std::vector<int32_t> hostInputs;  // plan tensor ids of host inputs
+  std::string hostInputBytes;
+  // Per plan tensor; defined for host inputs: their copy in the pinned host arena, which the
+  // layers read (refreshHostLayers copies the caller's bytes there).
+  std::vector<Tensor> hostCopies;
   bool isCuda() const { return cuda != nullptr; }
 };
 
@@ -96,9 +104,22 @@ Result<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext(int pro
     for (int32_t id : layer.outputs) s.layers[l].outs.push_back(id >= 0 ? &s.views[id] : nullptr);
   }
   for (const Dims& d : s.inputDims) s.inputDimPtrs.push_back(&d);
+  for (int32_t id : p.inputs)
+    if (isCuda && p.tensors[id].placement == plan::Placement::kHost) s.hostInputs.push_back(id);
   for (const auto& k : impl_->kernels) s.kernelStates.push_back(k ? k->createState() : nullptr);
   if (isCuda) {
     KILN_ASSIGN_OR_RETURN(s.cuda, impl_->cuda->createContext(&s.layers));
+    s.hostCopies.resize(p.tensors.size());
+    for (int32_t id : s.hostInputs) {
+      const auto& t = p.tensors[id];
+      Dims d;
+      for (const auto& x : t.dims) d.push_back(x.value);  // static: builder::hostInputEligible
+      s.hostCopies[id] = Tensor::borrow(t.dtype, d, s.cuda->hostArena() + t.hostOffset, MemoryKind::kHost);
+    }
+    for (auto& io : s.layers)
+      for (const Tensor*& in : io.ins)
+        for (int32_t id : s.hostInputs)
+          if (in == &s.views[id]) in = &s.hostCopies[id];
   }
   return ctx;
 }
@@ -200,21 +221,38 @@ Status ExecutionContext::prepare() {
   }
   s.shapesDirty = false;
   s.shapesReady = true;
-  if (s.isCuda()) {
-    // Host layers depend only on shapes and constants: evaluate them once per shape set.
-    for (size_t l = 0; l < p.layers.size(); ++l) {
-      if (p.layers[l].placement != plan::Placement::kHost) continue;
-      const plan::LayerInfo& layer = p.layers[l];
-      cpu::KernelContext kctx{layer.attrs, s.layers[l].ins, s.layers[l].outs, s.kernelStates[l].get()};
-      Status st = engine_->impl_->kernels[l]->run(kctx);
-      if (!st.ok()) {
-        s.shapesDirty = true;
-        s.shapesReady = false;
-        return std::move(st).withContext(fmt::format("host layer '{}' ({}, tactic {})", layer.name, layer.op, layer.tactic));
-      }
-    }
-    // No invalidation: the launch key (input dims, I/O addresses) picks or captures the graph.
+  s.hostLayersDirty = true;  // host layers run before the next launch (refreshHostLayers)
+  return Status::OK();
+}
+
+Status ExecutionContext::refreshHostLayers() {
+  State& s = *s_;
+  const plan::Plan& p = *s.plan;
+  std::string bytes;
+  for (int32_t id : s.hostInputs) {
+    const Tensor& t = s.views[id];
+    if (t.numel() > 0) bytes.append(static_cast<const char*>(t.raw()), t.nbytes());
+    bytes.push_back('\0');  // keeps the inputs apart
   }
+  if (!s.hostLayersDirty && bytes == s.hostInputBytes) return Status::OK();
+  // Host layers depend on shapes, constants and host inputs only: evaluated again when one of
+  // those changed. A run still in flight may read the host arena they write (uploads): wait.
+  KILN_RETURN_IF_ERROR(s.cuda->waitIdle());
+  for (int32_t id : s.hostInputs)
+    if (s.views[id].numel() > 0) std::memcpy(s.hostCopies[id].raw(), s.views[id].raw(), s.hostCopies[id].nbytes());
+  s.hostInputBytes = std::move(bytes);
+  s.hostLayersDirty = true;
+  for (size_t l = 0; l < p.layers.size(); ++l) {
+    if (p.layers[l].placement != plan::Placement::kHost) continue;
+    const plan::LayerInfo& layer = p.layers[l];
+    cpu::KernelContext kctx{layer.attrs, s.layers[l].ins, s.layers[l].outs, s.kernelStates[l].get()};
+    Status st = engine_->impl_->kernels[l]->run(kctx);
+    if (!st.ok())
+      return std::move(st).withContext(fmt::format("host layer '{}' ({}, tactic {})", layer.name, layer.op, layer.tactic));
+  }
+  s.hostLayersDirty = false;
+  // No invalidation: the launch key (input dims, I/O addresses, host-input values) picks or
+  // captures the graph.
   return Status::OK();
 }
 
@@ -262,8 +300,8 @@ Status ExecutionContext::setTensorAddress(const std::string& name, void* data) {
   const auto& t = p.tensors[id];
   auto& addr = t.kind == plan::TensorKind::kInput ? s_->inputAddr[t.ioIndex] : s_->outputAddr[t.ioIndex];
   addr = data;
-  s_->views[id] = Tensor::borrow(t.dtype, s_->views[id].dims(), data,
-                                 s_->isCuda() ? MemoryKind::kDevice : MemoryKind::kHost);
+  const bool device = s_->isCuda() && t.placement != plan::Placement::kHost;
+  s_->views[id] = Tensor::borrow(t.dtype, s_->views[id].dims(), data, device ? MemoryKind::kDevice : MemoryKind::kHost);
   return Status::OK();
 }
 
@@ -281,6 +319,7 @@ Status ExecutionContext::execute() {
     if (!s.outputAddr[i] && s.views[p.outputs[i]].numel() > 0)
       return FailedPrecondition("output '{}' has no buffer (call setTensorAddress)", p.tensors[p.outputs[i]].name);
   if (s.isCuda()) {
+    KILN_RETURN_IF_ERROR(refreshHostLayers());
     s.cuda->setLaunchKey(launchKey());
     KILN_RETURN_IF_ERROR(s.cuda->launch(nullptr, true, runtimeDimsHook()));
     // The device accumulates per-layer times; count the run here so layerTimes() can average
@@ -385,7 +424,7 @@ Status ExecutionContext::run(const std::vector<Named>& inputs, std::vector<Named
     if (!given[i]) return InvalidArgument("input '{}' is missing", p.tensors[p.inputs[i]].name);
   for (size_t i = 0; i < p.inputs.size(); ++i) {
     const auto& name = p.tensors[p.inputs[i]].name;
-    if (!isCuda) {
+    if (!isCuda || p.tensors[p.inputs[i]].placement == plan::Placement::kHost) {  // host memory
       KILN_RETURN_IF_ERROR(setTensorAddress(name, const_cast<void*>(feeds[i]->raw())));
       continue;
     }
@@ -444,20 +483,32 @@ Status ExecutionContext::enqueueOn(void* cudaStream) {
   for (size_t i = 0; i < p.outputs.size(); ++i)
     if (!s_->outputAddr[i] && s_->views[p.outputs[i]].numel() > 0)
       return FailedPrecondition("output '{}' has no buffer (call setTensorAddress)", p.tensors[p.outputs[i]].name);
+  KILN_RETURN_IF_ERROR(refreshHostLayers());
   s_->cuda->setLaunchKey(launchKey());
   return s_->cuda->launch(cudaStream, false, runtimeDimsHook());
 }
 
 std::vector<int64_t> ExecutionContext::launchKey() const {
   // Everything a captured CUDA graph bakes in that can change between runs: the input dims
-  // (shapes of every layer follow from them) and the I/O addresses.
+  // (shapes of every layer follow from them), the I/O addresses and the host inputs' values
+  // (kernel arguments: a TopK's K), as refreshHostLayers() last saw them.
   std::vector<int64_t> key;
   for (const Dims& d : s_->inputDims) {
     key.push_back(d.rank());
     for (int64_t x : d) key.push_back(x);
   }
-  for (void* a : s_->inputAddr) key.push_back(static_cast<int64_t>(reinterpret_cast<intptr_t>(a)));
+  const plan::Plan& p = *s_->plan;
+  for (size_t i = 0; i < s_->inputAddr.size(); ++i)  // host inputs: read through their copies
+    if (p.tensors[p.inputs[i]].placement != plan::Placement::kHost)
+      key.push_back(static_cast<int64_t>(reinterpret_cast<intptr_t>(s_->inputAddr[i])));
   for (void* a : s_->outputAddr) key.push_back(static_cast<int64_t>(reinterpret_cast<intptr_t>(a)));
+  const std::string& h = s_->hostInputBytes;
+  for (size_t i = 0; i < h.size(); i += sizeof(int64_t)) {
+    int64_t w = 0;
+    std::memcpy(&w, h.data() + i, std::min(sizeof(int64_t), h.size() - i));
+    key.push_back(w);
+  }
+  key.push_back(static_cast<int64_t>(h.size()));
   return key;
 }
 

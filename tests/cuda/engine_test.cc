@@ -4,6 +4,7 @@
 // the few ops every build has.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "gpu_test_util.h"
@@ -98,8 +99,27 @@ TEST(CudaEngine, ModelOutputComputedOnHostIsUploaded) {
 
 TEST(CudaEngine, HostReadOfTensorDataIsRefusedWithReason) {
   KILN_REQUIRE_GPU();
-  // Pad's constant value is read on the host, but here it is a model input's data: the engine
-  // could only get it by reading device memory mid-run, so the build refuses, naming the input.
+  // Pad's constant value is read on the host; here it is a model input of rank 2, not a small
+  // shape-like value a host input may be: the engine could only get it by reading device memory
+  // mid-run (or by moving model data to the CPU), so the build refuses, naming the input.
+  ModelBuilder mb(18);
+  mb.input("x", {"6"});
+  mb.input("value", {"1", "1"}, ::onnx::TensorProto::FLOAT);
+  mb.initializer("pads", Tensor::fromVector<int64_t>({1, 2}, Dims{2}));
+  mb.node("Pad", {"x", "pads", "value"}, {"y"});
+  mb.output("y");
+  BuildConfig cfg;
+  cfg.passes = {"none"};
+  auto engine = buildCuda(mb.bytes(), cfg);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_NE(engine.status().message().find("model input 'value'"), std::string::npos) << engine.status().toString();
+  EXPECT_NE(engine.status().message().find("host input"), std::string::npos) << engine.status().toString();
+}
+
+// Host inputs (TensorRT's shape tensors): a small model input a kernel reads on the host is passed
+// in host memory and read when the run is enqueued.
+TEST(CudaEngine, PadValueFromAHostInput) {
+  KILN_REQUIRE_GPU();
   ModelBuilder mb(18);
   mb.input("x", {"6"});
   mb.input("value", {}, ::onnx::TensorProto::FLOAT);
@@ -109,8 +129,130 @@ TEST(CudaEngine, HostReadOfTensorDataIsRefusedWithReason) {
   BuildConfig cfg;
   cfg.passes = {"none"};
   auto engine = buildCuda(mb.bytes(), cfg);
-  ASSERT_FALSE(engine.ok());
-  EXPECT_NE(engine.status().message().find("model input 'value'"), std::string::npos) << engine.status().toString();
+  ASSERT_TRUE(engine.ok()) << engine.status().toString();
+  ASSERT_NE((*engine)->findIO("value"), nullptr);
+  EXPECT_TRUE((*engine)->findIO("value")->hostMemory);
+  EXPECT_FALSE((*engine)->findIO("x")->hostMemory);
+  auto ctx = (*engine)->createExecutionContext();
+  ASSERT_TRUE(ctx.ok()) << ctx.status().toString();
+  std::mt19937 rng(11);
+  Tensor x = randomTensor(DType::kFloat32, Dims{6}, rng);
+  for (float v : {2.5f, -1.0f, 2.5f, 7.0f}) {  // graphs are kept per host-input value
+    std::vector<ExecutionContext::Named> outs;
+    ASSERT_TRUE((*ctx)->run({{"x", x}, {"value", Tensor::fromVector<float>({v}, Dims{})}}, &outs).ok());
+    ASSERT_EQ(outs[0].tensor.dims(), (Dims{9}));
+    const float* y = outs[0].tensor.data<float>();
+    EXPECT_EQ(y[0], v);
+    EXPECT_EQ(y[7], v);
+    EXPECT_EQ(y[8], v);
+    for (int i = 0; i < 6; ++i) EXPECT_EQ(y[1 + i], x.data<float>()[i]);
+  }
+}
+
+// The reference TopK of each row of x [rows, n] (largest first, lower index first on ties).
+void referenceTopK(const Tensor& x, int64_t k, std::vector<float>* values, std::vector<int64_t>* indices) {
+  const int64_t rows = x.dims()[0], n = x.dims()[1];
+  values->clear();
+  indices->clear();
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<int64_t> order(n);
+    for (int64_t i = 0; i < n; ++i) order[i] = i;
+    const float* row = x.data<float>() + r * n;
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return row[a] > row[b]; });
+    for (int64_t i = 0; i < k; ++i) {
+      values->push_back(row[order[i]]);
+      indices->push_back(order[i]);
+    }
+  }
+}
+
+TEST(CudaEngine, TopKWithKFromAHostInput) {
+  KILN_REQUIRE_GPU();
+  ModelBuilder mb(13);
+  mb.input("x", {"rows", "37"});
+  mb.input("k", {"1"}, ::onnx::TensorProto::INT64);
+  auto& n = mb.node("TopK", {"x", "k"}, {"values", "indices"});
+  ModelBuilder::attr(n, "axis", int64_t{1});
+  mb.output("values");
+  mb.output("indices");
+  BuildConfig cfg;
+  OptimizationProfile prof;
+  ASSERT_TRUE(prof.set("x", Dims{1, 37}, Dims{5, 37}, Dims{8, 37}).ok());
+  cfg.profiles = {prof};
+  auto engine = buildCuda(mb.bytes(), cfg);
+  ASSERT_TRUE(engine.ok()) << engine.status().toString();
+  EXPECT_TRUE((*engine)->findIO("k")->hostMemory);
+  for (const auto& l : (*engine)->layers())
+    if (l.op == "TopK") EXPECT_EQ(l.placement, "gpu") << (*engine)->summary();
+  auto ctx = (*engine)->createExecutionContext();
+  ASSERT_TRUE(ctx.ok()) << ctx.status().toString();
+  std::mt19937 rng(13);
+  for (auto [rows, k] : std::vector<std::pair<int64_t, int64_t>>{{5, 3}, {5, 37}, {8, 1}, {5, 3}, {2, 0}, {7, 20}}) {
+    Tensor x = randomTensor(DType::kFloat32, Dims{rows, 37}, rng);
+    std::vector<ExecutionContext::Named> outs;
+    Status st = (*ctx)->run({{"x", x}, {"k", Tensor::fromVector<int64_t>({k}, Dims{1})}}, &outs);
+    ASSERT_TRUE(st.ok()) << "k " << k << ": " << st.toString();
+    ASSERT_EQ(outs.size(), 2u);
+    ASSERT_EQ(outs[0].tensor.dims(), (Dims{rows, k}));
+    ASSERT_EQ(outs[1].tensor.dims(), (Dims{rows, k}));
+    std::vector<float> v;
+    std::vector<int64_t> ix;
+    referenceTopK(x, k, &v, &ix);
+    for (size_t i = 0; i < v.size(); ++i) {
+      EXPECT_EQ(outs[0].tensor.data<float>()[i], v[i]) << "k " << k << " element " << i;
+      EXPECT_EQ(outs[1].tensor.data<int64_t>()[i], ix[i]) << "k " << k << " element " << i;
+    }
+  }
+  // K beyond the axis: an error that says so, and the context still runs afterwards.
+  std::vector<ExecutionContext::Named> outs;
+  Tensor x = randomTensor(DType::kFloat32, Dims{2, 37}, rng);
+  Status st = (*ctx)->run({{"x", x}, {"k", Tensor::fromVector<int64_t>({38}, Dims{1})}}, &outs);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("K = 38"), std::string::npos) << st.toString();
+  ASSERT_TRUE((*ctx)->run({{"x", x}, {"k", Tensor::fromVector<int64_t>({4}, Dims{1})}}, &outs).ok());
+  EXPECT_EQ(outs[0].tensor.dims(), (Dims{2, 4}));
+}
+
+// A host input that host layers compute with (k + 1) and that a device layer also reads as data:
+// the host layers run again when its value changes, the device layer gets an upload, and each
+// value gets its own CUDA graph (Trilu's k is a kernel argument baked into a capture).
+TEST(CudaEngine, HostInputComputedWithOnHostAndUploaded) {
+  KILN_REQUIRE_GPU();
+  ModelBuilder mb(17);
+  mb.input("x", {"4", "6"});
+  mb.input("k", {}, ::onnx::TensorProto::INT64);
+  mb.initializer("one", Tensor::fromVector<int64_t>({1}, Dims{}));
+  mb.node("Add", {"k", "one"}, {"k1"});
+  mb.node("Trilu", {"x", "k1"}, {"y"});
+  auto& cast = mb.node("Cast", {"k"}, {"kf"});
+  ModelBuilder::attr(cast, "to", int64_t{::onnx::TensorProto::FLOAT});
+  mb.node("Mul", {"y", "kf"}, {"z"});  // k as device data too
+  mb.output("z");
+  BuildConfig cfg;
+  cfg.passes = {"none"};
+  auto engine = buildCuda(mb.bytes(), cfg);
+  ASSERT_TRUE(engine.ok()) << engine.status().toString();
+  int host = 0, uploads = 0;
+  for (const auto& l : (*engine)->layers()) {
+    host += l.placement == "host";
+    uploads += l.op == "HostToDevice";
+  }
+  EXPECT_EQ(host, 1) << (*engine)->summary();  // Add
+  EXPECT_EQ(uploads, 1) << (*engine)->summary();
+  auto ctx = (*engine)->createExecutionContext();
+  ASSERT_TRUE(ctx.ok()) << ctx.status().toString();
+  std::mt19937 rng(17);
+  Tensor x = randomTensor(DType::kFloat32, Dims{4, 6}, rng);
+  for (int64_t k : {0, 2, -2, 2, 0, -2, 3}) {  // eager, capture and replay per value
+    std::vector<ExecutionContext::Named> outs;
+    ASSERT_TRUE((*ctx)->run({{"x", x}, {"k", Tensor::fromVector<int64_t>({k}, Dims{})}}, &outs).ok());
+    for (int64_t i = 0; i < 4; ++i)
+      for (int64_t j = 0; j < 6; ++j) {
+        // Trilu keeps the upper part: j - i >= k + 1.
+        const float want = j - i >= k + 1 ? x.data<float>()[i * 6 + j] * static_cast<float>(k) : 0.0f;
+        EXPECT_EQ(outs[0].tensor.data<float>()[i * 6 + j], want) << "k " << k << " at " << i << "," << j;
+      }
+  }
 }
 
 TEST(CudaEngine, CudaGraphAndEagerAgreeAndContextsAreIndependent) {

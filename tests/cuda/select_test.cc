@@ -87,7 +87,7 @@ TEST(CudaSelect, CompressMatchesCpu) {
 
 // NonMaxSuppression against the CPU reference box for box: overlapping boxes, tied and NaN
 // scores, both box formats, with and without a score threshold, and max_output_boxes_per_class of
-// 0 (nothing), 1, 5 and more than there are boxes.
+// 0 (nothing), 1, 5 and more than there are boxes; the scalars as constants and as host inputs.
 TEST(CudaSelect, NonMaxSuppressionMatchesCpu) {
   KILN_REQUIRE_GPU();
   std::mt19937 rng(8);
@@ -115,7 +115,9 @@ TEST(CudaSelect, NonMaxSuppressionMatchesCpu) {
                                             Tensor::fromVector<float>({0.3f}, Dims{1}),
                                             Tensor::fromVector<float>({threshold ? 0.4f : -1.0f}, Dims{1})},
                       a);
-        s.constInputs = {false, false, true, true, true};
+        // With a score threshold the three scalars are model inputs, as detection models exported
+        // from PyTorch give them: the CUDA engine takes them as host inputs.
+        s.constInputs = {false, false, !threshold, !threshold, !threshold};
         if (!threshold) {
           s.inputs.pop_back();
           s.constInputs.pop_back();
@@ -178,22 +180,24 @@ TEST(CudaSelect, UniqueMatchesCpu) {
   for (int64_t sorted : {1, 0}) check(unique(f, std::nullopt, sorted));
 }
 
-// K as a model input (not a constant): TopK reads K on the host, and a CUDA engine's inputs live
-// on the device, so the builder refuses it with a message that names the input (CPU engines run
-// it: tests/runtime/data_dependent_test.cc).
-TEST(CudaSelect, TopKWithKAsAModelInputIsRefused) {
+// K as a model input (not a constant): TopK reads K on the host, so the CUDA engine takes it as a
+// host input (in host memory) and sizes the outputs for the axis until the run decides K (CPU
+// engines: tests/runtime/data_dependent_test.cc; the engine API: tests/cuda/engine_test.cc).
+TEST(CudaSelect, TopKWithKAsAModelInputMatchesCpu) {
   KILN_REQUIRE_GPU();
   std::mt19937 rng(5);
-  AttrMap a;
-  a.set("axis", AttrValue(int64_t{1}));
-  OpSpec s = op("TopK", {randomTensor(DType::kFloat32, Dims{3, 40, 2}, rng), Tensor::fromVector<int64_t>({7}, Dims{1})},
-                a, 2);
-  s.opset = 11;
-  auto r = runOpCuda(s);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(r.status().message().find("reads model input 'in1' on the host"), std::string::npos)
-      << r.status().toString();
+  for (int64_t k : {7, 0, 40}) {
+    for (int64_t largest : {1, 0}) {
+      AttrMap a;
+      a.set("axis", AttrValue(int64_t{1}));
+      a.set("largest", AttrValue(largest));
+      OpSpec s = op("TopK", {randomTensor(DType::kFloat32, Dims{3, 40, 2}, rng), Tensor::fromVector<int64_t>({k}, Dims{1})},
+                    a, 2);
+      s.opset = 11;
+      SCOPED_TRACE("k " + std::to_string(k) + " largest " + std::to_string(largest));
+      expectGpuMatchesCpu(s);
+    }
+  }
 }
 
 // x[4, 6] -> NonZero -> Transpose -> GatherND(x) -> * 2: later layers at the size NonZero found.

@@ -28,8 +28,11 @@ int inspectEngine(const std::string& path, bool json) {
     for (const auto& [n, v] : p.target.libraries) j["target"]["libraries"][n] = v;
     j["memory"] = {{"arena_bytes", p.memory.arenaBytes}, {"peak_live_bytes", p.memory.peakLiveBytes},
                    {"naive_bytes", p.memory.naiveBytes}, {"weight_bytes", p.memory.weightBytes}};
-    for (const auto& io : eng.ioTensors())
-      j[io.isInput ? "inputs" : "outputs"].push_back({{"name", io.name}, {"dtype", dtypeName(io.dtype)}, {"shape", io.shape.toString()}});
+    for (const auto& io : eng.ioTensors()) {
+      nlohmann::json item = {{"name", io.name}, {"dtype", dtypeName(io.dtype)}, {"shape", io.shape.toString()}};
+      if (io.hostMemory) item["host_memory"] = true;  // a CUDA engine's host input
+      j[io.isInput ? "inputs" : "outputs"].push_back(std::move(item));
+    }
     for (size_t i = 0; i < p.profiles.size(); ++i)
       for (const auto& in : p.profiles[i].inputs)
         j["profiles"][i][in.name] = {{"min", in.min.vec()}, {"opt", in.opt.vec()}, {"max", in.max.vec()}};
@@ -42,7 +45,8 @@ int inspectEngine(const std::string& path, bool json) {
   }
   std::cout << eng.summary();
   for (const auto& io : eng.ioTensors())
-    fmt::print("{} {}: {}{}\n", io.isInput ? "input " : "output", io.name, dtypeName(io.dtype), io.shape.toString());
+    fmt::print("{} {}: {}{}{}\n", io.isInput ? "input " : "output", io.name, dtypeName(io.dtype), io.shape.toString(),
+               io.hostMemory ? " (host input: pass host memory)" : "");
   // Reformat layers: layout Transposes and precision Casts the optimizer had to keep (fewer is
   // better; the channels-last and lower-precision passes try to leave them at the boundaries).
   int transposes = 0, casts = 0;

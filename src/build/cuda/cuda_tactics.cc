@@ -294,6 +294,24 @@ Result<TacticChoice> CudaTacticsImpl::choose(const plan::Plan& p, const plan::La
     }
   }
 
+  // A host input's value (or one computed from it) is known only at run time: there is nothing to
+  // run the candidates on, so the first that creates is taken, untimed.
+  for (size_t i = 0; i < l.inputs.size(); ++i) {
+    const int32_t id = l.inputs[i];
+    if (id < 0 || !isHostSlot(l, static_cast<int>(i)) || p.tensors[id].kind == plan::TensorKind::kConstant ||
+        hostValues[id].defined())
+      continue;
+    for (const Candidate& c : cands) {
+      auto k = c.def->create(desc, c.variant, workspaceLimit_);
+      if (!k.ok() || (*k)->workspaceBytes() > workspaceLimit_) continue;
+      workspaceUsed_ = std::max(workspaceUsed_, (*k)->workspaceBytes());
+      choice.tactic = c.name;
+      return choice;
+    }
+    return Unsupported("layer '{}' ({}): no CUDA kernel takes it with '{}' known only at run time", l.name, l.op,
+                       p.tensors[id].name);
+  }
+
   // Inputs at the opt shapes: weights are real, host inputs are the host-evaluated values, other
   // inputs random (floats) or zero (indices, masks: always valid).
   std::vector<DeviceBuffer> store;

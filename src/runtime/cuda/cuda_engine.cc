@@ -116,6 +116,7 @@ class CudaContextImpl final : public CudaContext {
   Result<void*> staging(size_t slot, size_t bytes) override;
   Status copyToDevice(void* dst, const void* src, size_t bytes) override;
   Status copyToHost(void* dst, const void* src, size_t bytes) override;
+  Status waitIdle() override;
 
  private:
   // One launch key's graph: `warm` after an eager run with the key, `exec` once captured.
@@ -155,6 +156,10 @@ class CudaContextImpl final : public CudaContext {
   std::vector<cudaEvent_t> events_;
   std::vector<double> layerMs_;
   bool syncEachLayer_ = false;
+  // Recorded after each launch of a plan with a host arena: waitIdle() waits on it (the stream a
+  // run was enqueued on may be the caller's, and gone by then).
+  cudaEvent_t launched_ = nullptr;
+  bool launchedPending_ = false;
 };
 
 class CudaEngineImpl final : public CudaEngine {
@@ -248,6 +253,10 @@ CudaContextImpl::~CudaContextImpl() {
   if (own_) cudaStreamSynchronize(own_);
   invalidate();
   for (cudaEvent_t ev : events_) cudaEventDestroy(ev);
+  if (launched_) {
+    cudaEventSynchronize(launched_);
+    cudaEventDestroy(launched_);
+  }
   states_.clear();  // kernel states may hold device memory: free before the handles go
   if (res_.cudnn) cudnnDestroy(res_.cudnn);
   if (res_.cublasLt) cublasLtDestroy(res_.cublasLt);
@@ -277,6 +286,8 @@ Status CudaContextImpl::init() {
                                cudaGetErrorString(err));
     }
   }
+  if (p.memory.hostArenaBytes)
+    KILN_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&launched_, cudaEventDisableTiming));
   KILN_RETURN_IF_ERROR(checkClaimed_.allocate(kAlign, "the device-check word"));
   // On the context's stream and waited for: kernels run on non-blocking streams, which do not
   // wait for the legacy default stream.
@@ -432,6 +443,10 @@ Status CudaContextImpl::launch(void* stream, bool synchronize, const LayerHook& 
     }
     if (g) g->warm = true;  // captured on this key's next launch
   }
+  if (launched_) {
+    KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(launched_, s));
+    launchedPending_ = !synchronize;
+  }
   if (synchronize) {
     cudaError_t err = cudaStreamSynchronize(s);
     if (err != cudaSuccess)
@@ -447,6 +462,13 @@ Status CudaContextImpl::launch(void* stream, bool synchronize, const LayerHook& 
       }
     }
   }
+  return Status::OK();
+}
+
+Status CudaContextImpl::waitIdle() {
+  if (!launchedPending_) return Status::OK();
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(launched_));
+  launchedPending_ = false;
   return Status::OK();
 }
 

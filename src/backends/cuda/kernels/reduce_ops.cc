@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "backends/cuda/cuda_check.h"
+#include "backends/fit_output.h"
 #include "backends/cuda/kernels/reduce_launch.h"
 #include "backends/cuda/kernels/reduce_register.h"
 
@@ -214,7 +215,7 @@ bool cumSumSupports(const LayerDesc& d) {
 }
 
 // TopK: the small-K kernel (K <= kTopKMaxK; supports() needs K constant to know it) and the
-// any-K selection kernel. K arrives on the host.
+// any-K selection kernel. K arrives on the host (a constant, or a host input of the engine).
 template <bool kSmall>
 Status topKEnqueue(const GpuKernelContext& c) {
   constexpr const char* op = "TopK";
@@ -241,6 +242,11 @@ Status topKEnqueue(const GpuKernelContext& c) {
   if (kSmall && a.k > rn::kTopKMaxK)
     return Unsupported("TopK K = {} is above the small-K CUDA kernel's {}", a.k, rn::kTopKMaxK);
   Tensor &v = c.out(0), &ind = c.out(1);
+  // K from a host input: the outputs are sized for K's bound (the axis) until this run decides it.
+  Dims yDims = x.dims();
+  yDims[axis] = a.k;
+  KILN_RETURN_IF_ERROR(backends::fitOutput(v, yDims, op));
+  KILN_RETURN_IF_ERROR(backends::fitOutput(ind, yDims, op));
   if (v.dtype() != x.dtype() || v.numel() != a.outer * a.k * a.inner || ind.dtype() != DType::kInt64 ||
       ind.numel() != v.numel())
     return InternalError("TopK outputs {} and {} do not hold K = {} elements per slice", v.describe(), ind.describe(),
