@@ -45,6 +45,10 @@ struct ExecutionContext::State {
   // Per plan tensor; defined for host inputs: their copy in the pinned host arena, which the
   // layers read (refreshHostLayers copies the caller's bytes there).
   std::vector<Tensor> hostCopies;
+  // CPU engines: the output buffers run() allocated and bound, kept alive here: an output of
+  // data-dependent size goes back to the caller trimmed (a copy), while the engine stays bound to
+  // the full buffer for later execute() calls (before, those wrote into freed memory).
+  std::vector<Tensor> runOutputs;
   bool isCuda() const { return cuda != nullptr; }
 };
 
@@ -433,6 +437,7 @@ Status ExecutionContext::run(const std::vector<Named>& inputs, std::vector<Named
     KILN_RETURN_IF_ERROR(setTensorAddress(name, dev));
   }
   outputs->clear();
+  if (!isCuda) s_->runOutputs.clear();
   for (size_t k = 0; k < p.outputs.size(); ++k) {
     int32_t id = p.outputs[k];
     KILN_ASSIGN_OR_RETURN(Dims d, getTensorShape(p.tensors[id].name));
@@ -440,6 +445,8 @@ Status ExecutionContext::run(const std::vector<Named>& inputs, std::vector<Named
     void* addr = outputs->back().tensor.raw();
     if (isCuda) {
       KILN_ASSIGN_OR_RETURN(addr, s_->cuda->staging(p.inputs.size() + k, outputs->back().tensor.nbytes()));
+    } else {
+      s_->runOutputs.push_back(outputs->back().tensor);  // shares the buffer
     }
     KILN_RETURN_IF_ERROR(setTensorAddress(p.tensors[id].name, addr));
   }

@@ -5,6 +5,7 @@
 // all nonzero), through a saved and reloaded engine file.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -153,6 +154,46 @@ TEST(DataDependentEngine, TopKWithKAsAnInput) {
   Status st = (*ctx)->run({{"x", x}, {"k", big}}, &got);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.toString().find("outside [0, 6]"), std::string::npos) << st.toString();
+}
+
+// run() hands back a data-dependent output trimmed to its size (a new buffer); execute() after it
+// must keep writing into the full buffer run() bound, not into the one it freed. A same-sized
+// allocation made in between (which the allocator tends to place in the freed block) must come
+// through unchanged, and the engine's outputs stay readable through getTensorShape.
+TEST(DataDependentEngine, ExecuteAfterRunWithTrimmedOutputsWritesItsOwnBuffer) {
+  testing::ModelBuilder mb(17);
+  mb.input("x", {"4", "64"});
+  mb.input("k", {"1"}, ::onnx::TensorProto::INT64);
+  auto& t = mb.node("TopK", {"x", "k"}, {"values", "indices"});
+  testing::ModelBuilder::attr(t, "axis", int64_t{1});
+  mb.output("values").output("indices");
+  auto bytes = buildEngineFromBytes(mb.bytes(), "", "topk", BuildConfig{}, nullptr);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().toString();
+  auto engine = Engine::loadBytes(std::move(*bytes));
+  ASSERT_TRUE(engine.ok()) << engine.status().toString();
+  auto ctx = (*engine)->createExecutionContext();
+  ASSERT_TRUE(ctx.ok());
+  std::mt19937 rng(4);
+  std::uniform_real_distribution<float> u(-1, 1);
+  Tensor x = Tensor::allocate(DType::kFloat32, {4, 64});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = u(rng);
+  Tensor kt = Tensor::fromVector<int64_t>({3}, {1});
+  std::vector<ExecutionContext::Named> got;
+  ASSERT_TRUE((*ctx)->run({{"x", x}, {"k", kt}}, &got).ok());
+  ASSERT_EQ(got[0].tensor.dims(), (Dims{4, 3}));
+  std::vector<Tensor> probes;
+  for (int i = 0; i < 4; ++i) {
+    probes.push_back(Tensor::allocate(DType::kFloat32, {4, 64}));
+    probes.push_back(Tensor::allocate(DType::kInt64, {4, 64}));
+  }
+  for (auto& p : probes) std::memset(p.raw(), 0x5A, p.nbytes());
+  for (int r = 0; r < 3; ++r) ASSERT_TRUE((*ctx)->execute().ok());
+  for (const auto& p : probes)
+    for (size_t b = 0; b < p.nbytes(); ++b)
+      ASSERT_EQ(static_cast<const unsigned char*>(p.raw())[b], 0x5A) << "byte " << b << " of a later allocation";
+  auto d = (*ctx)->getTensorShape("values");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d, (Dims{4, 3}));
 }
 
 // A data-dependent size must have a bound the engine can derive from the input shapes; a

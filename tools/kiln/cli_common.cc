@@ -3,7 +3,10 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 
@@ -125,6 +128,44 @@ Tensor randomInput(DType dtype, const Dims& dims, uint32_t seed) {
       else t.data<T>()[i] = convertValue<T>(u(rng));
     }
   });
+  return t;
+}
+
+Result<Tensor> parseInputValues(DType dtype, const Dims& dims, const std::string& text) {
+  std::vector<double> vals;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t c = text.find(',', pos);
+    std::string item = text.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
+    pos = c == std::string::npos ? text.size() + 1 : c + 1;
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(item.c_str(), &end);
+    if (item.empty() || end != item.c_str() + item.size() || errno == ERANGE)
+      return InvalidArgument("'{}' is not a number", item);
+    vals.push_back(v);
+  }
+  if (static_cast<int64_t>(vals.size()) != dims.numel())
+    return InvalidArgument("{} value(s) given, but the input's shape {} holds {}", vals.size(), dims.toString(), dims.numel());
+  if (dtype == DType::kString) return Unsupported("string inputs take no --value");
+  Tensor t = Tensor::allocate(dtype, dims);
+  if (dtype == DType::kBool) {
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<bool>()[i] = vals[i] != 0;
+    return t;
+  }
+  Status st;
+  dispatchType<NumericTypes>(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      if constexpr (std::is_integral_v<T>) {
+        if (vals[i] != std::floor(vals[i])) st = InvalidArgument("{} is not an integer ({} input)", vals[i], dtypeName(dtype));
+        t.data<T>()[i] = static_cast<T>(vals[i]);
+      } else {
+        t.data<T>()[i] = convertValue<T>(static_cast<float>(vals[i]));
+      }
+    }
+  });
+  if (!st.ok()) return st;
   return t;
 }
 

@@ -48,6 +48,8 @@ Result<std::vector<ExecutionContext::Named>> readInputs(const std::vector<std::s
 
 // Deterministic random data for `dims` of `dtype` (floats in [-1, 1), ints in {0, 1}, bools).
 Tensor randomInput(DType dtype, const Dims& dims, uint32_t seed);
+// An input of `dims` filled from "v1,v2,..." (kiln bench --value); an error says what is wrong.
+Result<Tensor> parseInputValues(DType dtype, const Dims& dims, const std::string& text);
 
 // Dims for each input: the given shapes, else the engine's static dims or profile 0's opt.
 Result<std::map<std::string, Dims>> chooseInputDims(const Engine& e, const std::map<std::string, Dims>& given);

@@ -37,6 +37,7 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
     bool verbose = false, profile = false, cudaGraph = true;
     TargetOptions target;
     std::string devices;  // "0,1": one engine copy per GPU
+    std::vector<std::string> values;  // "k=5", "pads=1,2,0,0"
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "Engine file, or ONNX model (built in memory)")->required();
@@ -53,6 +54,9 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
   o->target.addTo(cmd);
   cmd->add_option("--devices", o->devices,
                   "GPUs to run on, e.g. 0,1: one engine copy per GPU, --streams contexts on each (CUDA engines)");
+  cmd->add_option("--value", o->values,
+                  "An input's values instead of random data: name=v1,v2,... (repeatable), e.g. k=5 for a TopK K "
+                  "given as a host input");
   cmd->add_flag("-v,--verbose", o->verbose, "Show build progress");
   cmd->callback([o, &exitCode] {
     if (o->threads > 0) cpu::setNumThreads(o->threads);
@@ -109,11 +113,35 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
     std::vector<ExecutionContext::Named> inputs;
     uint32_t seed = 1;
     int64_t batch = 1;
+    std::map<std::string, std::string> givenValues;
+    for (const auto& v : o->values) {
+      const size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        exitCode = fail("bench", InvalidArgument("--value '{}': expected name=v1,v2,...", v));
+        return;
+      }
+      givenValues[v.substr(0, eq)] = v.substr(eq + 1);
+    }
     for (const auto& io : e.ioTensors()) {
       if (!io.isInput) continue;
       Dims d = dims->at(io.name);
       if (d.rank() > 0 && inputs.empty()) batch = d[0];
-      inputs.push_back({io.name, randomInput(io.dtype, d, seed++)});
+      auto g = givenValues.find(io.name);
+      if (g == givenValues.end()) {
+        inputs.push_back({io.name, randomInput(io.dtype, d, seed++)});
+        continue;
+      }
+      auto t = parseInputValues(io.dtype, d, g->second);
+      if (!t.ok()) {
+        exitCode = fail("bench", std::move(t).takeStatus().withContext(fmt::format("--value for input '{}'", io.name)));
+        return;
+      }
+      inputs.push_back({io.name, std::move(t).value()});
+      givenValues.erase(g);
+    }
+    if (!givenValues.empty()) {
+      exitCode = fail("bench", NotFound("--value names '{}', which is not an input of the engine", givenValues.begin()->first));
+      return;
     }
     // --streams contexts per engine copy (per GPU with --devices).
     const int streams = o->streams * static_cast<int>(engines.size());
