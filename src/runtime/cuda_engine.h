@@ -57,6 +57,10 @@ class CudaContext {
   // Waits until the GPU has finished the launches so far that read host memory the context
   // rewrites (uploads from the host arena): before host layers run again.
   virtual Status waitIdle() = 0;
+  // Whether `p` suits an I/O tensor: memory the GPU can address for device I/O (device, managed
+  // or mapped pinned memory), memory the host can read for a host input. A kernel handed
+  // pageable host memory faults, and the fault poisons every context of the process.
+  virtual Status checkAddress(const void* p, bool hostInput, const std::string& name) const = 0;
 };
 
 class CudaEngine {

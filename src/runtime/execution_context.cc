@@ -303,6 +303,9 @@ Status ExecutionContext::setTensorAddress(const std::string& name, void* data) {
     return NotFound("the engine has no input or output '{}'", name);
   const auto& t = p.tensors[id];
   auto& addr = t.kind == plan::TensorKind::kInput ? s_->inputAddr[t.ioIndex] : s_->outputAddr[t.ioIndex];
+  // A CUDA engine checks each new address once (run() sets the same staging buffers every call).
+  if (s_->isCuda() && data && data != addr)
+    KILN_RETURN_IF_ERROR(s_->cuda->checkAddress(data, t.placement == plan::Placement::kHost, name));
   addr = data;
   const bool device = s_->isCuda() && t.placement != plan::Placement::kHost;
   s_->views[id] = Tensor::borrow(t.dtype, s_->views[id].dims(), data, device ? MemoryKind::kDevice : MemoryKind::kHost);

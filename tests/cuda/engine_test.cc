@@ -4,6 +4,8 @@
 // the few ops every build has.
 #include <gtest/gtest.h>
 
+#include <cuda_runtime_api.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -147,6 +149,52 @@ TEST(CudaEngine, PadValueFromAHostInput) {
     EXPECT_EQ(y[8], v);
     for (int i = 0; i < 6; ++i) EXPECT_EQ(y[1 + i], x.data<float>()[i]);
   }
+}
+
+// setTensorAddress refuses memory of the wrong kind before a kernel touches it: pageable host
+// memory for a device input or output (a kernel reading it would fault, and a fault poisons every
+// context of the process), device memory for a host input (read on the host).
+TEST(CudaEngine, AddressesOfTheWrongMemoryKindAreRefused) {
+  KILN_REQUIRE_GPU();
+  ModelBuilder mb(18);
+  mb.input("x", {"6"});
+  mb.input("value", {}, ::onnx::TensorProto::FLOAT);
+  mb.initializer("pads", Tensor::fromVector<int64_t>({1, 2}, Dims{2}));
+  mb.node("Pad", {"x", "pads", "value"}, {"y"});
+  mb.output("y");
+  BuildConfig cfg;
+  cfg.passes = {"none"};
+  auto engine = buildCuda(mb.bytes(), cfg);
+  ASSERT_TRUE(engine.ok()) << engine.status().toString();
+  auto ctx = (*engine)->createExecutionContext();
+  ASSERT_TRUE(ctx.ok()) << ctx.status().toString();
+  std::vector<float> pageable(16, 1.0f);
+  Status st = (*ctx)->setTensorAddress("x", pageable.data());
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("host memory the GPU cannot address"), std::string::npos) << st.toString();
+  st = (*ctx)->setTensorAddress("y", pageable.data());
+  ASSERT_FALSE(st.ok());
+  void* dev = nullptr;
+  ASSERT_EQ(cudaMalloc(&dev, 64), cudaSuccess);
+  st = (*ctx)->setTensorAddress("value", dev);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("must be host memory"), std::string::npos) << st.toString();
+  // The right kinds work: device x and y, host value.
+  void* devY = nullptr;
+  ASSERT_EQ(cudaMalloc(&devY, 64), cudaSuccess);
+  std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  ASSERT_EQ(cudaMemcpy(dev, x.data(), 24, cudaMemcpyHostToDevice), cudaSuccess);
+  float value = -3.0f;
+  EXPECT_TRUE((*ctx)->setTensorAddress("x", dev).ok());
+  EXPECT_TRUE((*ctx)->setTensorAddress("y", devY).ok());
+  EXPECT_TRUE((*ctx)->setTensorAddress("value", &value).ok());
+  st = (*ctx)->execute();
+  EXPECT_TRUE(st.ok()) << st.toString();
+  std::vector<float> y(9);
+  ASSERT_EQ(cudaMemcpy(y.data(), devY, 36, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(y, (std::vector<float>{-3, 1, 2, 3, 4, 5, 6, -3, -3}));
+  cudaFree(dev);
+  cudaFree(devY);
 }
 
 // The reference TopK of each row of x [rows, n] (largest first, lower index first on ties).

@@ -117,6 +117,7 @@ class CudaContextImpl final : public CudaContext {
   Status copyToDevice(void* dst, const void* src, size_t bytes) override;
   Status copyToHost(void* dst, const void* src, size_t bytes) override;
   Status waitIdle() override;
+  Status checkAddress(const void* p, bool hostInput, const std::string& name) const override;
 
  private:
   // One launch key's graph: `warm` after an eager run with the key, `exec` once captured.
@@ -500,6 +501,26 @@ Status CudaContextImpl::copyToDevice(void* dst, const void* src, size_t bytes) {
   if (!bytes) return Status::OK();
   KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, own_));
   KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(own_));
+  return Status::OK();
+}
+
+Status CudaContextImpl::checkAddress(const void* p, bool hostInput, const std::string& name) const {
+  cudaPointerAttributes a{};
+  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+    (void)cudaGetLastError();  // not a pointer CUDA knows: treated as pageable host memory below
+    a.type = cudaMemoryTypeUnregistered;
+  }
+  if (hostInput) {
+    if (a.type == cudaMemoryTypeDevice)
+      return InvalidArgument("'{}' is a host input of this CUDA engine (its values are read on the host): its address "
+                             "must be host memory, but {} is device memory", name, p);
+    return Status::OK();
+  }
+  if (a.type == cudaMemoryTypeUnregistered || (a.type == cudaMemoryTypeHost && a.devicePointer == nullptr))
+    return InvalidArgument("'{}': {} is host memory the GPU cannot address; a CUDA engine's I/O addresses are device "
+                           "memory (or use run(), which copies host tensors)", name, p);
+  if (a.type == cudaMemoryTypeDevice && a.device != e_.device_)
+    return InvalidArgument("'{}': {} is memory of GPU {}, but this engine runs on GPU {}", name, p, a.device, e_.device_);
   return Status::OK();
 }
 
