@@ -99,20 +99,30 @@ TEST(CudaEngine, ModelOutputComputedOnHostIsUploaded) {
   }
 }
 
+// y = Pad(x[6], pads [1, 2], value): Pad reads its constant value on the host; `valueDims` is the
+// value input's shape ({}: a scalar).
+std::string padByValueModel(std::vector<std::string> valueDims) {
+  ModelBuilder mb(18);
+  mb.input("x", {"6"});
+  mb.input("value", std::move(valueDims), ::onnx::TensorProto::FLOAT);
+  mb.initializer("pads", Tensor::fromVector<int64_t>({1, 2}, Dims{2}));
+  mb.node("Pad", {"x", "pads", "value"}, {"y"});
+  mb.output("y");
+  return mb.bytes();
+}
+
+BuildConfig noPasses() {
+  BuildConfig cfg;
+  cfg.passes = {"none"};
+  return cfg;
+}
+
 TEST(CudaEngine, HostReadOfTensorDataIsRefusedWithReason) {
   KILN_REQUIRE_GPU();
   // Pad's constant value is read on the host; here it is a model input of rank 2, not a small
   // shape-like value a host input may be: the engine could only get it by reading device memory
   // mid-run (or by moving model data to the CPU), so the build refuses, naming the input.
-  ModelBuilder mb(18);
-  mb.input("x", {"6"});
-  mb.input("value", {"1", "1"}, ::onnx::TensorProto::FLOAT);
-  mb.initializer("pads", Tensor::fromVector<int64_t>({1, 2}, Dims{2}));
-  mb.node("Pad", {"x", "pads", "value"}, {"y"});
-  mb.output("y");
-  BuildConfig cfg;
-  cfg.passes = {"none"};
-  auto engine = buildCuda(mb.bytes(), cfg);
+  auto engine = buildCuda(padByValueModel({"1", "1"}), noPasses());
   ASSERT_FALSE(engine.ok());
   EXPECT_NE(engine.status().message().find("model input 'value'"), std::string::npos) << engine.status().toString();
   EXPECT_NE(engine.status().message().find("host input"), std::string::npos) << engine.status().toString();
@@ -122,15 +132,7 @@ TEST(CudaEngine, HostReadOfTensorDataIsRefusedWithReason) {
 // in host memory and read when the run is enqueued.
 TEST(CudaEngine, PadValueFromAHostInput) {
   KILN_REQUIRE_GPU();
-  ModelBuilder mb(18);
-  mb.input("x", {"6"});
-  mb.input("value", {}, ::onnx::TensorProto::FLOAT);
-  mb.initializer("pads", Tensor::fromVector<int64_t>({1, 2}, Dims{2}));
-  mb.node("Pad", {"x", "pads", "value"}, {"y"});
-  mb.output("y");
-  BuildConfig cfg;
-  cfg.passes = {"none"};
-  auto engine = buildCuda(mb.bytes(), cfg);
+  auto engine = buildCuda(padByValueModel({}), noPasses());
   ASSERT_TRUE(engine.ok()) << engine.status().toString();
   ASSERT_NE((*engine)->findIO("value"), nullptr);
   EXPECT_TRUE((*engine)->findIO("value")->hostMemory);
@@ -156,15 +158,7 @@ TEST(CudaEngine, PadValueFromAHostInput) {
 // context of the process), device memory for a host input (read on the host).
 TEST(CudaEngine, AddressesOfTheWrongMemoryKindAreRefused) {
   KILN_REQUIRE_GPU();
-  ModelBuilder mb(18);
-  mb.input("x", {"6"});
-  mb.input("value", {}, ::onnx::TensorProto::FLOAT);
-  mb.initializer("pads", Tensor::fromVector<int64_t>({1, 2}, Dims{2}));
-  mb.node("Pad", {"x", "pads", "value"}, {"y"});
-  mb.output("y");
-  BuildConfig cfg;
-  cfg.passes = {"none"};
-  auto engine = buildCuda(mb.bytes(), cfg);
+  auto engine = buildCuda(padByValueModel({}), noPasses());
   ASSERT_TRUE(engine.ok()) << engine.status().toString();
   auto ctx = (*engine)->createExecutionContext();
   ASSERT_TRUE(ctx.ok()) << ctx.status().toString();

@@ -118,20 +118,28 @@ TEST(DataDependentEngine, CpuEngineMatchesInterpreterAcrossRuns) {
 }
 
 // TopK with K as a model input: the outputs are sized for the whole axis, then for K.
-TEST(DataDependentEngine, TopKWithKAsAnInput) {
+// values, indices = TopK(x[4, cols], k) along axis 1, K a model input.
+std::string topKModel(int64_t cols) {
   testing::ModelBuilder mb(17);
-  mb.input("x", {"4", "6"});
+  mb.input("x", {"4", std::to_string(cols)});
   mb.input("k", {"1"}, ::onnx::TensorProto::INT64);
   auto& t = mb.node("TopK", {"x", "k"}, {"values", "indices"});
   testing::ModelBuilder::attr(t, "axis", int64_t{1});
   mb.output("values").output("indices");
-  const std::string m = mb.bytes();
-  auto bytes = buildEngineFromBytes(m, "", "topk", BuildConfig{}, nullptr);
-  ASSERT_TRUE(bytes.ok()) << bytes.status().toString();
-  auto engine = Engine::loadBytes(std::move(*bytes));
-  ASSERT_TRUE(engine.ok()) << engine.status().toString();
-  auto ctx = (*engine)->createExecutionContext();
-  ASSERT_TRUE(ctx.ok());
+  return mb.bytes();
+}
+
+Result<std::unique_ptr<ExecutionContext>> cpuContext(const std::string& model, std::shared_ptr<Engine>* keep) {
+  KILN_ASSIGN_OR_RETURN(std::string bytes, buildEngineFromBytes(model, "", "topk", BuildConfig{}, nullptr));
+  KILN_ASSIGN_OR_RETURN(*keep, Engine::loadBytes(std::move(bytes)));
+  return (*keep)->createExecutionContext();
+}
+
+TEST(DataDependentEngine, TopKWithKAsAnInput) {
+  const std::string m = topKModel(6);
+  std::shared_ptr<Engine> engine;
+  auto ctx = cpuContext(m, &engine);
+  ASSERT_TRUE(ctx.ok()) << ctx.status().toString();
   std::mt19937 rng(9);
   std::uniform_real_distribution<float> u(-1, 1);
   Tensor x = Tensor::allocate(DType::kFloat32, {4, 6});
@@ -161,18 +169,9 @@ TEST(DataDependentEngine, TopKWithKAsAnInput) {
 // allocation made in between (which the allocator tends to place in the freed block) must come
 // through unchanged, and the engine's outputs stay readable through getTensorShape.
 TEST(DataDependentEngine, ExecuteAfterRunWithTrimmedOutputsWritesItsOwnBuffer) {
-  testing::ModelBuilder mb(17);
-  mb.input("x", {"4", "64"});
-  mb.input("k", {"1"}, ::onnx::TensorProto::INT64);
-  auto& t = mb.node("TopK", {"x", "k"}, {"values", "indices"});
-  testing::ModelBuilder::attr(t, "axis", int64_t{1});
-  mb.output("values").output("indices");
-  auto bytes = buildEngineFromBytes(mb.bytes(), "", "topk", BuildConfig{}, nullptr);
-  ASSERT_TRUE(bytes.ok()) << bytes.status().toString();
-  auto engine = Engine::loadBytes(std::move(*bytes));
-  ASSERT_TRUE(engine.ok()) << engine.status().toString();
-  auto ctx = (*engine)->createExecutionContext();
-  ASSERT_TRUE(ctx.ok());
+  std::shared_ptr<Engine> engine;
+  auto ctx = cpuContext(topKModel(64), &engine);
+  ASSERT_TRUE(ctx.ok()) << ctx.status().toString();
   std::mt19937 rng(4);
   std::uniform_real_distribution<float> u(-1, 1);
   Tensor x = Tensor::allocate(DType::kFloat32, {4, 64});
