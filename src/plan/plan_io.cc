@@ -343,6 +343,22 @@ Status readMeta(BinaryReader& r, Plan* p, uint32_t version) {
     KILN_RETURN_IF_ERROR(r.u64(&t.maxBytes));
     KILN_RETURN_IF_ERROR(r.u64(&t.constOffset));
     if (t.kind == TensorKind::kConstant && t.dtype == DType::kString) KILN_RETURN_IF_ERROR(readTensorInline(r, &t.constant));
+    // The checksum catches damage; these catch a table that would place a tensor outside the
+    // memory the context allocates (an engine written by something else than this builder).
+    auto within = [](uint64_t offset, uint64_t bytes, uint64_t size) { return bytes <= size && offset <= size - bytes; };
+    if (t.kind == TensorKind::kIntermediate) {
+      const bool host = t.placement == Placement::kHost;
+      if (!within(host ? t.hostOffset : t.arenaOffset, t.maxBytes, host ? p->memory.hostArenaBytes : p->memory.arenaBytes))
+        return r.corrupt("an intermediate tensor lies outside its arena");
+    } else if (t.placement == Placement::kHost) {
+      if (t.kind != TensorKind::kInput) return r.corrupt("an output or constant is placed on the host");
+      uint64_t bytes = dtypeSize(t.dtype);
+      for (const auto& d : t.dims) {
+        if (d.reg >= 0 || d.value < 0 || d.value > 64) return r.corrupt("a host input has a dynamic or large shape");
+        bytes *= static_cast<uint64_t>(d.value);
+      }
+      if (!within(t.hostOffset, bytes, p->memory.hostArenaBytes)) return r.corrupt("a host input lies outside the host arena");
+    }
   }
   KILN_RETURN_IF_ERROR(r.count(&n, 40));
   p->layers.resize(n);

@@ -167,6 +167,43 @@ TEST(EngineFile, RefusesDamagedDataDependentDims) {
   }
 }
 
+// Tables that would place a tensor outside the memory a context allocates are refused, even with
+// a valid checksum (serializePlan writes one for whatever it is given).
+TEST(EngineFile, RefusesTensorsOutsideTheirArena) {
+  std::string bytes = smallEngine();
+  auto load = [&](auto edit) {
+    auto p = plan::deserializePlan(bytes.data(), bytes.size(), nullptr, "small");
+    EXPECT_TRUE(p.ok()) << p.status().toString();
+    edit(**p);
+    return Engine::loadBytes(plan::serializePlan(**p), "bad.engine");
+  };
+  auto intermediate = [](plan::Plan& p) -> plan::TensorInfo& {
+    for (auto& t : p.tensors)
+      if (t.kind == plan::TensorKind::kIntermediate && t.maxBytes > 0) return t;
+    ADD_FAILURE() << "no intermediate";
+    return p.tensors[0];
+  };
+  auto e = load([&](plan::Plan& p) { intermediate(p).arenaOffset = p.memory.arenaBytes; });
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(e.status().message().find("outside its arena"), std::string::npos) << e.status().toString();
+  e = load([&](plan::Plan& p) { intermediate(p).maxBytes = ~uint64_t{0}; });
+  ASSERT_FALSE(e.ok());
+  e = load([&](plan::Plan& p) {
+    auto& t = intermediate(p);
+    t.placement = plan::Placement::kHost;  // the host arena of a CPU plan is empty
+  });
+  ASSERT_FALSE(e.ok());
+  e = load([&](plan::Plan& p) { p.tensors[p.outputs[0]].placement = plan::Placement::kHost; });
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("placed on the host"), std::string::npos) << e.status().toString();
+  e = load([&](plan::Plan& p) { p.tensors[p.inputs[0]].placement = plan::Placement::kHost; });  // x is dynamic
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("host input"), std::string::npos) << e.status().toString();
+  // Unedited, it still loads.
+  EXPECT_TRUE(load([](plan::Plan&) {}).ok());
+}
+
 TEST(EngineFile, MissingAndEmptyFiles) {
   auto e = Engine::loadFile("/nonexistent.engine");
   ASSERT_FALSE(e.ok());
