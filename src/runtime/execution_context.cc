@@ -38,10 +38,9 @@ struct ExecutionContext::State {
   std::vector<int64_t> runtimeValues;
   bool runtimePinned = false;  // some value is set: the next run starts from the bounds again
   // CUDA engines: host layers run again before a launch after a shape change (hostLayersDirty)
-  // or when the host inputs' bytes differ from those they last ran with (hostInputBytes).
+  // or when a host input's bytes differ from its copy, the values they last ran with.
   bool hostLayersDirty = true;
   std::vector<int32_t> hostInputs;  // plan tensor ids of host inputs
-  std::string hostInputBytes;
   // Per plan tensor; defined for host inputs: their copy in the pinned host arena, which the
   // layers read (refreshHostLayers copies the caller's bytes there).
   std::vector<Tensor> hostCopies;
@@ -232,19 +231,17 @@ Status ExecutionContext::prepare() {
 Status ExecutionContext::refreshHostLayers() {
   State& s = *s_;
   const plan::Plan& p = *s.plan;
-  std::string bytes;
-  for (int32_t id : s.hostInputs) {
-    const Tensor& t = s.views[id];
-    if (t.numel() > 0) bytes.append(static_cast<const char*>(t.raw()), t.nbytes());
-    bytes.push_back('\0');  // keeps the inputs apart
-  }
-  if (!s.hostLayersDirty && bytes == s.hostInputBytes) return Status::OK();
+  // Compared in place (no allocation per run): host inputs are at most 64 values each.
+  bool changed = s.hostLayersDirty;
+  for (int32_t id : s.hostInputs)
+    changed |= s.views[id].numel() > 0 && std::memcmp(s.hostCopies[id].raw(), s.views[id].raw(), s.hostCopies[id].nbytes()) != 0;
+  if (!changed) return Status::OK();
   // Host layers depend on shapes, constants and host inputs only: evaluated again when one of
-  // those changed. A run still in flight may read the host arena they write (uploads): wait.
+  // those changed. A run still in flight may read the host arena they write (uploads, the host
+  // inputs' copies): wait.
   KILN_RETURN_IF_ERROR(s.cuda->waitIdle());
   for (int32_t id : s.hostInputs)
     if (s.views[id].numel() > 0) std::memcpy(s.hostCopies[id].raw(), s.views[id].raw(), s.hostCopies[id].nbytes());
-  s.hostInputBytes = std::move(bytes);
   s.hostLayersDirty = true;
   for (size_t l = 0; l < p.layers.size(); ++l) {
     if (p.layers[l].placement != plan::Placement::kHost) continue;
@@ -512,13 +509,15 @@ std::vector<int64_t> ExecutionContext::launchKey() const {
     if (p.tensors[p.inputs[i]].placement != plan::Placement::kHost)
       key.push_back(static_cast<int64_t>(reinterpret_cast<intptr_t>(s_->inputAddr[i])));
   for (void* a : s_->outputAddr) key.push_back(static_cast<int64_t>(reinterpret_cast<intptr_t>(a)));
-  const std::string& h = s_->hostInputBytes;
-  for (size_t i = 0; i < h.size(); i += sizeof(int64_t)) {
-    int64_t w = 0;
-    std::memcpy(&w, h.data() + i, std::min(sizeof(int64_t), h.size() - i));
-    key.push_back(w);
+  for (int32_t id : s_->hostInputs) {  // static sizes: the words alone tell the values apart
+    const Tensor& h = s_->hostCopies[id];
+    const char* b = static_cast<const char*>(h.raw());
+    for (size_t i = 0; i < h.nbytes(); i += sizeof(int64_t)) {
+      int64_t w = 0;
+      std::memcpy(&w, b + i, std::min(sizeof(int64_t), h.nbytes() - i));
+      key.push_back(w);
+    }
   }
-  key.push_back(static_cast<int64_t>(h.size()));
   return key;
 }
 
