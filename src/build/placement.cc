@@ -17,8 +17,7 @@ namespace {
 
 bool isHostSlot(const plan::LayerInfo& l, size_t i) { return cuda::isHostInput(l.domain, l.op, i); }
 
-// The most values a host input (a model input read on the host, TensorRT's shape tensor) holds.
-constexpr int64_t kMaxHostInputValues = 64;
+using plan::kMaxHostInputValues;
 
 bool hostInputEligible(const plan::TensorInfo& t) {
   if (t.dims.size() > 1 || t.dtype == DType::kString) return false;

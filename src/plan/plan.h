@@ -23,6 +23,9 @@ inline constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'E', 'N', 'G', '\0'};
 //    reader would take their addresses for device memory). Versions 2 and 3 still load.
 inline constexpr uint32_t kFormatVersion = 4;
 inline constexpr uint32_t kMinFormatVersion = 2;
+// The most values a host input (a CUDA engine's model input read on the host, TensorRT's shape
+// tensor) holds: rank 0 or 1, static. The builder makes no larger one; the reader refuses it.
+inline constexpr int64_t kMaxHostInputValues = 64;
 
 // One instruction of the shape program; its result is the register with the instruction's index.
 struct ShapeInstr {

@@ -354,7 +354,8 @@ Status readMeta(BinaryReader& r, Plan* p, uint32_t version) {
       if (t.kind != TensorKind::kInput) return r.corrupt("an output or constant is placed on the host");
       uint64_t bytes = dtypeSize(t.dtype);
       for (const auto& d : t.dims) {
-        if (d.reg >= 0 || d.value < 0 || d.value > 64) return r.corrupt("a host input has a dynamic or large shape");
+        if (d.reg >= 0 || d.value < 0 || d.value > kMaxHostInputValues || t.dims.size() > 1)
+          return r.corrupt("a host input has a dynamic or large shape");
         bytes *= static_cast<uint64_t>(d.value);
       }
       if (!within(t.hostOffset, bytes, p->memory.hostArenaBytes)) return r.corrupt("a host input lies outside the host arena");

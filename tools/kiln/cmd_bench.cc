@@ -126,9 +126,10 @@ void addBenchCommand(CLI::App& app, int& exitCode) {
       if (!io.isInput) continue;
       Dims d = dims->at(io.name);
       if (d.rank() > 0 && inputs.empty()) batch = d[0];
+      const uint32_t inputSeed = seed++;  // the other inputs' data stay the same with or without --value
       auto g = givenValues.find(io.name);
       if (g == givenValues.end()) {
-        inputs.push_back({io.name, randomInput(io.dtype, d, seed++)});
+        inputs.push_back({io.name, randomInput(io.dtype, d, inputSeed)});
         continue;
       }
       auto t = parseInputValues(io.dtype, d, g->second);
