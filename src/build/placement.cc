@@ -20,10 +20,8 @@ bool isHostSlot(const plan::LayerInfo& l, size_t i) { return cuda::isHostInput(l
 using plan::kMaxHostInputValues;
 
 bool hostInputEligible(const plan::TensorInfo& t) {
-  if (t.dims.size() > 1 || t.dtype == DType::kString) return false;
-  for (const auto& d : t.dims)
-    if (!d.isStatic() || d.value > kMaxHostInputValues) return false;
-  return true;
+  return t.dims.size() <= 1 && t.dtype != DType::kString && plan::isStatic(t) &&
+         plan::staticDims(t).numel() <= kMaxHostInputValues;
 }
 
 // Ops that read only their input's dims, never its data.
@@ -188,8 +186,7 @@ void planHostArena(plan::Plan& p) {
     if (t.kind == plan::TensorKind::kInput) {
       // A host input's pinned copy, which the layers read: a captured graph's uploads read pinned
       // memory at fixed addresses, whatever buffer the caller passes.
-      bytes = dtypeSize(t.dtype);
-      for (const auto& d : t.dims) bytes *= static_cast<uint64_t>(d.value);  // static (hostInputEligible)
+      bytes = static_cast<uint64_t>(plan::staticDims(t).numel()) * dtypeSize(t.dtype);  // static (hostInputEligible)
     } else if (t.kind != plan::TensorKind::kIntermediate) {
       continue;
     }

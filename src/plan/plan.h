@@ -86,6 +86,19 @@ struct TensorInfo {
   Tensor constant;            // constants: the value (views into the weights when loaded)
 };
 
+// A tensor's dims when every one is static (isStatic() says whether they are): a static input's
+// shape, a host input's.
+inline bool isStatic(const TensorInfo& t) {
+  for (const auto& d : t.dims)
+    if (!d.isStatic()) return false;
+  return true;
+}
+inline Dims staticDims(const TensorInfo& t) {
+  Dims d;
+  for (const auto& x : t.dims) d.push_back(x.value);
+  return d;
+}
+
 struct LayerInfo {
   std::string name;
   std::string op;

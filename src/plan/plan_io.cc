@@ -414,14 +414,11 @@ Status readMeta(BinaryReader& r, Plan* p, uint32_t version) {
   return Status::OK();
 }
 
-// Static dims of a tensor (constants always have them).
-Result<Dims> staticDims(const TensorInfo& t) {
-  Dims d;
-  for (const auto& x : t.dims) {
+// Static dims of a constant (constants always have them), checked.
+Result<Dims> constantDims(const TensorInfo& t) {
+  for (const auto& x : t.dims)
     if (!x.isStatic() || x.value < 0) return DataLoss("constant '{}' has a non-static shape", t.name);
-    d.push_back(x.value);
-  }
-  return d;
+  return staticDims(t);
 }
 
 }  // namespace
@@ -536,7 +533,7 @@ Result<std::unique_ptr<Plan>> deserializePlan(const char* data, size_t size, std
   const char* weights = data + weightsOffset;
   for (auto& t : p->tensors) {
     if (t.kind != TensorKind::kConstant || t.dtype == DType::kString) continue;
-    KILN_ASSIGN_OR_RETURN(Dims d, staticDims(t));
+    KILN_ASSIGN_OR_RETURN(Dims d, constantDims(t));
     uint64_t bytes = static_cast<uint64_t>(d.numel()) * dtypeSize(t.dtype);
     if (t.constOffset + bytes > weightsSize || t.constOffset % kConstAlign != 0)
       return DataLoss("{} is damaged: constant '{}' lies outside the weights section", what, t.name);

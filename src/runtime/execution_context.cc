@@ -77,14 +77,8 @@ Result<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext(int pro
   for (size_t i = 0; i < p.inputs.size(); ++i) {
     // Static inputs need no setInputShape.
     const auto& t = p.tensors[p.inputs[i]];
-    bool isStatic = true;
-    Dims d;
-    for (const auto& x : t.dims) {
-      isStatic &= x.isStatic();
-      d.push_back(x.value);
-    }
-    if (isStatic) {
-      s.inputDims[i] = d;
+    if (plan::isStatic(t)) {
+      s.inputDims[i] = plan::staticDims(t);
       s.inputShapeSet[i] = true;
     }
   }
@@ -114,10 +108,8 @@ Result<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext(int pro
     KILN_ASSIGN_OR_RETURN(s.cuda, impl_->cuda->createContext(&s.layers));
     s.hostCopies.resize(p.tensors.size());
     for (int32_t id : s.hostInputs) {
-      const auto& t = p.tensors[id];
-      Dims d;
-      for (const auto& x : t.dims) d.push_back(x.value);  // static: builder::hostInputEligible
-      s.hostCopies[id] = Tensor::borrow(t.dtype, d, s.cuda->hostArena() + t.hostOffset, MemoryKind::kHost);
+      const auto& t = p.tensors[id];  // static shape: the builder and the reader make sure
+      s.hostCopies[id] = Tensor::borrow(t.dtype, plan::staticDims(t), s.cuda->hostArena() + t.hostOffset, MemoryKind::kHost);
     }
     for (auto& io : s.layers)
       for (const Tensor*& in : io.ins)
