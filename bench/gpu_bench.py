@@ -103,6 +103,8 @@ def main():
     ap.add_argument("--duration", default="2")
     ap.add_argument("--skip-torch", action="store_true")
     ap.add_argument("--level", default="3", help="kiln build --builder-optimization-level")
+    ap.add_argument("--build-arg", action="append", default=[],
+                    help="extra kiln build argument, repeatable (A/B runs: --build-arg=--disable-pass=defer-layernorm)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     work = os.path.join(a.out, "work")
@@ -134,6 +136,7 @@ def main():
                  "--timing-cache", cache, "--builder-optimization-level", a.level]
         if a.precision != "fp32":
             build.append("--" + a.precision)
+        build += a.build_arg
         t0 = time.time()
         p = run(build, log, 900)
         r = {"model": model, "batch": b, "seq": s, "precision": a.precision, "build_s": round(time.time() - t0, 1)}
