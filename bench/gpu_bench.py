@@ -104,7 +104,7 @@ def main():
     ap.add_argument("--skip-torch", action="store_true")
     ap.add_argument("--level", default="3", help="kiln build --builder-optimization-level")
     ap.add_argument("--build-arg", action="append", default=[],
-                    help="extra kiln build argument, repeatable (A/B runs: --build-arg=--disable-pass=defer-layernorm)")
+                    help="extra kiln build argument, repeatable (A/B runs: --build-arg=--disable-pass=fold-layernorm-matmul)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     work = os.path.join(a.out, "work")
@@ -140,6 +140,8 @@ def main():
         t0 = time.time()
         p = run(build, log, 900)
         r = {"model": model, "batch": b, "seq": s, "precision": a.precision, "build_s": round(time.time() - t0, 1)}
+        if a.build_arg:
+            r["build_args"] = a.build_arg  # results of an A/B run say which side they are
         if p.returncode != 0:
             r["error"] = p.stdout.strip().splitlines()[-1][:400] if p.stdout.strip() else "build failed"
             kiln.append(r)
