@@ -1,4 +1,4 @@
-// ONNX Attention on the GPU (cuda_attention_resident, _flash, _generic, _cudnn) against the CPU
+// ONNX Attention on the GPU (cuda_attention_resident, _wgmma, _flash, _generic, _cudnn) against the CPU
 // reference: BERT shapes with an additive mask, causal, boolean masks (broadcast, short last dim,
 // fully masked rows), GQA, 3-D inputs, scale, odd sequence lengths and head sizes, fp32/fp16/bf16;
 // and what only the generic tactic's full kernel runs: past/present K/V, qk_matmul_output modes
@@ -174,6 +174,65 @@ TEST(CudaAttention, ResidentKernelOnLargerGrids) {
       ASSERT_TRUE(runOpCuda(s, o).ok());
       expectGpuMatchesCpu(s, tolFor(t), o);
     }
+  }
+}
+
+// The wgmma tactic (Hopper only) against the CPU on the shapes its kernel is for (head size 64,
+// keys <= 128) at odd sizes: BERT heads at batch 32 with per-row padding (packed), a query length
+// past two 64-row blocks with fewer keys than a tile, GQA, causal, general boolean masks, exactly
+// 128 keys (the bounds-free instance), float16 and bfloat16; a layer of more than 128 keys is
+// not the tactic's.
+#define KILN_REQUIRE_WGMMA_GPU(op, domain, tactic)                               \
+  do {                                                                           \
+    KILN_REQUIRE_GPU();                                                          \
+    const std::string why = hopperTacticSkipReason(op, domain, tactic);          \
+    if (!why.empty()) GTEST_SKIP() << why;                                       \
+  } while (0)
+
+TEST(CudaAttention, WgmmaKernelMatchesCpu) {
+  KILN_REQUIRE_WGMMA_GPU("Attention", "", "cuda_attention_wgmma");
+  std::mt19937 rng(43);
+  {
+    SCOPED_TRACE("packed BERT heads, batch 32");
+    OpSpec s;
+    s.op = "PackedAttention";
+    s.domain = "kiln";
+    s.opset = 1;
+    Tensor mask = Tensor::allocate(DType::kFloat16, {32, 1, 1, 128});
+    for (int64_t b = 0; b < 32; ++b)
+      for (int64_t j = 0; j < 128; ++j) mask.data<Float16>()[b * 128 + j] = Float16(j < 128 - 3 * (b % 16) ? 0.0f : -10000.0f);
+    s.inputs = {randomTensor(DType::kFloat16, {32, 128, 3 * 12 * 64}, rng), mask};
+    s.attrs.set("q_num_heads", AttrValue(int64_t{12}));
+    s.attrs.set("kv_num_heads", AttrValue(int64_t{12}));
+    GpuRunOptions o;
+    o.tactic = "cuda_packed_attention_wgmma";
+    ASSERT_TRUE(runOpCuda(s, o).ok());
+    expectGpuMatchesCpu(s, tolFor(DType::kFloat16), o);
+  }
+  for (DType t : {DType::kFloat16, DType::kBFloat16}) {
+    for (int maskKind : {0, 1, 2}) {
+      for (auto [Sq, Skv] : std::vector<std::pair<int64_t, int64_t>>{{130, 97}, {128, 128}, {1, 5}, {65, 128}}) {
+        SCOPED_TRACE(std::string(dtypeName(t)) + " mask kind " + std::to_string(maskKind) + " Sq " + std::to_string(Sq) +
+                     " Skv " + std::to_string(Skv));
+        AttnCase c{.t = t, .B = 3, .Hq = 6, .Hkv = 2, .Sq = Sq, .Skv = Skv, .D = 64, .Dv = 64, .causal = maskKind == 0};
+        OpSpec s = attention(c, rng);
+        if (maskKind == 1) s.inputs.push_back(randomTensor(t, {c.B, 1, 1, c.Skv}, rng, -3, 1));  // per key, BERT's form
+        if (maskKind == 2) s.inputs.push_back(boolMask({c.B, 1, c.Sq, c.Skv}, 0.7, rng));
+        GpuRunOptions o;
+        o.tactic = "cuda_attention_wgmma";
+        ASSERT_TRUE(runOpCuda(s, o).ok());
+        expectGpuMatchesCpu(s, tolFor(t), o);
+      }
+    }
+  }
+  {
+    SCOPED_TRACE("more than 128 keys");
+    AttnCase c{.t = DType::kFloat16, .B = 2, .Hq = 2, .Hkv = 2, .Sq = 70, .Skv = 200, .D = 64, .Dv = 64};
+    OpSpec s = attention(c, rng);
+    GpuRunOptions o;
+    o.tactic = "cuda_attention_wgmma";
+    // A static 200-key layer is not the tactic's: it refuses it at build time.
+    EXPECT_FALSE(runOpCuda(s, o).ok());
   }
 }
 
@@ -545,7 +604,7 @@ TEST(CudaAttentionFull, WindowsAndMaskTypes) {
   }
 }
 
-// The resident, flash and cuDNN tactics refuse (kUnsupported) each feature only the full kernel implements,
+// The resident, wgmma, flash and cuDNN tactics refuse (kUnsupported) each feature only the full kernel implements,
 // on a layer they would otherwise take (float16, head size 64); the generic tactic runs it.
 TEST(CudaAttentionFull, FlashRefusesWhatOnlyTheFullKernelRuns) {
   KILN_REQUIRE_GPU();
@@ -578,7 +637,9 @@ TEST(CudaAttentionFull, FlashRefusesWhatOnlyTheFullKernelRuns) {
     SCOPED_TRACE(what);
     OpSpec trimmed = s;
     while (!trimmed.inputs.back().defined()) trimmed.inputs.pop_back();
-    for (const char* tactic : {"cuda_attention_resident", "cuda_attention_flash"}) {
+    for (const char* tactic : {"cuda_attention_resident", "cuda_attention_wgmma", "cuda_attention_flash"}) {
+      if (std::string(tactic) == "cuda_attention_wgmma" && !hopperTacticSkipReason("Attention", "", tactic).empty())
+        continue;
       GpuRunOptions o;
       o.tactic = tactic;
       auto r = runOpCuda(trimmed, o);
@@ -592,19 +653,22 @@ TEST(CudaAttentionFull, FlashRefusesWhatOnlyTheFullKernelRuns) {
 TEST(CudaAttentionRegistry, TacticsAreRegistered) {
   const auto t = cudaTacticsFor("Attention");
 #if KILN_HAVE_CUDNN_FRONTEND
+  ASSERT_EQ(t.size(), 5u);
+  EXPECT_EQ(t[0], "cuda_attention_resident");
+  EXPECT_EQ(t[1], "cuda_attention_wgmma");
+  EXPECT_EQ(t[2], "cuda_attention_flash");
+  EXPECT_EQ(t[3], "cuda_attention_cudnn");
+  EXPECT_EQ(t[4], "cuda_attention_generic");
+  EXPECT_EQ(cudaTacticsFor("PackedAttention", "kiln")[3], "cuda_packed_attention_cudnn");
+#else
   ASSERT_EQ(t.size(), 4u);
   EXPECT_EQ(t[0], "cuda_attention_resident");
-  EXPECT_EQ(t[1], "cuda_attention_flash");
-  EXPECT_EQ(t[2], "cuda_attention_cudnn");
+  EXPECT_EQ(t[1], "cuda_attention_wgmma");
+  EXPECT_EQ(t[2], "cuda_attention_flash");
   EXPECT_EQ(t[3], "cuda_attention_generic");
-  EXPECT_EQ(cudaTacticsFor("PackedAttention", "kiln")[2], "cuda_packed_attention_cudnn");
-#else
-  ASSERT_EQ(t.size(), 3u);
-  EXPECT_EQ(t[0], "cuda_attention_resident");
-  EXPECT_EQ(t[1], "cuda_attention_flash");
-  EXPECT_EQ(t[2], "cuda_attention_generic");
 #endif
   EXPECT_EQ(cudaTacticsFor("PackedAttention", "kiln")[0], "cuda_packed_attention_resident");
+  EXPECT_EQ(cudaTacticsFor("PackedAttention", "kiln")[1], "cuda_packed_attention_wgmma");
 }
 
 #if KILN_HAVE_CUDNN_FRONTEND

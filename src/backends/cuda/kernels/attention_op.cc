@@ -12,6 +12,7 @@
 #include "backends/cuda/kernels/attention_kernels.h"
 #include "backends/cuda/kernels/attention_op.h"
 #include "backends/cuda/kernels/pdl.h"
+#include "backends/cuda/sm90/attention_wgmma.h"
 
 namespace kiln::cuda {
 
@@ -114,6 +115,12 @@ bool attentionResidentSupports(const LayerDesc& d) {
   return (D == 32 || D == 64) && shortKeysAllowed(k, k.rankKnown() && k.rank() == 4 ? 2 : 1);
 }
 
+bool attentionWgmmaSupports(const LayerDesc& d) {
+  int64_t D = 0, Dv = 0;
+  headSizes(d, &D, &Dv);
+  return attentionResidentSupports(d) && D == 64 && Dv == 64;
+}
+
 bool attentionGenericSupports(const LayerDesc& d) {
   if (!supportsCommon(d, {DType::kFloat32, DType::kFloat16, DType::kBFloat16}, /*full=*/true)) return false;
   int64_t D = 0, Dv = 0;
@@ -158,6 +165,11 @@ bool packedAttentionResidentSupports(const LayerDesc& d) {
   int64_t D = 0;
   return packedSupports(d, {DType::kFloat16, DType::kBFloat16}, &D) && (D == 32 || D == 64) &&
          shortKeysAllowed(d.inputShapes[0], 1);
+}
+
+bool packedAttentionWgmmaSupports(const LayerDesc& d) {
+  int64_t D = 0;
+  return packedAttentionResidentSupports(d) && packedSupports(d, {DType::kFloat16, DType::kBFloat16}, &D) && D == 64;
 }
 
 bool packedAttentionGenericSupports(const LayerDesc& d) {
@@ -326,9 +338,11 @@ Result<bool> prepareAttention(const GpuKernelContext& ctx, AttnParams* p, DType*
   return true;
 }
 
-Status launchOwnAttention(const AttnParams& p, DType t, bool flash, cudaStream_t stream, bool resident) {
+Status launchOwnAttention(const AttnParams& p, DType t, bool flash, cudaStream_t stream, bool resident, bool wgmma) {
   if (attentionNeedsFull(p)) {
     KILN_CUDA_RETURN_IF_ERROR(launchAttentionFull(p, t, stream));
+  } else if (wgmma && attentionWgmmaHandles(p, t)) {
+    KILN_CUDA_RETURN_IF_ERROR(launchAttentionWgmma(p, t, stream));
   } else if (resident && attentionResidentHandles(p, t)) {
     KILN_CUDA_RETURN_IF_ERROR(launchAttentionResident(p, t, stream));
   } else if (flash && attentionFlashHandles(p, t)) {
@@ -342,10 +356,14 @@ Status launchOwnAttention(const AttnParams& p, DType t, bool flash, cudaStream_t
 Status AttentionKernel::enqueue(const GpuKernelContext& ctx) const {
   AttnParams p;
   DType t = DType::kUndefined;
+  // sm_90a code (wgmma) runs on compute capability 9.0 alone.
+  if (wgmma_ && ctx.res.computeCapability != 90)
+    return Unsupported("attention on wgmma needs compute capability 9.0, this device has {}.{}",
+                       ctx.res.computeCapability / 10, ctx.res.computeCapability % 10);
   KILN_ASSIGN_OR_RETURN(const bool work, prepareAttention(ctx, &p, &t, packed_, /*full=*/!flash_));
   if (!work) return Status::OK();
   p.pdl = pdlEnabled(ctx.res.computeCapability);
-  return launchOwnAttention(p, t, flash_, ctx.stream, resident_);
+  return launchOwnAttention(p, t, flash_, ctx.stream, resident_, wgmma_);
 }
 
 }  // namespace kiln::cuda
