@@ -127,6 +127,23 @@ TEST(CudaAttention, HeadSizesAndOddLengths) {
       }
 }
 
+// kiln:PackedAttention over BERT-base's 12 heads of 64 at batch 32, seq 128, fp16, with an additive
+// key mask padding up to 45 keys a row (bertMask's 7 a batch would mask whole rows with -10000 past
+// batch 18: a softmax the CPU's fp16 score rounding makes meaningless).
+OpSpec packedBertHeads(std::mt19937& rng) {
+  OpSpec s;
+  s.op = "PackedAttention";
+  s.domain = "kiln";
+  s.opset = 1;
+  Tensor mask = Tensor::allocate(DType::kFloat16, {32, 1, 1, 128});
+  for (int64_t b = 0; b < 32; ++b)
+    for (int64_t j = 0; j < 128; ++j) mask.data<Float16>()[b * 128 + j] = Float16(j < 128 - 3 * (b % 16) ? 0.0f : -10000.0f);
+  s.inputs = {randomTensor(DType::kFloat16, {32, 128, 3 * 12 * 64}, rng), mask};
+  s.attrs.set("q_num_heads", AttrValue(int64_t{12}));
+  s.attrs.set("kv_num_heads", AttrValue(int64_t{12}));
+  return s;
+}
+
 // The resident tactic forced on larger grids than the other tests: BERT heads at batch 32 with
 // per-row padding, GQA with a query length of five 64-row blocks, and exactly 128 keys (the
 // bounds-free instance), causal or with a general boolean mask, float16 and bfloat16.
@@ -135,21 +152,9 @@ TEST(CudaAttention, ResidentKernelOnLargerGrids) {
   std::mt19937 rng(41);
   {
     SCOPED_TRACE("packed BERT heads, batch 32");
-    OpSpec s;
-    s.op = "PackedAttention";
-    s.domain = "kiln";
-    s.opset = 1;
-    // Padding of up to 45 keys per row (bertMask's 7 a batch would mask whole rows with -10000
-    // past batch 18: a softmax the CPU's fp16 score rounding makes meaningless).
-    Tensor mask = Tensor::allocate(DType::kFloat16, {32, 1, 1, 128});
-    for (int64_t b = 0; b < 32; ++b)
-      for (int64_t j = 0; j < 128; ++j) mask.data<Float16>()[b * 128 + j] = Float16(j < 128 - 3 * (b % 16) ? 0.0f : -10000.0f);
-    s.inputs = {randomTensor(DType::kFloat16, {32, 128, 3 * 12 * 64}, rng), mask};
-    s.attrs.set("q_num_heads", AttrValue(int64_t{12}));
-    s.attrs.set("kv_num_heads", AttrValue(int64_t{12}));
     GpuRunOptions o;
     o.tactic = "cuda_packed_attention_resident";
-    expectGpuMatchesCpu(s, tolFor(DType::kFloat16), o);
+    expectGpuMatchesCpu(packedBertHeads(rng), tolFor(DType::kFloat16), o);
   }
   for (int maskKind : {0, 2}) {
     for (DType t : {DType::kFloat16, DType::kBFloat16}) {
@@ -194,16 +199,7 @@ TEST(CudaAttention, WgmmaKernelMatchesCpu) {
   std::mt19937 rng(43);
   {
     SCOPED_TRACE("packed BERT heads, batch 32");
-    OpSpec s;
-    s.op = "PackedAttention";
-    s.domain = "kiln";
-    s.opset = 1;
-    Tensor mask = Tensor::allocate(DType::kFloat16, {32, 1, 1, 128});
-    for (int64_t b = 0; b < 32; ++b)
-      for (int64_t j = 0; j < 128; ++j) mask.data<Float16>()[b * 128 + j] = Float16(j < 128 - 3 * (b % 16) ? 0.0f : -10000.0f);
-    s.inputs = {randomTensor(DType::kFloat16, {32, 128, 3 * 12 * 64}, rng), mask};
-    s.attrs.set("q_num_heads", AttrValue(int64_t{12}));
-    s.attrs.set("kv_num_heads", AttrValue(int64_t{12}));
+    const OpSpec s = packedBertHeads(rng);
     GpuRunOptions o;
     o.tactic = "cuda_packed_attention_wgmma";
     ASSERT_TRUE(runOpCuda(s, o).ok());

@@ -22,6 +22,7 @@
 // flash kernel. Four blocks share an SM (46 KB of shared memory at D = 64, <= 128 registers).
 #include "backends/cuda/kernels/attention_common.cuh"
 #include "backends/cuda/kernels/attention_mma.cuh"
+#include "backends/cuda/kernels/attention_softmax.cuh"
 #include "backends/cuda/kernels/pdl.cuh"
 
 namespace kiln::cuda {
@@ -33,12 +34,6 @@ using namespace attn;
 constexpr int kRows = 64;      // query rows per block
 constexpr int kMaxKeys = 128;  // keys held in shared memory
 constexpr int kThreads = 128;
-
-__device__ __forceinline__ float ex2Approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
 
 // Rows [r0, r0 + N) of a [rows, D] matrix (row stride `stride` elements) into smem rows of LD;
 // rows at or past `rows` are zero-filled (kAll: the caller knows every row exists). Each thread
@@ -122,54 +117,12 @@ __global__ void __launch_bounds__(kThreads, 4) attentionResidentKernel(AttnParam
     }
   }
 
-  // Scores in the log2 domain (one FFMA each) and the row maxima of the thread's two rows.
+  // The softmax of the warp's 16 rows: P as the A fragments of P V, and the row sums.
+  static_assert(NT == 16, "softmaxRows holds 128 keys");
   const int rowA = static_cast<int>(m0) + warp * 16 + g;  // and rowA + 8
-  const float scaleLog2 = p.scale * kLog2e;
-  float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-  for (int j = 0; j < NT; ++j) {
-    const int col = j * 8 + 2 * t;
-    const float2 mk = *reinterpret_cast<const float2*>(sMask + col);
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int r = e >> 1;
-      float v = fmaf(s[j][e], scaleLog2, (e & 1) ? mk.y : mk.x);
-      if constexpr (kMask == 2) {
-        if (col + (e & 1) < skv && rowA + 8 * r < p.Sq) v += maskAt(p, mBase, rowA + 8 * r, col + (e & 1)) * kLog2e;
-      }
-      if constexpr (kCausal) {
-        if (col + (e & 1) > rowA + 8 * r) v = -INFINITY;
-      }
-      s[j][e] = v;
-      mx[r] = fmaxf(mx[r], v);
-    }
-  }
-  float lRow[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-    if (mx[r] == -INFINITY) mx[r] = 0.0f;  // all keys masked: exp2(-inf) = 0, no NaN
-    lRow[r] = 0.0f;
-  }
-  // P = exp2(S - max) as packed halves (the A fragments of P V), and the row sums.
   uint32_t pf[NT / 2][4];
-#pragma unroll
-  for (int j = 0; j < NT; ++j) {
-    float e4[4];
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      e4[e] = ex2Approx(s[j][e] - mx[e >> 1]);
-      lRow[e >> 1] += e4[e];
-    }
-    pf[j >> 1][(j & 1) * 2] = packF<T>(e4[0], e4[1]);
-    pf[j >> 1][(j & 1) * 2 + 1] = packF<T>(e4[2], e4[3]);
-  }
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    lRow[r] += __shfl_xor_sync(0xffffffffu, lRow[r], 1);
-    lRow[r] += __shfl_xor_sync(0xffffffffu, lRow[r], 2);
-  }
+  float lRow[2];
+  softmaxRows<T, kMask, kCausal>(s, sMask, p, mBase, rowA, skv, t, pf, lRow);
 
   float o[DN][4];
 #pragma unroll

@@ -19,6 +19,7 @@
 
 #include "backends/cuda/kernels/attention_common.cuh"
 #include "backends/cuda/kernels/attention_mma.cuh"
+#include "backends/cuda/kernels/attention_softmax.cuh"
 #include "backends/cuda/kernels/pdl.cuh"
 
 namespace kiln::cuda {
@@ -40,12 +41,6 @@ constexpr int kSmemBytes = kQBytes + 2 * kKVBytes + kKeys * 4 + 1024;
 // Measured against four (H100, BERT-base batch 64): 21.70 vs 21.85 us, so a wash at that size; five
 // keep more loads in flight where blocks wait on memory.
 constexpr int kBlocksPerSm = 5;
-
-__device__ __forceinline__ float ex2Approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
 
 // Byte offset of 16-byte chunk c of row r in a 128-byte-swizzled tile.
 __device__ __forceinline__ uint32_t swz(int r, int c) { return static_cast<uint32_t>(r * kRowBytes + ((c ^ (r & 7)) << 4)); }
@@ -78,46 +73,36 @@ __device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.as
   "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26," \
   "%27,%28,%29,%30,%31}"
 
-// s (64 x 128 per warpgroup, 16 tiles of 8 columns per thread) (+)= A B^T, A and B K-major in
+// The two products, for TY "f16" or "bf16" (one asm statement each; only the type names differ).
+// S: s (+)= A B^T, 64 x 128 per warpgroup (16 tiles of 8 columns per thread), A and B K-major in
 // shared memory; accumulate = 0 overwrites s.
+#define KILN_WGMMA_S(TY)                                                                                          \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                     \
+               "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " " KILN_WGMMA_ACC64                    \
+               ", %64, %65, p, 1, 1, 0, 0;\n}\n"                                                                 \
+               : KILN_F4(s, 0), KILN_F4(s, 1), KILN_F4(s, 2), KILN_F4(s, 3), KILN_F4(s, 4), KILN_F4(s, 5),       \
+                 KILN_F4(s, 6), KILN_F4(s, 7), KILN_F4(s, 8), KILN_F4(s, 9), KILN_F4(s, 10), KILN_F4(s, 11),      \
+                 KILN_F4(s, 12), KILN_F4(s, 13), KILN_F4(s, 14), KILN_F4(s, 15)                                  \
+               : "l"(descA), "l"(descB), "r"(accumulate))
+// O: o += P V for one 16-key step, 64 x 64 per warpgroup: P (the thread's A fragment) in
+// registers, V MN-major (row-major [keys, D]) in shared memory, hence the transposed-B flag.
+#define KILN_WGMMA_O(TY)                                                                                          \
+  asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " " KILN_WGMMA_ACC32                     \
+               ", {%32,%33,%34,%35}, %36, 1, 1, 1, 1;\n"                                                          \
+               : KILN_F4(o, 0), KILN_F4(o, 1), KILN_F4(o, 2), KILN_F4(o, 3), KILN_F4(o, 4), KILN_F4(o, 5),       \
+                 KILN_F4(o, 6), KILN_F4(o, 7)                                                                    \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB))
+
 template <typename T>
 __device__ __forceinline__ void wgmmaS(float (&s)[16][4], uint64_t descA, uint64_t descB, int accumulate) {
-  if constexpr (std::is_same_v<T, __half>) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " KILN_WGMMA_ACC64 ", %64, %65, p, 1, 1, 0, 0;\n}\n"
-        : KILN_F4(s, 0), KILN_F4(s, 1), KILN_F4(s, 2), KILN_F4(s, 3), KILN_F4(s, 4), KILN_F4(s, 5), KILN_F4(s, 6),
-          KILN_F4(s, 7), KILN_F4(s, 8), KILN_F4(s, 9), KILN_F4(s, 10), KILN_F4(s, 11), KILN_F4(s, 12), KILN_F4(s, 13),
-          KILN_F4(s, 14), KILN_F4(s, 15)
-        : "l"(descA), "l"(descB), "r"(accumulate));
-  } else {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " KILN_WGMMA_ACC64 ", %64, %65, p, 1, 1, 0, 0;\n}\n"
-        : KILN_F4(s, 0), KILN_F4(s, 1), KILN_F4(s, 2), KILN_F4(s, 3), KILN_F4(s, 4), KILN_F4(s, 5), KILN_F4(s, 6),
-          KILN_F4(s, 7), KILN_F4(s, 8), KILN_F4(s, 9), KILN_F4(s, 10), KILN_F4(s, 11), KILN_F4(s, 12), KILN_F4(s, 13),
-          KILN_F4(s, 14), KILN_F4(s, 15)
-        : "l"(descA), "l"(descB), "r"(accumulate));
-  }
+  if constexpr (std::is_same_v<T, __half>) KILN_WGMMA_S("f16");
+  else KILN_WGMMA_S("bf16");
 }
 
-// o (64 x 64 per warpgroup) += P V for one 16-key step: P (the thread's A fragment) in registers,
-// V MN-major (row-major [keys, D]) in shared memory, hence the transposed-B flag.
 template <typename T>
 __device__ __forceinline__ void wgmmaO(float (&o)[8][4], const uint32_t (&a)[4], uint64_t descB) {
-  if constexpr (std::is_same_v<T, __half>) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " KILN_WGMMA_ACC32
-                 ", {%32,%33,%34,%35}, %36, 1, 1, 1, 1;\n"
-                 : KILN_F4(o, 0), KILN_F4(o, 1), KILN_F4(o, 2), KILN_F4(o, 3), KILN_F4(o, 4), KILN_F4(o, 5),
-                   KILN_F4(o, 6), KILN_F4(o, 7)
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB));
-  } else {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " KILN_WGMMA_ACC32
-                 ", {%32,%33,%34,%35}, %36, 1, 1, 1, 1;\n"
-                 : KILN_F4(o, 0), KILN_F4(o, 1), KILN_F4(o, 2), KILN_F4(o, 3), KILN_F4(o, 4), KILN_F4(o, 5),
-                   KILN_F4(o, 6), KILN_F4(o, 7)
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB));
-  }
+  if constexpr (std::is_same_v<T, __half>) KILN_WGMMA_O("f16");
+  else KILN_WGMMA_O("bf16");
 }
 
 // Rows [r0, r0 + N) of a [rows, 64] matrix (row stride `stride` elements) into a swizzled tile;
@@ -193,54 +178,12 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) attentionWgmmaKernel(A
   wgmmaCommit();
   wgmmaWaitAll();
 
-  // Scores in the log2 domain (one FFMA each) and the row maxima of the thread's two rows.
+  // The softmax of the warp's 16 rows (the wgmma accumulator holds them as mma.sync's C fragments
+  // would): P as the A fragments of P V, and the row sums.
   const int rowA = static_cast<int>(m0) + warp * 16 + g;  // and rowA + 8
-  const float scaleLog2 = p.scale * kLog2e;
-  float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-  for (int j = 0; j < 16; ++j) {
-    const int col = j * 8 + 2 * t;
-    const float2 mk = *reinterpret_cast<const float2*>(sMask + col);
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int r = e >> 1;
-      float v = fmaf(s[j][e], scaleLog2, (e & 1) ? mk.y : mk.x);
-      if constexpr (kMask == 2) {
-        if (col + (e & 1) < skv && rowA + 8 * r < p.Sq) v += maskAt(p, mBase, rowA + 8 * r, col + (e & 1)) * kLog2e;
-      }
-      if constexpr (kCausal) {
-        if (col + (e & 1) > rowA + 8 * r) v = -INFINITY;
-      }
-      s[j][e] = v;
-      mx[r] = fmaxf(mx[r], v);
-    }
-  }
-  float lRow[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-    if (mx[r] == -INFINITY) mx[r] = 0.0f;  // all keys masked: exp2(-inf) = 0, no NaN
-    lRow[r] = 0.0f;
-  }
-  // P = exp2(S - max) as packed halves: pf[kk] is the A fragment of keys 16kk..16kk+15.
   uint32_t pf[8][4];
-#pragma unroll
-  for (int j = 0; j < 16; ++j) {
-    float e4[4];
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      e4[e] = ex2Approx(s[j][e] - mx[e >> 1]);
-      lRow[e >> 1] += e4[e];
-    }
-    pf[j >> 1][(j & 1) * 2] = packF<T>(e4[0], e4[1]);
-    pf[j >> 1][(j & 1) * 2 + 1] = packF<T>(e4[2], e4[3]);
-  }
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    lRow[r] += __shfl_xor_sync(0xffffffffu, lRow[r], 1);
-    lRow[r] += __shfl_xor_sync(0xffffffffu, lRow[r], 2);
-  }
+  float lRow[2];
+  softmaxRows<T, kMask, kCausal>(s, sMask, p, mBase, rowA, skv, t, pf, lRow);
 
   cpAsyncWait<0>();  // V has landed
   fenceProxyAsync();
