@@ -11,8 +11,13 @@
 #include <tuple>
 #include <vector>
 
+#include <onnx/onnx_pb.h>
+
 #include "backends/cuda/kernels/attention_cudnn.h"
 #include "gpu_test_util.h"
+#include "kiln/builder.h"
+#include "kiln/engine.h"
+#include "model_builder.h"
 
 namespace kiln::testing {
 namespace {
@@ -229,6 +234,56 @@ TEST(CudaAttention, WgmmaKernelMatchesCpu) {
     o.tactic = "cuda_attention_wgmma";
     // A static 200-key layer is not the tactic's: it refuses it at build time.
     EXPECT_FALSE(runOpCuda(s, o).ok());
+  }
+}
+
+// A symbolic key length through an engine with the wgmma tactic forced: runs of up to 128 keys take
+// the wgmma kernel, longer ones the flash kernel (launchOwnAttention falls back per run), each
+// against the CPU engine on the same inputs.
+TEST(CudaAttention, WgmmaTacticRunsPast128KeysThroughTheFlashKernel) {
+  KILN_REQUIRE_WGMMA_GPU("Attention", "", "cuda_attention_wgmma");
+  std::mt19937 rng(47);
+  ModelBuilder mb(23);
+  const int32_t f16 = ::onnx::TensorProto::FLOAT16;
+  mb.input("q", {"2", "4", "sq", "64"}, f16);
+  mb.input("k", {"2", "4", "skv", "64"}, f16);
+  mb.input("v", {"2", "4", "skv", "64"}, f16);
+  mb.node("Attention", {"q", "k", "v"}, {"y"});
+  mb.output("y");
+  OptimizationProfile prof;
+  for (const char* name : {"q", "k", "v"}) ASSERT_TRUE(prof.set(name, {2, 4, 1, 64}, {2, 4, 64, 64}, {2, 4, 256, 64}).ok());
+  const std::vector<std::pair<int64_t, int64_t>> runs = {{77, 100}, {130, 200}, {64, 128}, {5, 256}, {1, 1}};
+  std::vector<std::vector<Tensor>> feeds;
+  for (auto [sq, skv] : runs)
+    feeds.push_back({randomTensor(DType::kFloat16, {2, 4, sq, 64}, rng), randomTensor(DType::kFloat16, {2, 4, skv, 64}, rng),
+                     randomTensor(DType::kFloat16, {2, 4, skv, 64}, rng)});
+  auto runAll = [&](Target target) -> Result<std::vector<Tensor>> {
+    BuildConfig cfg;
+    cfg.target = target;
+    cfg.passes = {"none"};
+    if (target == Target::kCUDA) cfg.forcedTactics["Attention"] = "cuda_attention_wgmma";
+    cfg.profiles = {prof};
+    KILN_ASSIGN_OR_RETURN(auto bytes, buildEngineFromBytes(mb.bytes(), ".", "dyn_attention", cfg));
+    KILN_ASSIGN_OR_RETURN(auto engine, Engine::loadBytes(std::move(bytes), "dyn_attention"));
+    KILN_ASSIGN_OR_RETURN(auto ctx, engine->createExecutionContext());
+    std::vector<Tensor> ys;
+    for (const auto& f : feeds) {
+      for (int i = 0; i < 3; ++i) KILN_RETURN_IF_ERROR(ctx->setInputShape(std::string(1, "qkv"[i]), f[i].dims()));
+      std::vector<ExecutionContext::Named> outs;
+      KILN_RETURN_IF_ERROR(ctx->run({{"q", f[0]}, {"k", f[1]}, {"v", f[2]}}, &outs));
+      if (outs.size() != 1) return InternalError("expected one output");
+      ys.push_back(outs[0].tensor);
+    }
+    return ys;
+  };
+  auto ref = runAll(Target::kCPU);
+  ASSERT_TRUE(ref.ok()) << ref.status().toString();
+  auto got = runAll(Target::kCUDA);
+  ASSERT_TRUE(got.ok()) << got.status().toString();
+  for (size_t i = 0; i < runs.size(); ++i) {
+    SCOPED_TRACE("Sq " + std::to_string(runs[i].first) + " Skv " + std::to_string(runs[i].second));
+    ASSERT_EQ((*got)[i].dims(), (*ref)[i].dims());
+    EXPECT_LE(relativeL2(toFloat32((*got)[i]), toFloat32((*ref)[i])), tolFor(DType::kFloat16));
   }
 }
 
