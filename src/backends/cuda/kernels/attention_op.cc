@@ -169,7 +169,7 @@ bool packedAttentionResidentSupports(const LayerDesc& d) {
 
 bool packedAttentionWgmmaSupports(const LayerDesc& d) {
   int64_t D = 0;
-  return packedAttentionResidentSupports(d) && packedSupports(d, {DType::kFloat16, DType::kBFloat16}, &D) && D == 64;
+  return packedSupports(d, {DType::kFloat16, DType::kBFloat16}, &D) && D == 64 && shortKeysAllowed(d.inputShapes[0], 1);
 }
 
 bool packedAttentionGenericSupports(const LayerDesc& d) {

@@ -2,12 +2,13 @@
 // (kernels/attention_resident.cu: the whole K and V of a (batch, head) in shared memory, the exact
 // softmax of a row in registers) with both products on wgmma instead of mma.sync.
 //
-// Why: the mma.sync kernel is instruction-bound at BERT's shapes (ncu: 1.7k warp instructions a
-// warp, of which S = Q K^T and O = P V take 64 HMMA + 32 ldmatrix + 16 shared loads each, and the
-// HMMA pipe runs at about half of wgmma's rate). Here S is 4 wgmma m64n128k16 with both operands in
-// shared memory, and O is 8 wgmma m64n64k16 with P as the register A operand: the S accumulator
-// fragment of two 8-key tiles is exactly the A fragment of one 16-key step, so P never touches
-// shared memory.
+// Why: in the mma.sync kernel S = Q K^T and O = P V take 64 HMMA + 32 ldmatrix + 16 shared loads a
+// warp each, on a pipe at about half of wgmma's rate. Here S is 4 wgmma m64n128k16 with both
+// operands in shared memory, and O is 8 wgmma m64n64k16 with P as the register A operand: the S
+// accumulator fragment of two 8-key tiles is exactly the A fragment of one 16-key step, so P never
+// touches shared memory. H100, BERT-base batch 64: 21.3 us a layer against 25.9 (ncu: DRAM 62%
+// busy against 52%); what is left is memory latency, each block loading, computing and storing in
+// turn (bench/results/attention-wgmma-h100-2026-11-27.md).
 //
 // A block is one warpgroup (4 warps) and owns 64 query rows; warp w holds rows 16w..16w+15 of S
 // (64 floats a thread). Q, K and V are stored 128-byte-swizzled (16-byte chunk c of row r at chunk
