@@ -177,9 +177,10 @@ Tensor ids(DType t, const Dims& d, int64_t vocab, uint32_t seed) {
   return x;
 }
 
-// kiln:EmbedLayerNorm (cuda_norm_embed_layernorm): one or two gathered tables, an addend of
-// [1, S, H], [H] or none, beta or none, int32/int64 ids, the warp path vectorized (768) and not
-// (100), the block path (1500), every float type.
+// kiln:EmbedLayerNorm: one or two gathered tables, an addend of [1, S, H], [H] or none, beta or
+// none, int32/int64 ids, every float type; cuda_norm_embed_layernorm's warp path vectorized (768)
+// and not (100) and its block path (1500), and for 16-bit tables of 16 and 768 values the packed
+// tactic (cuda_norm_packed_embed_layernorm), which refuses the other widths.
 TEST(NormLayer, EmbedLayerNorm) {
   KILN_REQUIRE_GPU();
   uint32_t seed = 300;
@@ -199,7 +200,15 @@ TEST(NormLayer, EmbedLayerNorm) {
           in.push_back(form == 0 ? rnd(t, {1, 37, h}, seed + 6) : rnd(t, {h}, seed + 6));
           c.insert(c.end(), {false, true, true});
         }
-        expectGpuMatchesCpu(spec("EmbedLayerNorm", attrs({{"epsilon", 1e-5f}}), in, c, 1, "kiln"), tolFor(t));
+        const OpSpec sp = spec("EmbedLayerNorm", attrs({{"epsilon", 1e-5f}}), in, c, 1, "kiln");
+        expectGpuMatchesCpu(sp, tolFor(t));
+        const GpuRunOptions packed{.tactic = "cuda_norm_packed_embed_layernorm"};
+        if (t != DType::kFloat32 && h % 8 == 0 && h <= 1024) {
+          ASSERT_TRUE(runOpCuda(sp, packed).ok());  // the forced tactic takes the layer
+          expectGpuMatchesCpu(sp, tolFor(t), packed);
+        } else {
+          EXPECT_FALSE(runOpCuda(sp, packed).ok()) << "the packed tactic cannot hold these rows";
+        }
         seed += 7;
       }
 }

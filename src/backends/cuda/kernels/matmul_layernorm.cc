@@ -112,7 +112,7 @@ class MatMulThenLayerNorm final : public GpuKernel {
     Tensor* lnOut[1] = {&y};
     GpuKernelContext lc{lnAttrs_, std::span<const Tensor* const>(lnIn, c.hasInput(5) ? 3 : 2),
                         std::span<Tensor* const>(lnOut, 1), nullptr, c.res, c.stream, nullptr, 0, c.check};
-    return enqueueLayerNorm(lc);
+    return enqueueLayerNorm(lc, /*discardInput=*/true);  // z lives in this layer's workspace only
   }
 
  private:

@@ -27,6 +27,7 @@ struct LnParams {
   void* invStd;
   bool statDouble;
   float eps;
+  bool discardX;  // packed kernel: drop X's rows from L2 once read (whole 128-byte lines only)
 };
 
 template <typename C>
@@ -220,12 +221,77 @@ __device__ __forceinline__ uint32_t pack2(float x, float y, __nv_bfloat16) {
 // Blocks an SM the register budget is set for, the most that compile without spilling: float16
 // rows of up to 768 values fit 32 registers, its 1024-value rows 40; bfloat16, whose rounding
 // takes more registers, 32 up to 256 values, 48 up to 768 and 64 past.
+// Drops a row of `bytes` (a multiple of 128, 128-byte aligned) from L2 without writing it back:
+// discard.global.L2 leaves the lines' contents undefined, so only for data nobody reads again.
+// Why: kiln:MatMulLayerNorm's GEMM writes its intermediate Z (BERT-base batch 64: 12.6 MB, 24
+// times an inference) into L2, this kernel reads it once, and without the discard every dirty
+// line is later written back to DRAM for nothing, costing bandwidth and, at the board's power
+// cap, clock speed.
+__device__ __forceinline__ void discardRow(const void* row, int bytes, int lane) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  for (int off = lane * 128; off < bytes; off += 32 * 128)
+    asm volatile("discard.global.L2 [%0], 128;" ::"l"(static_cast<const char*>(row) + off) : "memory");
+#endif
+}
+
 template <typename T, int K>
 constexpr int kPackedBlocksPerSm = std::is_same_v<T, __half> ? (K <= 3 ? 16 : 12) : (K <= 1 ? 16 : K <= 3 ? 10 : 8);
 
-template <typename T, int K, bool kRms>
-__global__ void __launch_bounds__(kWarpBlock, kPackedBlocksPerSm<T, K>)
-    layerNormPackedKernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int d, LnParams p) {
+// Sources of the packed kernel's rows, 8 16-bit values (one 16-byte word) at a time.
+// X itself:
+template <typename T>
+struct PackedRows {
+  const T* x;
+  int d;
+  struct Row {
+    const T* p;
+    __device__ __forceinline__ uint4 load(int base) const { return *reinterpret_cast<const uint4*>(p + base); }
+    __device__ __forceinline__ void discard(int bytes, int lane) const { discardRow(p, bytes, lane); }
+  };
+  __device__ __forceinline__ Row row(int64_t r) const { return Row{x + r * d}; }
+};
+
+// kiln:EmbedLayerNorm's gathered rows (EmbedRows), summed in float and rounded once to T: the
+// value an unfused graph's Adds would store in T (they round after each Add), held packed like X.
+template <typename T>
+struct PackedEmbedRows {
+  EmbedRows<T> e;
+  struct Row {
+    typename EmbedRows<T>::Row r;
+    __device__ __forceinline__ uint4 load(int base) const {
+      float2 acc[4] = {};
+      auto add = [&](const T* q) {
+        if (!q) return;
+        const uint4 t = *reinterpret_cast<const uint4*>(q + base);
+        const uint32_t w[4] = {t.x, t.y, t.z, t.w};
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          const float2 f = unpack2(w[k], T());
+          acc[k].x += f.x;
+          acc[k].y += f.y;
+        }
+      };
+      add(r.r0);
+      add(r.r1);
+      add(r.ra);
+      return make_uint4(pack2(acc[0].x, acc[0].y, T()), pack2(acc[1].x, acc[1].y, T()), pack2(acc[2].x, acc[2].y, T()),
+                        pack2(acc[3].x, acc[3].y, T()));
+    }
+    __device__ __forceinline__ void discard(int, int) const {}  // the tables are weights
+  };
+  __device__ __forceinline__ Row row(int64_t r) const { return Row{e.row(r)}; }
+};
+
+// The embedding source keeps three row pointers live and sums in float: a few more registers,
+// without which its loads spill.
+template <typename T, int K, typename Src>
+constexpr int kPackedBlocksFor = std::is_same_v<Src, PackedRows<T>> ? kPackedBlocksPerSm<T, K>
+                                 : std::is_same_v<T, __half>        ? (K <= 2 ? 12 : 10)
+                                                                    : (K <= 1 ? 12 : K <= 3 ? 10 : 8);
+
+template <typename T, int K, bool kRms, typename Src>
+__global__ void __launch_bounds__(kWarpBlock, (kPackedBlocksFor<T, K, Src>))
+    layerNormPackedKernel(Src src, T* __restrict__ y, int64_t rows, int d, LnParams p) {
   // Launched with PDL (pdl.cuh): nothing global is touched before the previous kernel is done.
   // Triggering right away lets the next kernel launch once this one's last block has started
   // (at BERT's widths all blocks are resident in one wave), overlapping that launch with the rows.
@@ -235,12 +301,12 @@ __global__ void __launch_bounds__(kWarpBlock, kPackedBlocksPerSm<T, K>)
   const T* scale = static_cast<const T*>(p.scale);
   const T* bias = static_cast<const T*>(p.bias);
   forEachWarpRow(rows, [&](int64_t row) {
-    const T* xr = x + row * d;
+    const auto xr = src.row(row);
     uint4 v[K];
 #pragma unroll
     for (int i = 0; i < K; ++i) {
       const int base = (i * 32 + lane) * 8;
-      v[i] = base < d ? *reinterpret_cast<const uint4*>(xr + base) : make_uint4(0, 0, 0, 0);  // zeros add nothing
+      v[i] = base < d ? xr.load(base) : make_uint4(0, 0, 0, 0);  // zeros add nothing
     }
     float mean = 0.0f;
     if (!kRms) {
@@ -271,6 +337,7 @@ __global__ void __launch_bounds__(kWarpBlock, kPackedBlocksPerSm<T, K>)
       }
     }
     sq = groupReduce(sq, 32, [](float& a, const float& b) { a += b; });
+    if (p.discardX) xr.discard(d * static_cast<int>(sizeof(T)), lane);  // the row is in registers now
     const float inv = 1.0f / sqrtf(sq / static_cast<float>(d) + p.eps);
 #pragma unroll
     for (int i = 0; i < K; ++i) {
@@ -396,28 +463,29 @@ cudaError_t launchTyped(const LayerNormArgs& a, const LnParams& p, const Src& sr
   return cudaGetLastError();
 }
 
-// The packed kernel where it applies (16-bit X, rows of whole 16-byte vectors, at most 1024
-// values, aligned buffers, Scale/B per row element); cudaErrorNotSupported otherwise, for the
-// float-holding kernels.
-template <typename T, bool kRms>
-cudaError_t launchPacked(const LayerNormArgs& a, const LnParams& p, cudaStream_t s) {
+// The packed kernel where it applies (16-bit rows of whole 16-byte vectors, at most 1024 values,
+// aligned buffers (srcAligned: the source's rows), Scale/B per row element); cudaErrorNotSupported
+// otherwise, for the float-holding kernels.
+template <typename T, bool kRms, typename Src>
+cudaError_t launchPacked(const LayerNormArgs& a, const LnParams& p, const Src& src, bool srcAligned, cudaStream_t s) {
   if constexpr (sizeof(T) != 2) {  // float16 and bfloat16
     return cudaErrorNotSupported;
   } else {
-    const bool fits = a.d % 8 == 0 && a.d <= 32 * 8 * 4 && aligned16(a.x) && aligned16(a.y) &&
+    const bool fits = a.d % 8 == 0 && a.d <= 32 * 8 * 4 && srcAligned && aligned16(a.y) &&
                       a.scale.kind == ParamView::kRow && aligned16(a.scale.p) &&
                       (!a.bias.p || (a.bias.kind == ParamView::kRow && aligned16(a.bias.p)));
     if (!fits) return cudaErrorNotSupported;
+    LnParams q = p;
+    q.discardX = a.discardX && a.d * sizeof(T) % 128 == 0 && reinterpret_cast<uintptr_t>(a.x) % 128 == 0;
     const unsigned grid = gridFor(a.rows, kWarpBlock / 32, a.smCount, 16);
-    const T* x = static_cast<const T*>(a.x);
     T* y = static_cast<T*>(a.y);
     const int d = static_cast<int>(a.d);
-    auto launch = [&](auto kernel) { return launchMaybePdl(kernel, grid, kWarpBlock, 0, s, a.pdl, x, y, a.rows, d, p); };
+    auto launch = [&](auto kernel) { return launchMaybePdl(kernel, grid, kWarpBlock, 0, s, a.pdl, src, y, a.rows, d, q); };
     switch ((d + 255) / 256) {
-      case 1: return launch(layerNormPackedKernel<T, 1, kRms>);
-      case 2: return launch(layerNormPackedKernel<T, 2, kRms>);
-      case 3: return launch(layerNormPackedKernel<T, 3, kRms>);
-      default: return launch(layerNormPackedKernel<T, 4, kRms>);
+      case 1: return launch(layerNormPackedKernel<T, 1, kRms, Src>);
+      case 2: return launch(layerNormPackedKernel<T, 2, kRms, Src>);
+      case 3: return launch(layerNormPackedKernel<T, 3, kRms, Src>);
+      default: return launch(layerNormPackedKernel<T, 4, kRms, Src>);
     }
   }
 }
@@ -433,12 +501,13 @@ cudaError_t launchLayerNorm(const LayerNormArgs& a, cudaStream_t s) {
       a.scale.dtype != a.dtype || (a.bias.p && a.bias.dtype != a.dtype))
     return cudaErrorInvalidValue;
   LnParams p{a.scale.p, a.bias.p, a.scale.kind == ParamView::kScalar, a.bias.kind == ParamView::kScalar,
-             a.mean, a.invStd, a.statDtype == DType::kFloat64, a.epsilon};
+             a.mean, a.invStd, a.statDtype == DType::kFloat64, a.epsilon, false};
   cudaError_t err = cudaErrorInvalidValue;
   dispatch<FloatSet>(a.dtype, [&](auto tag) {
     using T = KILN_RN_TYPE(tag);
     if (a.packed) {
-      err = a.rms ? launchPacked<T, true>(a, p, s) : launchPacked<T, false>(a, p, s);
+      const PackedRows<T> src{static_cast<const T*>(a.x), static_cast<int>(a.d)};
+      err = a.rms ? launchPacked<T, true>(a, p, src, aligned16(a.x), s) : launchPacked<T, false>(a, p, src, aligned16(a.x), s);
       if (err != cudaErrorNotSupported) return;
     }
     const PlainRows<T> src{static_cast<const T*>(a.x), a.d};
@@ -453,11 +522,17 @@ cudaError_t launchEmbedLayerNorm(const LayerNormArgs& a, const EmbedSource& e, c
       (a.bias.p && (a.bias.kind != ParamView::kRow || a.bias.dtype != a.dtype)) || e.d != a.d || !e.table0 ||
       e.rank < 0 || e.rank > EmbedSource::kMaxRank)
     return cudaErrorInvalidValue;
-  LnParams p{a.scale.p, a.bias.p, false, false, nullptr, nullptr, false, a.epsilon};
+  LnParams p{a.scale.p, a.bias.p, false, false, nullptr, nullptr, false, a.epsilon, false};
   const bool aligned = aligned16(e.table0) && (!e.table1 || aligned16(e.table1)) && (!e.addend || aligned16(e.addend));
   cudaError_t err = cudaErrorInvalidValue;
   dispatch<FloatSet>(a.dtype, [&](auto tag) {
     using T = KILN_RN_TYPE(tag);
+    // The packed kernel (cuda_norm_packed_embed_layernorm) where the tables allow it: the float-
+    // holding one holds 24 floats a lane at BERT's 768 values and fits 9 blocks an SM.
+    if (a.packed) {
+      err = launchPacked<T, false>(a, p, PackedEmbedRows<T>{EmbedRows<T>{e}}, aligned, s);
+      if (err != cudaErrorNotSupported) return;
+    }
     err = launchTyped<T, false>(a, p, EmbedRows<T>{e}, aligned, s);
   });
   return err;

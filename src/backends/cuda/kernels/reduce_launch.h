@@ -132,6 +132,9 @@ struct LayerNormArgs {
   DType statDtype = DType::kFloat32;
   int smCount = 132;
   bool pdl = false;  // the packed kernel launches with programmatic dependent launch (pdl.cuh)
+  // X is dead once read (a layer's private intermediate): the packed kernel drops its rows from L2
+  // instead of letting them be written back to DRAM (norm_layer.cu says why).
+  bool discardX = false;
 };
 bool layerNormSupportsType(DType t);
 bool paramSupportsType(DType t);
