@@ -4,10 +4,11 @@
 Run on the GPU machine (after torch_anchors.py export DIR):
   bench/gpu_accuracy.py --kiln BUILD/tools/kiln --models DIR --out OUT
 
-- ResNet-50: 256 random images (8 batches of 32); fp32 (TF32 off) and fp16 engines; relative L2
+- ResNet-50: 256 random images (8 batches of 32); fp32 (TF32 off), fp16 and fp16 --reduced-io
+  (float16 in and out) engines; relative L2
   of the logits vs ORT and top-1 agreement (target: fp32 rel L2 <= 1e-4, fp16 <= 1e-2, top-1
   equal on >= 99%).
-- BERT-base: batch 1, seq 128 (28 padded positions), random token ids; fp32 (TF32 off) and fp16 vs ORT.
+- BERT-base: batch 1, seq 128 (28 padded positions), random token ids; the same three engines vs ORT.
 Writes OUT/gpu-accuracy.json and prints a table.
 """
 import argparse, json, os, subprocess, sys, tempfile
@@ -20,6 +21,10 @@ def sh(cmd, timeout=600):
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}\n{p.stdout[-1500:]}")
     return p.stdout
+
+
+# kiln build flags per accuracy row: fp32 with TF32 off; fp16; fp16 with float16 inputs/outputs.
+FLAGS = {"fp32": ["--no-tf32"], "fp16": ["--fp16"], "fp16-reduced-io": ["--fp16", "--reduced-io"]}
 
 
 def rel_l2(a, b):
@@ -56,19 +61,23 @@ def main():
         sess = ort.InferenceSession(r50, providers=["CPUExecutionProvider"])
         batches = [rng.standard_normal((32, 3, 224, 224), dtype=np.float32) for _ in range(8)]
         refs = [sess.run(None, {"input": x})[0] for x in batches]
-        for prec in ["fp32", "fp16"]:
+        for prec in ["fp32", "fp16", "fp16-reduced-io"]:
             eng = os.path.join(tmp, f"r50-{prec}.engine")
             r = {"model": "resnet50", "precision": prec, "images": 256}
             try:
                 cmd = [a.kiln, "build", r50, "-o", eng, "--target", "cuda", "--shapes", "input:32x3x224x224",
                        "--builder-optimization-level", a.level]
-                cmd += ["--no-tf32"] if prec == "fp32" else ["--fp16"]
+                cmd += FLAGS[prec]
                 sh(cmd)
-                outs = [kiln_run(a.kiln, eng, {"input": x}, tmp)["logits"] for x in batches]
+                # --reduced-io: the engine takes and returns float16.
+                io = np.float16 if prec.endswith("reduced-io") else np.float32
+                outs = [kiln_run(a.kiln, eng, {"input": x.astype(io)}, tmp)["logits"] for x in batches]
+                r["output_dtype"] = str(outs[0].dtype)
                 got, ref = np.concatenate(outs), np.concatenate(refs)
                 r["rel_l2"] = rel_l2(got, ref)
                 r["top1_agree"] = float(np.mean(got.argmax(1) == ref.argmax(1)))
-                r["pass"] = r["rel_l2"] <= (1e-4 if prec == "fp32" else 1e-2) and r["top1_agree"] >= 0.99
+                r["pass"] = (r["rel_l2"] <= (1e-4 if prec == "fp32" else 1e-2) and r["top1_agree"] >= 0.99 and
+                             outs[0].dtype == io)
             except Exception as e:
                 r["error"] = str(e)[-600:]
             results.append(r)
@@ -85,18 +94,21 @@ def main():
         names = [o.name for o in sess.get_outputs()]
         ref = dict(zip(names, sess.run(None, feeds)))
         shapes = ",".join(f"{k}:1x128" for k in feeds)
-        for prec in ["fp32", "fp16"]:
+        for prec in ["fp32", "fp16", "fp16-reduced-io"]:
             eng = os.path.join(tmp, f"bert-{prec}.engine")
             r = {"model": "bert-base", "precision": prec, "batch": 1, "seq": 128}
             try:
                 cmd = [a.kiln, "build", bert, "-o", eng, "--target", "cuda", "--shapes", shapes,
                        "--builder-optimization-level", a.level]
-                cmd += ["--no-tf32"] if prec == "fp32" else ["--fp16"]
+                cmd += FLAGS[prec]
                 sh(cmd)
                 got = kiln_run(a.kiln, eng, feeds, tmp)
                 r["rel_l2"] = {n: rel_l2(got[n], ref[n]) for n in names if n in got}
+                r["output_dtypes"] = {n: str(got[n].dtype) for n in names if n in got}
+                io = "float16" if prec.endswith("reduced-io") else "float32"
                 worst = max(r["rel_l2"].values()) if r["rel_l2"] else float("inf")
-                r["pass"] = worst <= (1e-4 if prec == "fp32" else 1e-2)
+                r["pass"] = (worst <= (1e-4 if prec == "fp32" else 1e-2) and len(r["rel_l2"]) == len(names) and
+                             all(t == io for t in r["output_dtypes"].values()))
             except Exception as e:
                 r["error"] = str(e)[-600:]
             results.append(r)

@@ -7,7 +7,9 @@ Run on the GPU machine, in one call:
 1. exports the models with torch_anchors.py (random weights, fixed seed, opset 17);
 2. builds one Kiln engine per (model, shape) with --target cuda --fp16 (fixed shapes, like
    trtexec --shapes) and a shared timing cache, and benchmarks it with `kiln bench` (CUDA graphs,
-   device-resident I/O, median and p99 of many runs);
+   device-resident I/O, median and p99 of many runs); with --io model,reduced (the default) each
+   case twice: I/O in the model's float32, and --reduced-io (fp16 in and out, as the PyTorch
+   baseline's .half() model takes and returns);
 3. times PyTorch (eager, CUDA graph, torch.compile) on the same shapes in fp16 with torch_anchors.py;
 4. writes DIR/<gpu>-<date>.json and DIR/<gpu>-<date>.md with the Kiln / best-PyTorch ratios.
 """
@@ -103,6 +105,9 @@ def main():
     ap.add_argument("--duration", default="2")
     ap.add_argument("--skip-torch", action="store_true")
     ap.add_argument("--level", default="3", help="kiln build --builder-optimization-level")
+    ap.add_argument("--io", default="model,reduced",
+                    help="engine I/O types to bench, comma-separated: model (float32 as the model) and/or "
+                         "reduced (kiln build --reduced-io: fp16 in and out, like the PyTorch baseline)")
     ap.add_argument("--build-arg", action="append", default=[],
                     help="extra kiln build argument, repeatable (A/B runs: --build-arg=--disable-pass=fold-layernorm-matmul)")
     a = ap.parse_args()
@@ -129,17 +134,24 @@ def main():
         gpu = "no-gpu"
     kiln = []
     cache = os.path.join(work, "timing.cache")
-    for model, b, s in cases:
-        eng = os.path.join(work, f"{model}-b{b}" + (f"-s{s}" if s else "") + f"-{a.precision}.engine")
+    ios = [io for io in a.io.split(",") if io]
+    if a.precision == "fp32":
+        ios = ["model"]  # --reduced-io needs a reduced precision
+    for model, b, s, io in [c + (io,) for io in ios for c in cases]:
+        eng = os.path.join(work, f"{model}-b{b}" + (f"-s{s}" if s else "") + f"-{a.precision}" +
+                           ("-rio" if io == "reduced" else "") + ".engine")
         shp = shapes_arg(model, b, s, meta)
         build = [a.kiln, "build", os.path.join(work, f"{model}.onnx"), "-o", eng, "--target", "cuda", "--shapes", shp,
                  "--timing-cache", cache, "--builder-optimization-level", a.level]
         if a.precision != "fp32":
             build.append("--" + a.precision)
+        if io == "reduced":
+            build.append("--reduced-io")
         build += a.build_arg
         t0 = time.time()
         p = run(build, log, 900)
-        r = {"model": model, "batch": b, "seq": s, "precision": a.precision, "build_s": round(time.time() - t0, 1)}
+        r = {"model": model, "batch": b, "seq": s, "precision": a.precision, "io": io,
+             "build_s": round(time.time() - t0, 1)}
         if a.build_arg:
             r["build_args"] = a.build_arg  # results of an A/B run say which side they are
         if p.returncode != 0:
@@ -209,9 +221,11 @@ def main():
     lines = [f"# Kiln vs PyTorch on {gpu} ({date}, {a.precision})", "",
              "Kiln: `kiln bench` (CUDA graphs, device-resident I/O). PyTorch: torch_anchors.py (fp16; best of "
              f"{a.torch_modes}). Ratio = best PyTorch median / Kiln median (> 1: Kiln faster). TFLOP/s: "
-             "Kiln's matmul/convolution FLOPs per second (bench/gpu_bench.py model_flops).", "",
-             "| model | batch | seq | Kiln median ms | Kiln p99 ms | items/s | TFLOP/s | best PyTorch (mode) ms | ratio |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "Kiln's matmul/convolution FLOPs per second (bench/gpu_bench.py model_flops). I/O: the engine's "
+             "float inputs/outputs, `model` (float32, as the ONNX model) or `reduced` (`--reduced-io`: "
+             f"{a.precision}, as the PyTorch baseline).", "",
+             "| model | batch | seq | I/O | Kiln median ms | Kiln p99 ms | items/s | TFLOP/s | best PyTorch (mode) ms | ratio |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "median_ms" in r:
             tf = f"{r['tflops']:.0f}" if "tflops" in r else "-"
@@ -220,7 +234,7 @@ def main():
             k = f"error: {r.get('error', '?')[:60]} | | | "
         t = f"{r['torch_best_median_ms']:.3f} ({r['torch_best_mode']})" if "torch_best_median_ms" in r else "-"
         ratio = f"{r['speedup_vs_best_torch']:.2f}" if "speedup_vs_best_torch" in r else "-"
-        lines.append(f"| {r['model']} | {r['batch']} | {r['seq'] or '-'} | {k} | {t} | {ratio} |")
+        lines.append(f"| {r['model']} | {r['batch']} | {r['seq'] or '-'} | {r.get('io', 'model')} | {k} | {t} | {ratio} |")
     md = "\n".join(lines) + "\n"
     with open(os.path.join(a.out, f"{tag}-{date}.md"), "w") as f:
         f.write(md)

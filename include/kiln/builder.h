@@ -43,6 +43,10 @@ struct BuildConfig {
   // an explanation until their backends exist.
   bool fp16 = false, bf16 = false, int8 = false, fp8 = false;
   bool tf32 = true;  // CUDA fp32 matmuls/convs on tensor cores (ignored on the CPU)
+  // With fp16/bf16: the model's float32 inputs and outputs take the reduced type instead (callers
+  // pass and receive fp16/bf16, as TensorRT's fp16 I/O formats), so no Cast runs at the edges.
+  // Off by default: I/O keeps the model's types.
+  bool reducedPrecisionIO = false;
   // CUDA, optimization level >= 3: also re-time large batch-heavy layers after sustained runs,
   // the card at its power cap as in a busy engine (src/build/cuda/cuda_tactics.cc). Off by
   // default: on H100 it made BERT-base batch 64 ~1% faster and ResNet-50 batch 128 2% slower.

@@ -34,6 +34,8 @@ Status checkConfig(const BuildConfig& cfg) {
                          "(--target cuda) for FP16/BF16", refused);
   }
   if (cfg.fp16 && cfg.bf16) return InvalidArgument("--fp16 and --bf16 are exclusive: choose one reduced precision");
+  if (cfg.reducedPrecisionIO && !cfg.fp16 && !cfg.bf16)
+    return InvalidArgument("--reduced-io needs --fp16 or --bf16: it gives float32 inputs and outputs that type");
   const char* refused = cfg.int8 ? "--int8" : cfg.fp8 ? "--fp8" : nullptr;
   if (refused)
     return Unsupported("{} is not supported yet: INT8/FP8 come with the quantization work (calibration, Q/DQ)",

@@ -89,6 +89,7 @@ Status optimizeGraph(ir::Graph& g, const BuildConfig& cfg, BuildReport* report) 
     };
     if (cfg.fp16 || cfg.bf16) {
       ctx.lowPrecision = cfg.fp16 ? DType::kFloat16 : DType::kBFloat16;
+      ctx.reducedIO = cfg.reducedPrecisionIO;
       ctx.supportsLowered = [](const ir::Node& n, DType low) { return cudaSupportsLayer(describeNode(n, low)); };
       // The cluster GEMM + LayerNorm exists for Hopper only; elsewhere the LayerNorm stays a layer.
       ctx.fuseMatMulLayerNorm =

@@ -35,6 +35,11 @@ const std::set<std::string>& keepFp32Ops() {
   return s;
 }
 
+// Shape and Size read their input's dims, never its values: any element type will do.
+bool readsOnlyShape(const ir::Node* n) {
+  return n->domain().empty() && (n->opType() == "Shape" || n->opType() == "Size");
+}
+
 bool isHostSlot(const PassContext& ctx, const ir::Node* n, int i) {
   if (!ctx.hostInputs) return false;
   const auto& h = ctx.hostInputs(n->domain(), n->opType());
@@ -100,6 +105,14 @@ class LowerPrecision final : public Pass {
     }
     if (lowered.empty()) return PassResult{0, "no layer can run in " + std::string(dtypeName(low))};
 
+    // --reduced-io: float32 graph inputs arrive in `low` (lowered layers read them directly, others
+    // through a Cast to float32); those read on the host as shape values stay float32. Their type
+    // changes after the rewiring below, which still sees them as float32.
+    std::set<const ir::Value*> lowInputs;
+    if (ctx.reducedIO)
+      for (const ir::Value* in : g.inputs())
+        if (in->dtype() == DType::kFloat32 && !in->isConstant() && !hostNeeded.count(in)) lowInputs.insert(in);
+
     const int opset = defaultOpset(g);
     std::map<const ir::Value*, ir::Value*> toLow, toHigh;  // shared conversions per value
     int casts = 0, constants = 0;
@@ -127,7 +140,7 @@ class LowerPrecision final : public Pass {
         ir::Value* v = n->input(i);
         if (!v || v->dtype() != DType::kFloat32) continue;
         const bool host = isHostSlot(ctx, n, i);
-        const bool isLow = producedLow(v);
+        const bool isLow = producedLow(v) || lowInputs.count(v) > 0;
         if (low_n && !host && !isLow && v->dtype() == DType::kFloat32) {
           if (v->isConstant()) {
             auto it = toLow.find(v);
@@ -142,15 +155,41 @@ class LowerPrecision final : public Pass {
             KILN_ASSIGN_OR_RETURN(ir::Value * c, castTo(v, low, toLow));
             n->setInput(i, c);
           }
-        } else if ((!low_n || host) && isLow) {
+        } else if ((!low_n || host) && isLow && !readsOnlyShape(n)) {
           KILN_ASSIGN_OR_RETURN(ir::Value * c, castTo(v, DType::kFloat32, toHigh));
           n->setInput(i, c);
         }
       }
     }
     // Graph outputs keep their float32 type and their names: a Cast takes over the output value
-    // and reads the producer's (lowered) result under a fresh name.
-    for (size_t k = 0; k < g.outputs().size(); ++k) {
+    // and reads the producer's (lowered) result under a fresh name. With --reduced-io it is the
+    // other way round: lowered results are the outputs as they are, and float32 ones get a Cast.
+    for (size_t k = 0; k < g.outputs().size() && ctx.reducedIO; ++k) {
+      ir::Value* o = g.outputs()[k];
+      if (producedLow(o) || lowInputs.count(o) || o->dtype() != DType::kFloat32 || !o->producer()) continue;
+      ir::Node* prod = o->producer();
+      const int slot = o->producerOutput();
+      AttrMap a;
+      a.set("to", AttrValue(static_cast<int64_t>(low)));
+      KILN_ASSIGN_OR_RETURN(ir::Node * c, addOp(g, "Cast", "", opset,
+                                                g.uniqueName(o->name() + "/cast_" + std::string(dtypeName(low))), {o},
+                                                std::move(a)));
+      g.takeOver(o, c, 0);
+      ir::Value* highVal = prod->output(slot);
+      c->setInput(0, highVal);
+      ++casts;
+      // Float32 consumers read the producer's result; lowered ones read the output itself, which
+      // makes the Cast to `low` made for them redundant.
+      auto lowCast = toLow.find(o);
+      const ir::Node* lowCastNode = lowCast == toLow.end() ? nullptr : lowCast->second->producer();
+      std::vector<ir::Use> uses = o->uses();
+      for (const ir::Use& u : uses)
+        if (u.node != c && u.node != lowCastNode) u.node->setInput(u.inputIndex, highVal);
+      if (lowCastNode) g.replaceAllUses(lowCast->second, o);
+    }
+    for (ir::Value* in : g.inputs())
+      if (lowInputs.count(in)) in->setType(low);
+    for (size_t k = 0; k < g.outputs().size() && !ctx.reducedIO; ++k) {
       ir::Value* o = g.outputs()[k];
       if (!producedLow(o) || o->dtype() != DType::kFloat32) continue;
       ir::Node* prod = o->producer();

@@ -28,6 +28,8 @@ struct PassContext {
   DType lowPrecision = DType::kUndefined;
   std::function<bool(const ir::Node& node, DType lowered)> supportsLowered;
   std::function<const std::vector<int>&(const std::string& domain, const std::string& op)> hostInputs;
+  // BuildConfig::reducedPrecisionIO: the graph's float32 inputs and outputs take lowPrecision.
+  bool reducedIO = false;
   // The target runs kiln:MatMulLayerNorm (a GEMM + residual + LayerNorm in one kernel: CUDA fp16
   // on compute capability 9.0 with CUTLASS); fold-layernorm-matmul runs only then.
   bool fuseMatMulLayerNorm = false;

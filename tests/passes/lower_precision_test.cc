@@ -110,6 +110,62 @@ TEST(LowerPrecision, LowersSupportedLayersKeepsIoAndShapeArithmetic) {
   EXPECT_EQ(testing::maxAbsDiff(a[2].tensor, b[2].tensor), 0.0);
 }
 
+// --reduced-io: the float32 input and outputs take fp16; lowered layers read the input directly,
+// the output a float32 layer (Exp) makes gets a Cast to fp16, and the function is unchanged.
+TEST(LowerPrecision, ReducedIoGivesFloatInputsAndOutputsTheReducedType) {
+  auto g = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
+  ASSERT_TRUE(g.ok()) << g.status().toString();
+  passes::PipelineOptions opts;
+  opts.only = {"lower-precision"};
+  auto ctx = fp16Context({"MatMul", "Add", "Relu", "Reshape", "Cast", "Exp"});
+  ctx.reducedIO = true;
+  auto reps = passes::PassManager::standard().run(**g, ctx, opts);
+  ASSERT_TRUE(reps.ok()) << reps.status().toString();
+  const ir::Graph& graph = **g;
+  ASSERT_EQ(graph.outputs().size(), 3u);
+  EXPECT_EQ(graph.inputs()[0]->name(), "x");
+  EXPECT_EQ(graph.inputs()[0]->dtype(), DType::kFloat16);
+  EXPECT_EQ(graph.outputs()[0]->name(), "y");
+  EXPECT_EQ(graph.outputs()[0]->dtype(), DType::kFloat16);
+  EXPECT_EQ(graph.outputs()[1]->name(), "z");
+  EXPECT_EQ(graph.outputs()[1]->dtype(), DType::kFloat16);
+  EXPECT_EQ(graph.outputs()[2]->dtype(), DType::kInt64) << "non-float outputs keep their type";
+  int casts = 0;
+  for (const ir::Node* n : graph.nodes()) {
+    if (n->opType() == "MatMul") EXPECT_EQ(n->input(0), graph.inputs()[0]) << "the lowered MatMul reads x as given";
+    if (n->opType() == "Exp") EXPECT_EQ(n->input(0)->dtype(), DType::kFloat32);
+    if (n->opType() == "Cast") {
+      ++casts;
+      EXPECT_NE(n->input(0), graph.inputs()[0]) << "no Cast of the input";
+    }
+  }
+  EXPECT_EQ(casts, 2);  // fp16 -> fp32 into Exp, Exp's fp32 -> fp16 for output z
+
+  auto ref = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
+  ASSERT_TRUE(ref.ok());
+  std::mt19937 rng(7);
+  const Tensor x16 = testing::randomTensor(DType::kFloat16, Dims{3, 8}, rng);
+  Tensor x32 = Tensor::allocate(DType::kFloat32, x16.dims());
+  for (int64_t i = 0; i < x16.numel(); ++i) x32.data<float>()[i] = static_cast<float>(x16.doubleAt(i));
+  auto run = [](std::shared_ptr<const ir::Graph> gr, const Tensor& x) {
+    auto interp = runtime::Interpreter::create(gr);
+    EXPECT_TRUE(interp.ok()) << interp.status().toString();
+    std::vector<runtime::NamedTensor> outs;
+    Status st = (*interp)->run({{"x", x}}, &outs);
+    EXPECT_TRUE(st.ok()) << st.toString();
+    return outs;
+  };
+  auto a = run(std::shared_ptr<const ir::Graph>(std::move(g).value()), x16);
+  auto b = run(std::shared_ptr<const ir::Graph>(std::move(ref).value()), x32);
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), 3u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(a[i].tensor.dtype(), DType::kFloat16) << "output " << i;
+    EXPECT_LE(testing::relativeL2(a[i].tensor, b[i].tensor), 5e-3) << "output " << i;
+  }
+  EXPECT_EQ(testing::maxAbsDiff(a[2].tensor, b[2].tensor), 0.0);
+}
+
 TEST(LowerPrecision, NothingLowersWhenTheTargetHasNoReducedKernels) {
   auto g = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
   ASSERT_TRUE(g.ok());

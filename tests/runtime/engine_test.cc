@@ -175,6 +175,12 @@ TEST(Engine, BuildErrorsExplainThemselves) {
   ASSERT_FALSE(f.ok());
   EXPECT_EQ(f.status().code(), StatusCode::kUnsupported);
   EXPECT_NE(f.status().message().find("--fp16"), std::string::npos) << f.status().toString();
+  BuildConfig reducedIo = dynamicConfig();  // reduced I/O without a reduced precision to take
+  reducedIo.reducedPrecisionIO = true;
+  auto r = buildEngineFromBytes(dynamicModel(), "", "dyn", reducedIo);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("--reduced-io needs --fp16 or --bf16"), std::string::npos) << r.status().toString();
   BuildConfig bad;
   OptimizationProfile p;
   p.inputs["x"] = {{1, 6}, {4, 6}, {2, 6}};  // opt > max

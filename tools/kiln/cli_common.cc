@@ -57,6 +57,9 @@ void TargetOptions::addTo(CLI::App* cmd) {
   cmd->add_option("--device", device, "CUDA device index (--target cuda)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--fp16", fp16, "Allow FP16 layers where accuracy allows (--target cuda; I/O keeps the model's types)");
   cmd->add_flag("--bf16", bf16, "Allow BF16 layers (--target cuda)");
+  cmd->add_flag("--reduced-io", reducedIO,
+                "Float32 inputs and outputs become float16 (--fp16) or bfloat16 (--bf16): callers pass and receive "
+                "that type, no Casts at the edges");
   cmd->add_flag("--no-tf32", noTf32, "FP32 matmuls/convolutions without TF32 tensor cores (--target cuda)");
   cmd->add_flag("--capped-timing", cappedTiming,
                 "Also time large batch-heavy layers' tactics after sustained runs, at the GPU's power cap "
@@ -68,6 +71,7 @@ Status TargetOptions::apply(BuildConfig& config) const {
   config.device = device;
   config.fp16 = config.fp16 || fp16;
   config.bf16 = config.bf16 || bf16;
+  config.reducedPrecisionIO = config.reducedPrecisionIO || reducedIO;
   if (noTf32) config.tf32 = false;
   if (cappedTiming) config.cappedTiming = true;
   return Status::OK();

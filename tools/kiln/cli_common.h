@@ -20,8 +20,8 @@ namespace kiln::cli {
 struct TargetOptions {
   std::string target = "cpu";  // cpu | cuda
   int device = 0;
-  bool fp16 = false, bf16 = false, noTf32 = false, cappedTiming = false;
-  // Adds --target, --device, --fp16, --bf16, --no-tf32 to `cmd`.
+  bool fp16 = false, bf16 = false, reducedIO = false, noTf32 = false, cappedTiming = false;
+  // Adds --target, --device, --fp16, --bf16, --reduced-io, --no-tf32, --capped-timing to `cmd`.
   void addTo(CLI::App* cmd);
   Status apply(BuildConfig& config) const;
 };

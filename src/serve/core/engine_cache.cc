@@ -80,6 +80,7 @@ std::string buildKeyText(const BuildConfig& cfg) {
   if (cfg.target == Target::kCUDA) s += " | " + build::cudaDeviceKey(cfg.device);
   s += fmt::format(" | fp16 {} bf16 {} int8 {} fp8 {} tf32 {} mem {} level {}", cfg.fp16, cfg.bf16, cfg.int8, cfg.fp8, cfg.tf32,
                    cfg.memoryLimit, cfg.optimizationLevel);
+  if (cfg.reducedPrecisionIO) s += " reduced-io";
   for (const auto& p : cfg.profiles) {
     s += " | profile";
     for (const auto& [name, r] : p.inputs)  // std::map: sorted, so the text is canonical
