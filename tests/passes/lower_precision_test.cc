@@ -176,5 +176,24 @@ TEST(LowerPrecision, NothingLowersWhenTheTargetHasNoReducedKernels) {
   for (const ir::Node* n : (*g)->nodes()) EXPECT_NE(n->opType(), "Cast") << "no casts when nothing is lowered";
 }
 
+TEST(LowerPrecision, ReducedIoHoldsEvenWhenNothingLowers) {
+  // The I/O types the caller asked for, behind Casts around the float32 layers.
+  auto g = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
+  ASSERT_TRUE(g.ok());
+  passes::PipelineOptions opts;
+  opts.only = {"lower-precision"};
+  auto ctx = fp16Context({});
+  ctx.reducedIO = true;
+  auto reps = passes::PassManager::standard().run(**g, ctx, opts);
+  ASSERT_TRUE(reps.ok()) << reps.status().toString();
+  EXPECT_EQ((*g)->inputs()[0]->dtype(), DType::kFloat16);
+  EXPECT_EQ((*g)->outputs()[0]->dtype(), DType::kFloat16);
+  EXPECT_EQ((*g)->outputs()[1]->dtype(), DType::kFloat16);
+  EXPECT_EQ((*g)->outputs()[2]->dtype(), DType::kInt64);
+  int casts = 0;
+  for (const ir::Node* n : (*g)->nodes()) casts += n->opType() == "Cast";
+  EXPECT_EQ(casts, 3);  // x to float32 for MatMul; y and z to float16
+}
+
 }  // namespace
 }  // namespace kiln

@@ -218,9 +218,6 @@ __device__ __forceinline__ uint32_t pack2(float x, float y, __nv_bfloat16) {
 // Tried (H100, BERT-base b64, 2026-11-26): 256- and 512-thread blocks and two rows a warp (loads
 // of both issued before either is reduced) left the engine's median unchanged within 1%.
 //
-// Blocks an SM the register budget is set for, the most that compile without spilling: float16
-// rows of up to 768 values fit 32 registers, its 1024-value rows 40; bfloat16, whose rounding
-// takes more registers, 32 up to 256 values, 48 up to 768 and 64 past.
 // Drops a row of `bytes` (a multiple of 128, 128-byte aligned) from L2 without writing it back:
 // discard.global.L2 leaves the lines' contents undefined, so only for data nobody reads again.
 // Why: kiln:MatMulLayerNorm's GEMM writes its intermediate Z (BERT-base batch 64: 12.6 MB, 24
@@ -234,6 +231,9 @@ __device__ __forceinline__ void discardRow(const void* row, int bytes, int lane)
 #endif
 }
 
+// Blocks an SM the register budget is set for, the most that compile without spilling: float16
+// rows of up to 768 values fit 32 registers, its 1024-value rows 40; bfloat16, whose rounding
+// takes more registers, 32 up to 256 values, 48 up to 768 and 64 past.
 template <typename T, int K>
 constexpr int kPackedBlocksPerSm = std::is_same_v<T, __half> ? (K <= 3 ? 16 : 12) : (K <= 1 ? 16 : K <= 3 ? 10 : 8);
 
