@@ -50,15 +50,40 @@ passes::PassContext fp16Context(std::set<std::string> runsLow) {
   return ctx;
 }
 
-TEST(LowerPrecision, LowersSupportedLayersKeepsIoAndShapeArithmetic) {
+// The test model after the lower-precision pass alone with `ctx`.
+std::shared_ptr<ir::Graph> lowered(const passes::PassContext& ctx) {
   auto g = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
-  ASSERT_TRUE(g.ok()) << g.status().toString();
+  EXPECT_TRUE(g.ok()) << g.status().toString();
+  if (!g.ok()) return nullptr;
   passes::PipelineOptions opts;
   opts.only = {"lower-precision"};
-  auto ctx = fp16Context({"MatMul", "Add", "Relu", "Reshape", "Cast", "Exp"});
   auto reps = passes::PassManager::standard().run(**g, ctx, opts);
-  ASSERT_TRUE(reps.ok()) << reps.status().toString();
-  const ir::Graph& graph = **g;
+  EXPECT_TRUE(reps.ok()) << reps.status().toString();
+  return reps.ok() ? std::shared_ptr<ir::Graph>(std::move(g).value()) : nullptr;
+}
+
+// Outputs of `graph` on input x, by the reference interpreter (fp16 kernels compute in fp32).
+std::vector<runtime::NamedTensor> runGraph(std::shared_ptr<const ir::Graph> graph, const Tensor& x) {
+  auto interp = runtime::Interpreter::create(std::move(graph));
+  EXPECT_TRUE(interp.ok()) << interp.status().toString();
+  std::vector<runtime::NamedTensor> outs;
+  if (!interp.ok()) return outs;
+  Status st = (*interp)->run({{"x", x}}, &outs);
+  EXPECT_TRUE(st.ok()) << st.toString();
+  return outs;
+}
+
+// The float32 model, unlowered.
+std::shared_ptr<const ir::Graph> reference() {
+  auto ref = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
+  EXPECT_TRUE(ref.ok());
+  return ref.ok() ? std::shared_ptr<const ir::Graph>(std::move(ref).value()) : nullptr;
+}
+
+TEST(LowerPrecision, LowersSupportedLayersKeepsIoAndShapeArithmetic) {
+  const auto g = lowered(fp16Context({"MatMul", "Add", "Relu", "Reshape", "Cast", "Exp"}));
+  ASSERT_NE(g, nullptr);
+  const ir::Graph& graph = *g;
   // Outputs keep their names and types.
   ASSERT_EQ(graph.outputs().size(), 3u);
   EXPECT_EQ(graph.outputs()[0]->name(), "y");
@@ -87,20 +112,10 @@ TEST(LowerPrecision, LowersSupportedLayersKeepsIoAndShapeArithmetic) {
   EXPECT_GE(casts, 2);  // x -> fp16 at the input; fp16 -> fp32 for the outputs / Exp
 
   // Same function as the float32 graph (fp16 storage: ~1e-3 relative).
-  auto ref = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
-  ASSERT_TRUE(ref.ok());
   std::mt19937 rng(5);
   Tensor x = testing::randomTensor(DType::kFloat32, Dims{3, 8}, rng);
-  auto run = [&](std::shared_ptr<const ir::Graph> gr) {
-    auto interp = runtime::Interpreter::create(gr);
-    EXPECT_TRUE(interp.ok()) << interp.status().toString();
-    std::vector<runtime::NamedTensor> outs;
-    Status st = (*interp)->run({{"x", x}}, &outs);
-    EXPECT_TRUE(st.ok()) << st.toString();
-    return outs;
-  };
-  auto a = run(std::shared_ptr<const ir::Graph>(std::move(g).value()));
-  auto b = run(std::shared_ptr<const ir::Graph>(std::move(ref).value()));
+  auto a = runGraph(g, x);
+  auto b = runGraph(reference(), x);
   ASSERT_EQ(a.size(), 3u);
   ASSERT_EQ(b.size(), 3u);
   for (int i = 0; i < 2; ++i) {
@@ -113,15 +128,11 @@ TEST(LowerPrecision, LowersSupportedLayersKeepsIoAndShapeArithmetic) {
 // --reduced-io: the float32 input and outputs take fp16; lowered layers read the input directly,
 // the output a float32 layer (Exp) makes gets a Cast to fp16, and the function is unchanged.
 TEST(LowerPrecision, ReducedIoGivesFloatInputsAndOutputsTheReducedType) {
-  auto g = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
-  ASSERT_TRUE(g.ok()) << g.status().toString();
-  passes::PipelineOptions opts;
-  opts.only = {"lower-precision"};
   auto ctx = fp16Context({"MatMul", "Add", "Relu", "Reshape", "Cast", "Exp"});
   ctx.reducedIO = true;
-  auto reps = passes::PassManager::standard().run(**g, ctx, opts);
-  ASSERT_TRUE(reps.ok()) << reps.status().toString();
-  const ir::Graph& graph = **g;
+  const auto g = lowered(ctx);
+  ASSERT_NE(g, nullptr);
+  const ir::Graph& graph = *g;
   ASSERT_EQ(graph.outputs().size(), 3u);
   EXPECT_EQ(graph.inputs()[0]->name(), "x");
   EXPECT_EQ(graph.inputs()[0]->dtype(), DType::kFloat16);
@@ -141,22 +152,12 @@ TEST(LowerPrecision, ReducedIoGivesFloatInputsAndOutputsTheReducedType) {
   }
   EXPECT_EQ(casts, 2);  // fp16 -> fp32 into Exp, Exp's fp32 -> fp16 for output z
 
-  auto ref = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
-  ASSERT_TRUE(ref.ok());
   std::mt19937 rng(7);
   const Tensor x16 = testing::randomTensor(DType::kFloat16, Dims{3, 8}, rng);
   Tensor x32 = Tensor::allocate(DType::kFloat32, x16.dims());
   for (int64_t i = 0; i < x16.numel(); ++i) x32.data<float>()[i] = static_cast<float>(x16.doubleAt(i));
-  auto run = [](std::shared_ptr<const ir::Graph> gr, const Tensor& x) {
-    auto interp = runtime::Interpreter::create(gr);
-    EXPECT_TRUE(interp.ok()) << interp.status().toString();
-    std::vector<runtime::NamedTensor> outs;
-    Status st = (*interp)->run({{"x", x}}, &outs);
-    EXPECT_TRUE(st.ok()) << st.toString();
-    return outs;
-  };
-  auto a = run(std::shared_ptr<const ir::Graph>(std::move(g).value()), x16);
-  auto b = run(std::shared_ptr<const ir::Graph>(std::move(ref).value()), x32);
+  auto a = runGraph(g, x16);
+  auto b = runGraph(reference(), x32);
   ASSERT_EQ(a.size(), 3u);
   ASSERT_EQ(b.size(), 3u);
   for (int i = 0; i < 2; ++i) {
@@ -167,31 +168,23 @@ TEST(LowerPrecision, ReducedIoGivesFloatInputsAndOutputsTheReducedType) {
 }
 
 TEST(LowerPrecision, NothingLowersWhenTheTargetHasNoReducedKernels) {
-  auto g = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
-  ASSERT_TRUE(g.ok());
-  passes::PipelineOptions opts;
-  opts.only = {"lower-precision"};
-  auto reps = passes::PassManager::standard().run(**g, fp16Context({}), opts);
-  ASSERT_TRUE(reps.ok());
-  for (const ir::Node* n : (*g)->nodes()) EXPECT_NE(n->opType(), "Cast") << "no casts when nothing is lowered";
+  const auto g = lowered(fp16Context({}));
+  ASSERT_NE(g, nullptr);
+  for (const ir::Node* n : g->nodes()) EXPECT_NE(n->opType(), "Cast") << "no casts when nothing is lowered";
 }
 
 TEST(LowerPrecision, ReducedIoHoldsEvenWhenNothingLowers) {
   // The I/O types the caller asked for, behind Casts around the float32 layers.
-  auto g = onnx_import::importModelBytes(mlpWithShapeArithmetic(), "");
-  ASSERT_TRUE(g.ok());
-  passes::PipelineOptions opts;
-  opts.only = {"lower-precision"};
   auto ctx = fp16Context({});
   ctx.reducedIO = true;
-  auto reps = passes::PassManager::standard().run(**g, ctx, opts);
-  ASSERT_TRUE(reps.ok()) << reps.status().toString();
-  EXPECT_EQ((*g)->inputs()[0]->dtype(), DType::kFloat16);
-  EXPECT_EQ((*g)->outputs()[0]->dtype(), DType::kFloat16);
-  EXPECT_EQ((*g)->outputs()[1]->dtype(), DType::kFloat16);
-  EXPECT_EQ((*g)->outputs()[2]->dtype(), DType::kInt64);
+  const auto g = lowered(ctx);
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->inputs()[0]->dtype(), DType::kFloat16);
+  EXPECT_EQ(g->outputs()[0]->dtype(), DType::kFloat16);
+  EXPECT_EQ(g->outputs()[1]->dtype(), DType::kFloat16);
+  EXPECT_EQ(g->outputs()[2]->dtype(), DType::kInt64);
   int casts = 0;
-  for (const ir::Node* n : (*g)->nodes()) casts += n->opType() == "Cast";
+  for (const ir::Node* n : g->nodes()) casts += n->opType() == "Cast";
   EXPECT_EQ(casts, 3);  // x to float32 for MatMul; y and z to float16
 }
 
