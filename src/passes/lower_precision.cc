@@ -72,11 +72,12 @@ class LowerPrecision final : public Pass {
     std::vector<ir::Node*> nodes = g.nodes();
 
     // Values needed on the host (shape arithmetic): consumed at a host slot, or by a node all of
-    // whose outputs are host-needed. Their producers keep float32.
+    // whose outputs are host-needed (except Shape/Size, which need only their input's dims). Their
+    // producers keep float32.
     std::set<const ir::Value*> hostNeeded;
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
       ir::Node* n = *it;
-      bool allHost = n->numOutputs() > 0;
+      bool allHost = n->numOutputs() > 0 && !readsOnlyShape(n);
       for (ir::Value* o : n->outputs()) allHost &= hostNeeded.count(o) > 0;
       for (int i = 0; i < n->numInputs(); ++i)
         if (n->input(i) && (allHost || isHostSlot(ctx, n, i))) hostNeeded.insert(n->input(i));

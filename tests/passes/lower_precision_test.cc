@@ -173,6 +173,34 @@ TEST(LowerPrecision, NothingLowersWhenTheTargetHasNoReducedKernels) {
   for (const ir::Node* n : g->nodes()) EXPECT_NE(n->opType(), "Cast") << "no casts when nothing is lowered";
 }
 
+// Shape(v) feeding shape arithmetic needs v's dims on the host, not its values: v's producer still
+// lowers, and with --reduced-io the input it reads takes the reduced type.
+TEST(LowerPrecision, ShapeOfAValueLeavesItsProducerLowered) {
+  ModelBuilder mb(17);
+  mb.input("x", {"3", "8"});
+  std::mt19937 rng(13);
+  mb.initializer("W", testing::randomTensor(DType::kFloat32, Dims{8, 6}, rng));
+  mb.node("MatMul", {"x", "W"}, {"mm"});
+  mb.node("Relu", {"mm"}, {"r"});
+  mb.node("Shape", {"mm"}, {"shp"});
+  mb.node("Reshape", {"r", "shp"}, {"y"});  // the shape input is read on the host
+  mb.output("y");
+  auto g = onnx_import::importModelBytes(mb.bytes(), "");
+  ASSERT_TRUE(g.ok()) << g.status().toString();
+  passes::PipelineOptions opts;
+  opts.only = {"lower-precision"};
+  auto ctx = fp16Context({"MatMul", "Relu", "Reshape", "Cast"});
+  ctx.reducedIO = true;
+  auto reps = passes::PassManager::standard().run(**g, ctx, opts);
+  ASSERT_TRUE(reps.ok()) << reps.status().toString();
+  EXPECT_EQ((*g)->inputs()[0]->dtype(), DType::kFloat16);
+  EXPECT_EQ((*g)->outputs()[0]->dtype(), DType::kFloat16);
+  for (const ir::Node* n : (*g)->nodes()) {
+    if (n->opType() == "MatMul") EXPECT_EQ(n->output(0)->dtype(), DType::kFloat16);
+    EXPECT_NE(n->opType(), "Cast") << "nothing to convert: Shape reads the fp16 value's dims";
+  }
+}
+
 TEST(LowerPrecision, ReducedIoHoldsEvenWhenNothingLowers) {
   // The I/O types the caller asked for, behind Casts around the float32 layers.
   auto ctx = fp16Context({});
