@@ -662,8 +662,7 @@ def test_half_sent_request_then_hangup(server):
 
 
 def test_instance_group_placement_is_checked(start_server, tmp_path):
-    # KIND_GPU on a machine without a usable GPU, GPU ids with KIND_CPU, a bad precision and a bad
-    # or precision-less reduced_io are
+    # KIND_GPU on a machine without a usable GPU, GPU ids with KIND_CPU and a bad precision are
     # each refused at load with a reason; the default placement (KIND_AUTO) resolves to the CPU
     # here and the server keeps serving.
     repo = make_repository(tmp_path / "repo", ["simple"])
@@ -681,10 +680,6 @@ def test_instance_group_placement_is_checked(start_server, tmp_path):
         c.load_model("simple", config=json.dumps({**base, "instance_group": [{"kind": "KIND_CPU", "gpus": [0]}]}))
     with pytest.raises(InferenceServerException, match="'precision' must be fp32, fp16 or bf16"):
         c.load_model("simple", config=json.dumps({**base, "parameters": {"precision": {"string_value": "fp12"}}}))
-    with pytest.raises(InferenceServerException, match="'reduced_io' must be true or false"):
-        c.load_model("simple", config=json.dumps({**base, "parameters": {"reduced_io": {"string_value": "yes"}}}))
-    with pytest.raises(InferenceServerException, match="'reduced_io' needs 'precision' fp16 or bf16"):
-        c.load_model("simple", config=json.dumps({**base, "parameters": {"reduced_io": {"string_value": "true"}}}))
     # The failed reloads left the old version serving, and its config is still the one reported.
     assert c.is_model_ready("simple")
     assert "precision" not in c.get_model_config("simple").get("parameters", {})

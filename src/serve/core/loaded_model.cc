@@ -108,17 +108,6 @@ Result<std::shared_ptr<ModelVersion>> loadModelVersion(const ModelSource& src, c
     else if (v == "bf16") bf16 = true;
     else if (v != "fp32") return InvalidArgument("config parameter 'precision' must be fp32, fp16 or bf16, got '{}'", v);
   }
-  // "reduced_io": "true" gives the engine's float32 inputs and outputs the reduced type (kiln
-  // build --reduced-io); the config then declares them TYPE_FP16 / TYPE_BF16.
-  bool reducedIO = false;
-  if (auto it = cfg.parameters().find("reduced_io"); it != cfg.parameters().end()) {
-    const std::string& v = it->second.string_value();
-    if (v != "true" && v != "false")
-      return InvalidArgument("config parameter 'reduced_io' must be true or false, got '{}'", v);
-    reducedIO = v == "true";
-    if (reducedIO && !fp16 && !bf16)
-      return InvalidArgument("config parameter 'reduced_io' needs 'precision' fp16 or bf16 (the type it gives the I/O)");
-  }
   // One engine per device the instance groups use (-1: the CPU), built or loaded once each.
   std::map<int, EngineResult> engines;
   auto engineFor = [&](int device) -> Result<std::shared_ptr<Engine>> {
@@ -129,7 +118,6 @@ Result<std::shared_ptr<ModelVersion>> loadModelVersion(const ModelSource& src, c
       req.build.device = device;
       req.build.fp16 = fp16;
       req.build.bf16 = bf16;
-      req.build.reducedPrecisionIO = reducedIO;
     }
     KILN_ASSIGN_OR_RETURN(EngineResult r, loadOrBuildEngine(req));
     if (r.engine->isCuda() != (device >= 0))
