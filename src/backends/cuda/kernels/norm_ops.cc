@@ -364,11 +364,14 @@ Status lrnEnqueue(const GpuKernelContext& c) {
 // The packed-row kernel (norm_layer.cu): 16-bit X whose rows are whole 16-byte vectors of at most
 // 1024 values, with Scale/B one value per row element. (Its launch still falls back to the
 // float-holding kernel if a buffer is not 16-byte aligned.)
+// The packed-row kernels hold a row of 16-bit values as whole 16-byte words, at most 4 a lane.
+bool packedRowFits(DType t, int64_t row) {
+  return (t == DType::kFloat16 || t == DType::kBFloat16) && row % 8 == 0 && row <= 1024;
+}
+
 template <bool kRms>
 bool layerNormPackedSupports(const LayerDesc& d) {
   if (!layerNormSupports<kRms>(d)) return false;
-  const DType t = rnh::inType(d, 0);
-  if (t != DType::kFloat16 && t != DType::kBFloat16) return false;
   const Shape& xs = *rnh::inShape(d, 0);
   int axis;
   if (!rnh::normAxis(d.attrs->getInt("axis", -1), xs.rank(), &axis)) return false;
@@ -377,7 +380,7 @@ bool layerNormPackedSupports(const LayerDesc& d) {
     if (!xs[i].isStatic()) return false;
     row *= xs[i].value();
   }
-  if (row % 8 != 0 || row > 1024) return false;
+  if (!packedRowFits(rnh::inType(d, 0), row)) return false;
   for (int i = 1; i <= (kRms ? 1 : 2); ++i) {
     const Shape* ps = rnh::inShape(d, i);
     if (ps && ps->numel().value_or(0) == 1) return false;  // a scalar parameter
@@ -441,15 +444,12 @@ bool embedLayerNormSupports(const LayerDesc& d) {
   return rnh::inType(d, 2) == t;
 }
 
-// The packed-row kernel: 16-bit tables of rows of whole 16-byte vectors, at most 1024 values.
+// The packed-row kernel where the tables' rows fit it.
 bool embedLayerNormPackedSupports(const LayerDesc& d) {
-  const DType t = rnh::inType(d, 1);
   const Shape* ts = rnh::inShape(d, 1);
-  if (!embedLayerNormSupports(d) || (t != DType::kFloat16 && t != DType::kBFloat16) || !ts || !ts->rankKnown() ||
-      ts->rank() == 0 || !(*ts)[ts->rank() - 1].isStatic())
+  if (!embedLayerNormSupports(d) || !ts || !ts->rankKnown() || ts->rank() == 0 || !(*ts)[ts->rank() - 1].isStatic())
     return false;
-  const int64_t h = (*ts)[ts->rank() - 1].value();
-  return h % 8 == 0 && h <= 1024;
+  return packedRowFits(rnh::inType(d, 1), (*ts)[ts->rank() - 1].value());
 }
 
 bool floatIn0(const LayerDesc& d) { return rn::layerNormSupportsType(rnh::inType(d, 0)); }
@@ -468,8 +468,7 @@ bool floatIn0Rank2(const LayerDesc& d) {
 Status enqueueLayerNorm(const GpuKernelContext& ctx, bool discardInput) {
   if (!ctx.hasInput(0) || !ctx.hasInput(1)) return InvalidArgument("LayerNorm needs X and Scale");
   const Tensor& x = ctx.in(0);
-  const bool packed = (x.dtype() == DType::kFloat16 || x.dtype() == DType::kBFloat16) && x.rank() > 0 &&
-                      x.dims().back() % 8 == 0 && x.dims().back() <= 1024 && ctx.in(1).numel() > 1;
+  const bool packed = x.rank() > 0 && packedRowFits(x.dtype(), x.dims().back()) && ctx.in(1).numel() > 1;
   return packed ? layerNormEnqueue<false, true>(ctx, discardInput) : layerNormEnqueue<false>(ctx, discardInput);
 }
 
