@@ -22,6 +22,7 @@
 #include "backends/cuda/kernels/attention_mma.cuh"
 #include "backends/cuda/kernels/attention_softmax.cuh"
 #include "backends/cuda/kernels/pdl.cuh"
+#include "backends/cuda/sm90/wgmma_common.cuh"
 
 namespace kiln::cuda {
 
@@ -33,7 +34,7 @@ constexpr int kRows = 64;      // query rows per block (one wgmma M)
 constexpr int kKeys = 128;     // keys resident in shared memory
 constexpr int kD = 64;         // head size: one 128-byte swizzled row
 constexpr int kThreads = 128;  // one warpgroup
-constexpr int kRowBytes = kD * 2;
+constexpr int kRowBytes = wg::kRowBytes;  // kD 16-bit elements
 constexpr int kQBytes = kRows * kRowBytes;  // 8 KB
 constexpr int kKVBytes = kKeys * kRowBytes;  // 16 KB each
 // Q, K, V, the per-key mask, and slack to align the tiles to 1024 bytes (the swizzle atom).
@@ -43,68 +44,7 @@ constexpr int kSmemBytes = kQBytes + 2 * kKVBytes + kKeys * 4 + 1024;
 // keep more loads in flight where blocks wait on memory.
 constexpr int kBlocksPerSm = 5;
 
-// Byte offset of 16-byte chunk c of row r in a 128-byte-swizzled tile.
-__device__ __forceinline__ uint32_t swz(int r, int c) { return static_cast<uint32_t>(r * kRowBytes + ((c ^ (r & 7)) << 4)); }
-
-// wgmma shared-memory descriptor of a 128-byte-swizzled tile at shared address `addr` (1024-byte
-// aligned atoms): start address, leading byte offset (unused by swizzled K-major operands; for the
-// MN-major V it would step between 64-element column blocks, of which D = 64 has one) and stride
-// byte offset 1024 (8 rows of 128 bytes), in 16-byte units; layout type 1 = 128-byte swizzle.
-__device__ __forceinline__ uint64_t smemDesc(uint32_t addr) {
-  uint64_t d = 0;
-  d |= static_cast<uint64_t>((addr & 0x3FFFF) >> 4);
-  d |= static_cast<uint64_t>(1024 >> 4) << 16;
-  d |= static_cast<uint64_t>(1024 >> 4) << 32;
-  d |= static_cast<uint64_t>(1) << 62;
-  return d;
-}
-
-__device__ __forceinline__ void wgmmaFence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmmaCommit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmmaWaitAll() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
-// Shared-memory writes of the generic proxy (cp.async, st.shared) made visible to wgmma's reads.
-__device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-
-#define KILN_F4(a, i) "+f"(a[i][0]), "+f"(a[i][1]), "+f"(a[i][2]), "+f"(a[i][3])
-#define KILN_WGMMA_ACC64                                                                              \
-  "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26," \
-  "%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,"   \
-  "%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}"
-#define KILN_WGMMA_ACC32                                                                              \
-  "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26," \
-  "%27,%28,%29,%30,%31}"
-
-// The two products, for TY "f16" or "bf16" (one asm statement each; only the type names differ).
-// S: s (+)= A B^T, 64 x 128 per warpgroup (16 tiles of 8 columns per thread), A and B K-major in
-// shared memory; accumulate = 0 overwrites s.
-#define KILN_WGMMA_S(TY)                                                                                          \
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                     \
-               "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " " KILN_WGMMA_ACC64                    \
-               ", %64, %65, p, 1, 1, 0, 0;\n}\n"                                                                 \
-               : KILN_F4(s, 0), KILN_F4(s, 1), KILN_F4(s, 2), KILN_F4(s, 3), KILN_F4(s, 4), KILN_F4(s, 5),       \
-                 KILN_F4(s, 6), KILN_F4(s, 7), KILN_F4(s, 8), KILN_F4(s, 9), KILN_F4(s, 10), KILN_F4(s, 11),      \
-                 KILN_F4(s, 12), KILN_F4(s, 13), KILN_F4(s, 14), KILN_F4(s, 15)                                  \
-               : "l"(descA), "l"(descB), "r"(accumulate))
-// O: o += P V for one 16-key step, 64 x 64 per warpgroup: P (the thread's A fragment) in
-// registers, V MN-major (row-major [keys, D]) in shared memory, hence the transposed-B flag.
-#define KILN_WGMMA_O(TY)                                                                                          \
-  asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " " KILN_WGMMA_ACC32                     \
-               ", {%32,%33,%34,%35}, %36, 1, 1, 1, 1;\n"                                                          \
-               : KILN_F4(o, 0), KILN_F4(o, 1), KILN_F4(o, 2), KILN_F4(o, 3), KILN_F4(o, 4), KILN_F4(o, 5),       \
-                 KILN_F4(o, 6), KILN_F4(o, 7)                                                                    \
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB))
-
-template <typename T>
-__device__ __forceinline__ void wgmmaS(float (&s)[16][4], uint64_t descA, uint64_t descB, int accumulate) {
-  if constexpr (std::is_same_v<T, __half>) KILN_WGMMA_S("f16");
-  else KILN_WGMMA_S("bf16");
-}
-
-template <typename T>
-__device__ __forceinline__ void wgmmaO(float (&o)[8][4], const uint32_t (&a)[4], uint64_t descB) {
-  if constexpr (std::is_same_v<T, __half>) KILN_WGMMA_O("f16");
-  else KILN_WGMMA_O("bf16");
-}
+using wg::swz;
 
 // Rows [r0, r0 + N) of a [rows, 64] matrix (row stride `stride` elements) into a swizzled tile;
 // rows at or past `rows` are zero-filled (kAll: the caller knows every row exists). Thread i copies
@@ -161,7 +101,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) attentionWgmmaKernel(A
     sMask[c] = m;
   }
   cpAsyncWait<1>();  // Q and K have landed (this thread's copies)
-  fenceProxyAsync();
+  wg::fenceProxyAsync();
   __syncthreads();   // everyone's copies, visible to wgmma
 
   const uint32_t qAddr = static_cast<uint32_t>(__cvta_generic_to_shared(sQ));
@@ -171,13 +111,13 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) attentionWgmmaKernel(A
   // S = Q K^T: 4 k-steps of 16 head dims (32 bytes along the swizzled row).
   // Descriptors built once; a step of 32 bytes is +2 in the start-address field (16-byte units,
   // no carry: shared addresses are below 2^18).
-  const uint64_t qDesc = smemDesc(qAddr), kDesc = smemDesc(kAddr), vDesc = smemDesc(vAddr);
+  const uint64_t qDesc = wg::smemDesc(qAddr), kDesc = wg::smemDesc(kAddr), vDesc = wg::smemDesc(vAddr);
   float s[16][4];
-  wgmmaFence();
+  wg::fence();
 #pragma unroll
-  for (int ks = 0; ks < kD / 16; ++ks) wgmmaS<T>(s, qDesc + 2 * ks, kDesc + 2 * ks, ks);
-  wgmmaCommit();
-  wgmmaWaitAll();
+  for (int ks = 0; ks < kD / 16; ++ks) wg::mmaS<T>(s, qDesc + 2 * ks, kDesc + 2 * ks, ks);
+  wg::commit();
+  wg::wait<0>();
 
   // The softmax of the warp's 16 rows (the wgmma accumulator holds them as mma.sync's C fragments
   // would): P as the A fragments of P V, and the row sums.
@@ -187,16 +127,16 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) attentionWgmmaKernel(A
   softmaxRows<T, kMask, kCausal>(s, sMask, p, mBase, rowA, skv, t, pf, lRow);
 
   cpAsyncWait<0>();  // V has landed
-  fenceProxyAsync();
+  wg::fenceProxyAsync();
   __syncthreads();
   float o[8][4];
 #pragma unroll
   for (int dn = 0; dn < 8; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.0f;
-  wgmmaFence();
+  wg::fence();
 #pragma unroll
-  for (int kk = 0; kk < kKeys / 16; ++kk) wgmmaO<T>(o, pf[kk], vDesc + kk * (16 * kRowBytes >> 4));
-  wgmmaCommit();
-  wgmmaWaitAll();
+  for (int kk = 0; kk < kKeys / 16; ++kk) wg::mmaO<T>(o, pf[kk], vDesc + kk * (16 * kRowBytes >> 4));
+  wg::commit();
+  wg::wait<0>();
 
   // O / l into the warp's own (swizzled) Q rows, which no other warp reads any more, then 16-byte
   // row chunks out.
