@@ -43,7 +43,10 @@ namespace {
 using namespace attn;
 using wg::swz;
 
-constexpr int kThreads = 256;  // two warpgroups
+constexpr int kThreads = 512;  // producer, two projection warpgroups, attention
+// Named barriers: the projection filled the tiles (256 arrive, 128 wait); the attention is done
+// with them (128 arrive, 256 wait); the attention warpgroup's own.
+constexpr int kBarFull = 1, kBarFree = 2, kBarAttn = 3;
 constexpr int kTokens = 128;   // rows of an item (S <= 128)
 constexpr int kD = 64;
 constexpr int kCols = static_cast<int>(kQkvHeadCols);  // 192: Q, K, V of one head
@@ -53,8 +56,8 @@ constexpr int kRowBytes = wg::kRowBytes;
 constexpr int kABytes = kTokens * kRowBytes;  // 16 KB
 constexpr int kBBytes = kCols * kRowBytes;    // 24 KB
 constexpr int kStageBytes = kABytes + kBBytes;
-constexpr int kTileBytes = kTokens * kRowBytes;  // K, V, the output staging: 16 KB each
-// Stages, K, V, the output staging, the per-key mask, the 2 x kStages mbarriers, alignment slack.
+constexpr int kTileBytes = kTokens * kRowBytes;  // Q, K or V of an item: 16 KB
+// Stages, the epilogue's Q, K and V, its per-key mask, the 2 x kStages mbarriers, alignment slack.
 constexpr int kSmemBytes = kStages * kStageBytes + 3 * kTileBytes + kTokens * 4 + 2 * kStages * 8 + 1024;
 static_assert(kSmemBytes <= 227 * 1024, "one block an SM");
 
@@ -99,6 +102,13 @@ struct Coords {
 };
 __device__ __forceinline__ Coords itemCoords(int item, int heads) { return {item / heads, item % heads}; }
 
+__device__ __forceinline__ void namedBarrier(int id, int threads) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void namedArrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+
 // kMask: 0 none, 1 constant along the query axis (staged per key), 2 any other (read per score).
 template <typename T, int kMask>
 __global__ void __launch_bounds__(kThreads, 1)
@@ -108,16 +118,17 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ unsigned char smemRaw[];
   const uint32_t rawAddr = static_cast<uint32_t>(__cvta_generic_to_shared(smemRaw));
   unsigned char* sStages = smemRaw + (((rawAddr + 1023) & ~1023u) - rawAddr);
-  unsigned char* sK = sStages + kStages * kStageBytes;
+  unsigned char* sQ = sStages + kStages * kStageBytes;
+  unsigned char* sK = sQ + kTileBytes;
   unsigned char* sV = sK + kTileBytes;
-  unsigned char* sOut = sV + kTileBytes;
-  float* sMask = reinterpret_cast<float*>(sOut + kTileBytes);
-  const uint32_t fullBar = static_cast<uint32_t>(__cvta_generic_to_shared(sMask + kTokens));  // kStages of each
+  float* sMask = reinterpret_cast<float*>(sV + kTileBytes);
+  const uint32_t fullBar = static_cast<uint32_t>(__cvta_generic_to_shared(sMask + kTokens));
   const uint32_t emptyBar = fullBar + kStages * 8;
-  if (threadIdx.x == 0) {
+  const int tid = threadIdx.x, wgIdx = tid / 128, ct = tid % 128;
+  if (tid == 0) {
     for (int i = 0; i < kStages; ++i) {
       mbarInit(fullBar + 8 * i, 1);
-      mbarInit(emptyBar + 8 * i, 2);
+      mbarInit(emptyBar + 8 * i, 2);  // both projection warpgroups read every stage
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
@@ -127,65 +138,113 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const AttnParams& p = a.attn;
   const int S = static_cast<int>(p.Sq), heads = static_cast<int>(p.Hq);
-  const int tid = threadIdx.x, wgIdx = tid / 128, warp = (tid % 128) / 32, lane = tid % 32;
-  const int g = lane >> 2, t = lane & 3;
   const int myItems = blockIdx.x < items ? (items - 1 - blockIdx.x) / gridDim.x + 1 : 0;
-  const int totalSteps = myItems * kSteps;
-
-  // Thread 0 loads pipeline step `step` (item blockIdx.x + (step / kSteps) * gridDim.x, hidden
-  // block step % kSteps) into its stage, once both warpgroups have released the stage's previous
-  // use (step - kStages).
   const uint32_t stagesAddr = static_cast<uint32_t>(__cvta_generic_to_shared(sStages));
-  auto issue = [&](int step) {
-    if (step >= totalSteps) return;
-    const int stage = step % kStages;
-    if (step >= kStages) mbarWait(emptyBar + 8 * stage, ((step / kStages) - 1) & 1);
-    const int item = blockIdx.x + (step / kSteps) * gridDim.x, kb = step % kSteps;
-    const uint32_t st = stagesAddr + stage * kStageBytes;
-    mbarExpectTx(fullBar + 8 * stage, kStageBytes);
-    tmaLoad3d(st, &tmX, fullBar + 8 * stage, kb * kKStep, 0, item / heads);
-    tmaLoad2d(st + kABytes, &tmW, fullBar + 8 * stage, kb * kKStep, (item % heads) * kCols);
-  };
-  if (tid == 0)
-    for (int s = 0; s < kStages - 1; ++s) issue(s);
+  const int warp = ct / 32, lane = ct % 32, g = lane >> 2, t = lane & 3;
 
-  const uint64_t kDesc = wg::smemDesc(static_cast<uint32_t>(__cvta_generic_to_shared(sK)));
-  const uint64_t vDesc = wg::smemDesc(static_cast<uint32_t>(__cvta_generic_to_shared(sV)));
-  const int rowA = wgIdx * 64 + warp * 16 + g;  // the thread's first row of the item (and rowA + 8)
+  if (wgIdx == 0) {
+    // Producer: one thread streams every step of the block's items through the stages, in order.
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
+    if (tid == 0) {
+      const int totalSteps = myItems * kSteps;
+      for (int step = 0; step < totalSteps; ++step) {
+        const int stage = step % kStages;
+        if (step >= kStages) mbarWait(emptyBar + 8 * stage, ((step / kStages) - 1) & 1);
+        const int item = blockIdx.x + (step / kSteps) * gridDim.x, kb = step % kSteps;
+        const uint32_t st = stagesAddr + stage * kStageBytes;
+        mbarExpectTx(fullBar + 8 * stage, kStageBytes);
+        tmaLoad3d(st, &tmX, fullBar + 8 * stage, kb * kKStep, 0, item / heads);
+        tmaLoad2d(st + kABytes, &tmW, fullBar + 8 * stage, kb * kKStep, (item % heads) * kCols);
+      }
+    }
+    return;
+  }
+
+  if (wgIdx == 3) {
+    // Attention: item by item, once the projection has filled the tiles; each half of 64 rows:
+    // S = Q K^T, the softmax, O = P V, O / l staged in the half's Q rows (free once S is done),
+    // then 16-byte row chunks out. Runs while the projection computes the next item.
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 160;\n" ::: "memory");
+    const uint64_t qDesc = wg::smemDesc(static_cast<uint32_t>(__cvta_generic_to_shared(sQ)));
+    const uint64_t kDesc = wg::smemDesc(static_cast<uint32_t>(__cvta_generic_to_shared(sK)));
+    const uint64_t vDesc = wg::smemDesc(static_cast<uint32_t>(__cvta_generic_to_shared(sV)));
+    for (int it = 0; it < myItems; ++it) {
+      const Coords c = itemCoords(blockIdx.x + it * gridDim.x, heads);
+      const int64_t mBase = p.maskKind == AttnMaskKind::kNone ? 0 : c.b * p.mB + c.h * p.mH;
+      float keyMask = ct < S ? 0.0f : -INFINITY;
+      if constexpr (kMask == 1) {
+        if (ct < S) keyMask = maskAt(p, mBase, 0, ct) * kLog2e;
+      }
+      namedBarrier(kBarFull, 384);  // the projection wrote this item's Q, K and V
+      sMask[ct] = keyMask;
+      namedBarrier(kBarAttn, 128);
+      T* Y = static_cast<T*>(a.y) + c.h * kD + c.b * S * a.ldy;
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        float s[16][4];
+        wg::fence();
+#pragma unroll
+        for (int ks = 0; ks < kD / 16; ++ks)
+          wg::mmaS<T>(s, qDesc + hf * (64 * kRowBytes >> 4) + 2 * ks, kDesc + 2 * ks, ks);
+        wg::commit();
+        wg::wait<0>();
+        uint32_t pf[8][4];
+        float lRow[2];
+        const int base = hf * 64 + warp * 16;
+        softmaxRows<T, kMask, false>(s, sMask, p, mBase, base + g, S, t, pf, lRow);
+        float o[8][4];
+#pragma unroll
+        for (int dn = 0; dn < 8; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.0f;
+        wg::fence();
+#pragma unroll
+        for (int kk = 0; kk < kTokens / 16; ++kk) wg::mmaO<T>(o, pf[kk], vDesc + kk * (16 * kRowBytes >> 4));
+        wg::commit();
+        wg::wait<0>();
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const float inv = lRow[r] > 0.0f ? 1.0f / lRow[r] : 0.0f;
+#pragma unroll
+          for (int dn = 0; dn < 8; ++dn)
+            *reinterpret_cast<uint32_t*>(sQ + swz(base + g + 8 * r, dn) + 4 * t) =
+                packF<T>(o[dn][2 * r] * inv, o[dn][2 * r + 1] * inv);
+        }
+        __syncwarp();
+#pragma unroll
+        for (int ch = lane; ch < 16 * 8; ch += 32) {
+          const int row = base + ch / 8, col = ch % 8;
+          if (row < S)
+            *reinterpret_cast<uint4*>(Y + row * a.ldy + col * 8) = *reinterpret_cast<const uint4*>(sQ + swz(row, col));
+        }
+      }
+      if (it + 1 < myItems) namedArrive(kBarFree, 384);  // this thread is done with the tiles
+    }
+    return;
+  }
+
+  // Projection (warpgroups 1 and 2, rows 64 (wgIdx - 1) ..): acc = X_b W_h^T, 64 x 192 each.
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 160;\n" ::: "memory");
+  const int rowA = (wgIdx - 1) * 64 + warp * 16 + g;  // the thread's first row of the item (and rowA + 8)
   const T* bias = static_cast<const T*>(a.bias);
   int step = 0;
   for (int it = 0; it < myItems; ++it) {
     const Coords c = itemCoords(blockIdx.x + it * gridDim.x, heads);
-    const int64_t mBase = p.maskKind == AttnMaskKind::kNone ? 0 : c.b * p.mB + c.h * p.mH;
-    // This item's per-key mask, read now so that its latency hides behind the GEMM.
-    float keyMask = 0.0f;
-    if (tid < kTokens) {
-      keyMask = tid < S ? 0.0f : -INFINITY;
-      if constexpr (kMask == 1) {
-        if (tid < S) keyMask = maskAt(p, mBase, 0, tid) * kLog2e;
-      }
-    }
-
-    // The projection: acc = X_b W_h^T, 64 x 192 per warpgroup.
     float acc[24][4];
     for (int kb = 0; kb < kSteps; ++kb, ++step) {
       const int stage = step % kStages;
       mbarWait(fullBar + 8 * stage, (step / kStages) & 1);
       const uint32_t st = stagesAddr + stage * kStageBytes;
-      const uint64_t aDesc = wg::smemDesc(st + wgIdx * 64 * kRowBytes), bDesc = wg::smemDesc(st + kABytes);
+      const uint64_t aDesc = wg::smemDesc(st + (wgIdx - 1) * 64 * kRowBytes), bDesc = wg::smemDesc(st + kABytes);
       wg::fence();
 #pragma unroll
       for (int ks = 0; ks < kKStep / 16; ++ks) wg::mmaN192<T>(acc, aDesc + 2 * ks, bDesc + 2 * ks, kb | ks);
       wg::commit();
       wg::wait<1>();  // this warpgroup's products of the previous step are done: release its stage
-      if (step > 0 && tid % 128 == 0) mbarArrive(emptyBar + 8 * ((step - 1) % kStages));
-      if (tid == 0) issue(step + kStages - 1);
+      if (step > 0 && ct == 0) mbarArrive(emptyBar + 8 * ((step - 1) % kStages));
     }
     wg::wait<0>();
-
-    // Bias, then Q (columns 0-63) as the A fragments of S = Q K^T (the accumulator tiles of two
-    // 8-column groups are the A fragment of one k16 step), K (64-127) and V (128-191) into their
-    // swizzled tiles, rounded to T as the unfused graph stores them.
+    // Bias, then Q (columns 0-63), K (64-127) and V (128-191) into their swizzled tiles, rounded
+    // to T as the unfused graph stores them; once the attention warpgroup is done with the
+    // previous item's.
     if (bias != nullptr) {
       const T* bh = bias + c.h * kCols + 2 * t;
 #pragma unroll
@@ -194,64 +253,17 @@ __global__ void __launch_bounds__(kThreads, 1)
         acc[j][0] += b0; acc[j][1] += b1; acc[j][2] += b0; acc[j][3] += b1;
       }
     }
-    uint32_t qf[4][4];
+    if (it > 0) namedBarrier(kBarFree, 384);
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      qf[kk][0] = packF<T>(acc[2 * kk][0], acc[2 * kk][1]);
-      qf[kk][1] = packF<T>(acc[2 * kk][2], acc[2 * kk][3]);
-      qf[kk][2] = packF<T>(acc[2 * kk + 1][0], acc[2 * kk + 1][1]);
-      qf[kk][3] = packF<T>(acc[2 * kk + 1][2], acc[2 * kk + 1][3]);
+    for (int j = 0; j < 24; ++j) {
+      unsigned char* tile = j < 8 ? sQ : j < 16 ? sK : sV;
+      *reinterpret_cast<uint32_t*>(tile + swz(rowA, j % 8) + 4 * t) = packF<T>(acc[j][0], acc[j][1]);
+      *reinterpret_cast<uint32_t*>(tile + swz(rowA + 8, j % 8) + 4 * t) = packF<T>(acc[j][2], acc[j][3]);
     }
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      *reinterpret_cast<uint32_t*>(sK + swz(rowA, j) + 4 * t) = packF<T>(acc[8 + j][0], acc[8 + j][1]);
-      *reinterpret_cast<uint32_t*>(sK + swz(rowA + 8, j) + 4 * t) = packF<T>(acc[8 + j][2], acc[8 + j][3]);
-      *reinterpret_cast<uint32_t*>(sV + swz(rowA, j) + 4 * t) = packF<T>(acc[16 + j][0], acc[16 + j][1]);
-      *reinterpret_cast<uint32_t*>(sV + swz(rowA + 8, j) + 4 * t) = packF<T>(acc[16 + j][2], acc[16 + j][3]);
-    }
-    if (tid < kTokens) sMask[tid] = keyMask;
     wg::fenceProxyAsync();
-    __syncthreads();  // K, V and the mask complete
-
-    float s[16][4];
-    wg::fence();
-#pragma unroll
-    for (int ks = 0; ks < kD / 16; ++ks) wg::mmaSReg<T>(s, qf[ks], kDesc + 2 * ks, ks);
-    wg::commit();
-    wg::wait<0>();
-    uint32_t pf[8][4];
-    float lRow[2];
-    softmaxRows<T, kMask, false>(s, sMask, p, mBase, rowA, S, t, pf, lRow);
-    float o[8][4];
-#pragma unroll
-    for (int dn = 0; dn < 8; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.0f;
-    wg::fence();
-#pragma unroll
-    for (int kk = 0; kk < kTokens / 16; ++kk) wg::mmaO<T>(o, pf[kk], vDesc + kk * (16 * kRowBytes >> 4));
-    wg::commit();
-    wg::wait<0>();
-
-    // O / l into the warp's 16 staging rows, then 16-byte row chunks out.
-    unsigned char* rows = sOut + (wgIdx * 64 + warp * 16) * kRowBytes;
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const float inv = lRow[r] > 0.0f ? 1.0f / lRow[r] : 0.0f;
-#pragma unroll
-      for (int dn = 0; dn < 8; ++dn)
-        *reinterpret_cast<uint32_t*>(rows + swz(g + 8 * r, dn) + 4 * t) =
-            packF<T>(o[dn][2 * r] * inv, o[dn][2 * r + 1] * inv);
-    }
-    __syncwarp();
-    T* Y = static_cast<T*>(a.y) + c.h * kD;
-#pragma unroll
-    for (int ch = lane; ch < 16 * 8; ch += 32) {
-      const int r = ch / 8, col = ch % 8;
-      const int row = wgIdx * 64 + warp * 16 + r;
-      if (row < S)
-        *reinterpret_cast<uint4*>(Y + (c.b * S + row) * a.ldy + col * 8) = *reinterpret_cast<const uint4*>(rows + swz(r, col));
-    }
-    __syncwarp();  // the staging rows are read before the next item writes them
+    namedArrive(kBarFull, 384);
   }
+  // The last step's stage needs no release: nothing is loaded after it.
 #endif
 }
 
