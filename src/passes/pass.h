@@ -33,6 +33,9 @@ struct PassContext {
   // The target runs kiln:MatMulLayerNorm (a GEMM + residual + LayerNorm in one kernel: CUDA fp16
   // on compute capability 9.0 with CUTLASS); fold-layernorm-matmul runs only then.
   bool fuseMatMulLayerNorm = false;
+  // The target runs kiln:QkvAttention's fused kernel (the Q/K/V projection and the attention in
+  // one kernel: CUDA fp16/bf16 on compute capability 9.0); fuse-qkv-attention runs only then.
+  bool fuseQkvAttention = false;
 };
 
 struct PassResult {

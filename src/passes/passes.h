@@ -33,6 +33,7 @@ std::unique_ptr<Pass> makeFuseElementwise();       // chains of element-wise ops
 std::unique_ptr<Pass> makeChannelsLast();          // NHWC convolutions and pooling
 std::unique_ptr<Pass> makeLowerPrecision();        // fp32 -> fp16/bf16 where the target allows
 std::unique_ptr<Pass> makeFoldLayerNormMatMul();   // FusedMatMul + LayerNorm -> MatMulLayerNorm (fp16)
+std::unique_ptr<Pass> makeFuseQkvAttention();      // QKV MatMul + PackedAttention -> QkvAttention
 
 std::vector<std::unique_ptr<Pass>> makeStandardPasses();
 

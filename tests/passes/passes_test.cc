@@ -3,6 +3,7 @@
 // inputs.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "ir/printer.h"
@@ -606,21 +607,27 @@ TEST(Passes, GatherNdThatPermutesStaysAGather) {
 }
 
 // A BERT-style block: per-head split of the projections (Reshape + Transpose) before the
-// attention and the merge after it, which fold-attention-heads turns into 3-D Attention.
-std::string attentionBlockModel(std::mt19937& rng, bool qAlsoOutput, bool biasQV = false) {
+// attention and the merge after it, which fold-attention-heads turns into 3-D Attention. Default
+// geometry: batch 2, 5 tokens, 3 heads of 8.
+struct BlockGeometry {
+  int64_t batch = 2, seq = 5, heads = 3, head = 8;
+};
+std::string attentionBlockModel(std::mt19937& rng, bool qAlsoOutput, bool biasQV = false, BlockGeometry g = {}) {
+  const int64_t hidden = g.heads * g.head;
+  const std::string b = std::to_string(g.batch), s5 = std::to_string(g.seq), h = std::to_string(hidden);
   ModelBuilder mb(17);
-  mb.input("x", {"2", "5", "24"});
-  mb.input("mask", {"2", "1", "1", "5"});
-  mb.initializer("split", Tensor::fromVector<int64_t>({2, 5, 3, 8}, Dims{4}));
-  mb.initializer("merge", Tensor::fromVector<int64_t>({2, 5, 24}, Dims{3}));
-  mb.initializer("scale", Tensor::scalar<float>(2.828427f));
+  mb.input("x", {b, s5, h});
+  mb.input("mask", {b, "1", "1", s5});
+  mb.initializer("split", Tensor::fromVector<int64_t>({g.batch, g.seq, g.heads, g.head}, Dims{4}));
+  mb.initializer("merge", Tensor::fromVector<int64_t>({g.batch, g.seq, hidden}, Dims{3}));
+  mb.initializer("scale", Tensor::scalar<float>(std::sqrt(static_cast<float>(g.head))));
   for (const char* n : {"q", "k", "v"}) {
     const std::string s = n;
-    mb.initializer("w" + s, testing::randomTensor(DType::kFloat32, {24, 24}, rng, -0.3, 0.3));
+    mb.initializer("w" + s, testing::randomTensor(DType::kFloat32, {hidden, hidden}, rng, -0.3, 0.3));
     mb.node("MatMul", {"x", "w" + s}, {s + "p"});
     std::string proj = s + "p";
     if (biasQV && s != "k") {  // K without a bias: the packed bias gets zeros there
-      mb.initializer("b" + s, testing::randomTensor(DType::kFloat32, {24}, rng));
+      mb.initializer("b" + s, testing::randomTensor(DType::kFloat32, {hidden}, rng));
       mb.node("Add", {proj, "b" + s}, {s + "pb"});
       proj = s + "pb";
     }
@@ -664,6 +671,65 @@ TEST(Passes, QkvProjectionsPackIntoOneGemm) {
                   {{"x", testing::randomTensor(DType::kFloat32, {2, 5, 24}, rng)},
                    {"mask", testing::randomTensor(DType::kFloat32, {2, 1, 1, 5}, rng, -3, 0)}});
   EXPECT_EQ(ops, (std::vector<std::string>{"FusedMatMul", "PackedAttention"}));
+}
+
+// fuse-qkv-attention (CUDA fp16/bf16 on Hopper): the packed projection and its attention become
+// one kiln:QkvAttention, wired (X, W, bias, mask) in fp16, only where the target has the fused
+// kernel and the layer fits it (heads of 64, as many K/V heads as Q heads, at most 128 tokens,
+// fixed shapes). The layer's arithmetic is checked on the GPU (tests/cuda/qkv_attention_test.cc).
+std::vector<const ir::Node*> qkvAttentionNodes(const std::string& model, bool targetHasKernel,
+                                               std::unique_ptr<ir::Graph>* keep) {
+  auto g = onnx_import::importModelBytes(model, "");
+  EXPECT_TRUE(g.ok()) << g.status().toString();
+  passes::PassContext ctx;
+  ctx.lowPrecision = DType::kFloat16;
+  ctx.supportsLowered = [](const ir::Node&, DType) { return true; };
+  ctx.fuseQkvAttention = targetHasKernel;
+  passes::PipelineOptions opts;
+  opts.only = {"fuse-attention", "fold-attention-heads", "pack-qkv", "fuse-matmul", "lower-precision",
+               "fuse-qkv-attention", "dead-nodes"};
+  auto reps = passes::PassManager::standard().run(**g, ctx, opts);
+  EXPECT_TRUE(reps.ok()) << reps.status().toString();
+  std::vector<const ir::Node*> found;
+  for (const ir::Node* n : (*g)->nodes())
+    if (n->opType() == "QkvAttention") found.push_back(n);
+  *keep = std::move(g).value();
+  return found;
+}
+
+TEST(Passes, QkvProjectionAndAttentionFuseForTheGpu) {
+  std::mt19937 rng(35);
+  std::unique_ptr<ir::Graph> g;
+  auto fused = qkvAttentionNodes(attentionBlockModel(rng, false, true, {2, 16, 2, 64}), true, &g);
+  ASSERT_EQ(fused.size(), 1u);
+  const ir::Node* n = fused[0];
+  ASSERT_EQ(n->numInputs(), 4);
+  EXPECT_EQ(n->input(0)->dtype(), DType::kFloat16);
+  ASSERT_TRUE(n->input(1)->isConstant());
+  EXPECT_EQ(n->input(1)->constant().dims(), (Dims{128, 384}));
+  EXPECT_EQ(n->input(1)->dtype(), DType::kFloat16);
+  ASSERT_TRUE(n->input(2) && n->input(2)->isConstant());
+  EXPECT_EQ(n->input(2)->constant().numel(), 384);
+  ASSERT_TRUE(n->input(3));  // the mask
+  EXPECT_EQ(n->attrs().getInt("q_num_heads"), 2);
+  EXPECT_EQ(n->output(0)->dtype(), DType::kFloat16);
+  for (const ir::Node* m : g->nodes()) EXPECT_NE(m->opType(), "PackedAttention") << "the pair is gone";
+  // Without a bias the slot stays empty and the mask keeps its place.
+  fused = qkvAttentionNodes(attentionBlockModel(rng, false, false, {2, 16, 2, 64}), true, &g);
+  ASSERT_EQ(fused.size(), 1u);
+  EXPECT_EQ(fused[0]->input(2), nullptr);
+  EXPECT_NE(fused[0]->input(3), nullptr);
+}
+
+TEST(Passes, QkvAttentionFusesOnlyWhereTheKernelFits) {
+  std::mt19937 rng(36);
+  std::unique_ptr<ir::Graph> g;
+  EXPECT_TRUE(qkvAttentionNodes(attentionBlockModel(rng, false, true, {2, 16, 2, 64}), false, &g).empty())
+      << "no kernel on this target";
+  EXPECT_TRUE(qkvAttentionNodes(attentionBlockModel(rng, false, true, {2, 16, 3, 32}), true, &g).empty())
+      << "heads of 32";
+  EXPECT_TRUE(qkvAttentionNodes(attentionBlockModel(rng, false, true, {2, 130, 2, 64}), true, &g).empty())
+      << "130 tokens";
 }
 
 TEST(Passes, AttentionHeadsStayWhenTheSplitIsUsedElsewhere) {

@@ -11,6 +11,10 @@
 //                                  gathers plus position embeddings, then LayerNorm, in one pass)
 //   PackedAttention(QKV, mask?):   ONNX Attention (3-D form, its attributes) on Q, K, V given as the
 //                                  column blocks [Hq*D | Hkv*D | Hkv*D] of QKV [B, S, (Hq+2Hkv)*D]
+//   QkvAttention(X, W, bias?, mask?):
+//                                  PackedAttention(X @ W + bias, mask): the projection and the
+//                                  attention in one layer (X [B, S, K], W [K, (Hq+2Hkv)*D], bias
+//                                  [(Hq+2Hkv)*D]), so a kernel may keep Q, K and V on chip
 #include "core/activation.h"
 #include "core/layout.h"
 #include "ir/infer_util.h"
@@ -145,6 +149,41 @@ void RegisterFusedOps(OpRegistry& r) {
     ctx.setOutput(0, ctx.inputType(0), Shape({s[0], s[1], Dim(hq * d)}));
     return Status::OK();
   };
+  OpDef qa;
+  qa.domain = "kiln";
+  qa.name = "QkvAttention";
+  qa.minInputs = 2;
+  qa.maxInputs = 4;
+  qa.attrs = attention->attrs;
+  qa.infer = [](InferContext& ctx) -> Status {
+    const AttrMap& a = ctx.attrs();
+    const int64_t hq = a.has("q_num_heads") ? a.getInt("q_num_heads") : 0;
+    const int64_t hkv = a.has("kv_num_heads") ? a.getInt("kv_num_heads") : 0;
+    if (hq <= 0 || hkv <= 0 || hq % hkv != 0)
+      return InvalidArgument("QkvAttention needs q_num_heads a positive multiple of kv_num_heads (got {}, {})", hq, hkv);
+    if (!isFloat(ctx.inputType(0))) return InvalidArgument("QkvAttention: X must be floating point");
+    KILN_RETURN_IF_ERROR(expectSameType(ctx, 0, 1));
+    if (ctx.hasInput(2)) KILN_RETURN_IF_ERROR(expectSameType(ctx, 0, 2));
+    const Shape &x = ctx.inputShape(0), &w = ctx.inputShape(1);
+    if (!w.rankKnown() || w.rank() != 2 || !w[1].isStatic() || w[1].value() % (hq + 2 * hkv) != 0)
+      return InvalidArgument("QkvAttention: W {} is not [K, (q_num_heads + 2 kv_num_heads) * D]", w.toString());
+    if (!x.rankKnown() || x.rank() != 3)
+      return InvalidArgument("QkvAttention: X {} is not [B, S, K]", x.toString());
+    if (x[2].isStatic() && w[0].isStatic() && x[2].value() != w[0].value())
+      return InvalidArgument("QkvAttention: X {} and W {} disagree on K", x.toString(), w.toString());
+    const int64_t n = w[1].value();
+    if (ctx.hasInput(2)) {
+      const Shape& b = ctx.inputShape(2);
+      if (b.rankKnown() && b.rank() != 1)
+        return InvalidArgument("QkvAttention: bias {} is not [{}]", b.toString(), n);
+      if (b.rankKnown() && b[0].isStatic() && b[0].value() != n)
+        return InvalidArgument("QkvAttention: bias {} is not [{}]", b.toString(), n);
+    }
+    const int64_t d = n / (hq + 2 * hkv);
+    ctx.setOutput(0, ctx.inputType(0), Shape({x[0], x[1], Dim(hq * d)}));
+    return Status::OK();
+  };
+  r.add(std::move(qa));
   r.add(std::move(pa));
   RegisterElementwiseChainOp(r);
 

@@ -62,6 +62,7 @@ void registerAttentionKernels(GpuKernelRegistry& r) {
                  },
                  kCudnnAttentionVariants);
 #endif
+  registerQkvAttentionKernels(r);
 }
 
 }  // namespace kiln::cuda

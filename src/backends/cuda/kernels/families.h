@@ -14,6 +14,7 @@ void registerBlasKernels(GpuKernelRegistry& r);          // blas_*: cuBLASLt Mat
 void registerCutlassKernels(GpuKernelRegistry& r);       // blas_cutlass: FusedMatMul as a Hopper CUTLASS GEMM
 void registerMatMulLayerNormKernels(GpuKernelRegistry& r);  // matmul_layernorm: MatMulLayerNorm unfused
 void registerAttentionKernels(GpuKernelRegistry& r);     // attention_*: fused attention
+void registerQkvAttentionKernels(GpuKernelRegistry& r);  // qkv_attention_op: projection + attention
 void registerDnnKernels(GpuKernelRegistry& r);           // dnn_*: cuDNN convolutions
 void registerLossKernels(GpuKernelRegistry& r);          // loss*: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
 void registerVisionKernels(GpuKernelRegistry& r);        // vision*: GridSample, RoiAlign, Col2Im
