@@ -95,7 +95,7 @@ Status optimizeGraph(ir::Graph& g, const BuildConfig& cfg, BuildReport* report) 
       ctx.fuseMatMulLayerNorm =
           cfg.fp16 && cudaHasOp("kiln", "MatMulLayerNorm") && cudaComputeCapability(cfg.device) == 90;
       // The fused projection + attention kernel is sm_90a code as well.
-      ctx.fuseQkvAttention = cudaHasOp("kiln", "QkvAttention") && cudaComputeCapability(cfg.device) == 90;
+      ctx.fuseQkvAttention = cfg.fp16 && cudaHasOp("kiln", "QkvAttention") && cudaComputeCapability(cfg.device) == 90;
     }
   } else {
     ctx.supportsOp = [](const std::string& domain, const std::string& op) {

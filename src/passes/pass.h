@@ -34,7 +34,7 @@ struct PassContext {
   // on compute capability 9.0 with CUTLASS); fold-layernorm-matmul runs only then.
   bool fuseMatMulLayerNorm = false;
   // The target runs kiln:QkvAttention's fused kernel (the Q/K/V projection and the attention in
-  // one kernel: CUDA fp16/bf16 on compute capability 9.0); fuse-qkv-attention runs only then.
+  // one kernel: CUDA fp16 on compute capability 9.0); fuse-qkv-attention runs only then.
   bool fuseQkvAttention = false;
 };
 

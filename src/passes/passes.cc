@@ -28,7 +28,7 @@ std::vector<std::unique_ptr<Pass>> makeStandardPasses() {
   p.push_back(makeLowerPrecision());  // last: fusions match fp32 patterns; kernels pick the type
   p.push_back(makeCommonSubexpressions());  // merges the Casts lowering adds for shared tensors
   p.push_back(makeFoldLayerNormMatMul());   // after lowering: the fused kernel is fp16 only
-  p.push_back(makeFuseQkvAttention());      // after lowering: the fused kernel is fp16/bf16 only
+  p.push_back(makeFuseQkvAttention());      // after lowering: the fused kernel is fp16 only
   p.push_back(makeDeadNodeElimination());
   return p;
 }

@@ -154,10 +154,11 @@ class QkvAttentionUnfused final : public GpuKernel {
   size_t zBytes_ = 0;
 };
 
-// The fused kernel's layers: 16-bit, heads of 64 with as many key/value heads as query heads, at
-// most 128 tokens, K a multiple of 64, and none of what only the full attention kernel does.
+// The fused kernel's layers: float16 (its bfloat16 instance has not run on a device yet), heads of
+// 64 with as many key/value heads as query heads, at most 128 tokens, K a multiple of 64, and none
+// of what only the full attention kernel does.
 bool fusedSupports(const LayerDesc& d) {
-  if (!supports(d) || d.inputTypes[0] == DType::kFloat32) return false;
+  if (!supports(d) || d.inputTypes[0] != DType::kFloat16) return false;
   const AttrMap& a = *d.attrs;
   const int64_t hq = a.getInt("q_num_heads", 0), hkv = a.getInt("kv_num_heads", 0);
   const Shape &x = d.inputShapes[0], &w = d.inputShapes[1];

@@ -27,7 +27,7 @@ struct QkvAttnArgs {
   AttnParams attn;
 };
 
-// Whether the fused kernel handles this problem (types float16/bfloat16; shapes, alignment).
+// Whether the fused kernel handles this problem (float16; shapes, alignment).
 bool qkvAttentionWgmmaHandles(const QkvAttnArgs& a, DType t);
 cudaError_t launchQkvAttentionWgmma(const QkvAttnArgs& a, DType t, cudaStream_t stream);
 
