@@ -20,52 +20,11 @@
 
 #include "backends/cuda/kernels/attention_kernels.h"
 #include "backends/cuda/sm90/attention_wgmma.h"
+#define KILN_MICRO_ATTENTION_REFERENCE
+#include "micro_check.cuh"
 
 using namespace kiln;
 using namespace kiln::cuda;
-
-
-#define CK(x)                                                                         \
-  do {                                                                                \
-    cudaError_t e_ = (x);                                                             \
-    if (e_ != cudaSuccess) {                                                          \
-      std::printf("%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                   \
-    }                                                                                 \
-  } while (0)
-
-// One thread per (b, h, i): float32 softmax(scale q.k + mask) v, same masking rules.
-__global__ void refKernel(AttnParams p, float* out) {
-  const int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (idx >= p.B * p.Hq * p.Sq) return;
-  const int64_t i = idx % p.Sq, h = (idx / p.Sq) % p.Hq, b = idx / (p.Sq * p.Hq);
-  const int64_t kh = h / (p.Hq / p.Hkv);
-  const __half* q = static_cast<const __half*>(p.q) + b * p.qB + h * p.qH + i * p.qS;
-  float sc[128];
-  float mx = -INFINITY;
-  for (int j = 0; j < p.Skv; ++j) {
-    const __half* k = static_cast<const __half*>(p.k) + b * p.kB + kh * p.kH + j * p.kS;
-    float d = 0;
-    for (int c = 0; c < p.D; ++c) d += __half2float(q[c]) * __half2float(k[c]);
-    float v = d * p.scale;
-    if (p.maskKind == AttnMaskKind::kFloat16)
-      v += __half2float(static_cast<const __half*>(p.mask)[b * p.mB + h * p.mH + i * p.mS + j * p.mJ]);
-    if (p.causal && j > i) v = -INFINITY;
-    sc[j] = v;
-    mx = fmaxf(mx, v);
-  }
-  float l = 0;
-  for (int j = 0; j < p.Skv; ++j) {
-    sc[j] = mx == -INFINITY ? 0.0f : expf(sc[j] - mx);
-    l += sc[j];
-  }
-  for (int c = 0; c < p.Dv; ++c) {
-    float acc = 0;
-    for (int j = 0; j < p.Skv; ++j)
-      acc += sc[j] * __half2float(static_cast<const __half*>(p.v)[b * p.vB + kh * p.vH + j * p.vS + c]);
-    out[((b * p.Hq + h) * p.Sq + i) * p.Dv + c] = l > 0 ? acc / l : 0.0f;
-  }
-}
 
 struct Problem {
   int B, H, Sq, Skv;
@@ -152,18 +111,7 @@ bool check(const char* name, Launch fn, const Problem& pr, const Buffers& bu, co
   CK(cudaDeviceSynchronize());
   std::vector<__half> y(n);
   CK(cudaMemcpy(y.data(), bu.y, n * 2, cudaMemcpyDeviceToHost));
-  double num = 0, den = 0, maxAbs = 0;
-  // y is [B, Sq, H, D]; ref is [B, H, Sq, D].
-  for (int b = 0; b < pr.B; ++b)
-    for (int i = 0; i < pr.Sq; ++i)
-      for (int h = 0; h < pr.H; ++h)
-        for (int c = 0; c < 64; ++c) {
-          const double a = __half2float(y[((size_t(b) * pr.Sq + i) * pr.H + h) * 64 + c]);
-          const double r = ref[((size_t(b) * pr.H + h) * pr.Sq + i) * 64 + c];
-          const double d = std::isnan(a) ? 1e30 : a - r;
-          num += d * d; den += r * r; maxAbs = std::max(maxAbs, std::fabs(d));
-        }
-  const double rel = std::sqrt(num / std::max(den, 1e-30));
+  const auto [rel, maxAbs] = attentionError(y, ref, pr.B, pr.H, pr.Sq);
   const bool ok = rel < 2e-3 && maxAbs < 2e-2;
   std::printf("  %-9s B=%d H=%d Sq=%d Skv=%d mask=%d causal=%d: rel L2 %.2e, max abs %.2e %s\n", name, pr.B, pr.H,
               pr.Sq, pr.Skv, pr.maskMode, int(pr.causal), rel, maxAbs, ok ? "ok" : "FAIL");
@@ -193,7 +141,7 @@ int main(int argc, char** argv) {
     float* ref;
     CK(cudaMalloc(&ref, n * 4));
     const int64_t rows = int64_t(pr.B) * pr.H * pr.Sq;
-    refKernel<<<unsigned((rows + 127) / 128), 128>>>(p, ref);
+    refAttentionKernel<<<unsigned((rows + 127) / 128), 128>>>(p, ref);
     CK(cudaGetLastError());
     std::vector<float> href(n);
     CK(cudaMemcpy(href.data(), ref, n * 4, cudaMemcpyDeviceToHost));

@@ -24,18 +24,11 @@
 #include "backends/cuda/kernels/attention_kernels.h"
 #include "backends/cuda/sm90/attention_wgmma.h"
 #include "backends/cuda/sm90/qkv_attention_wgmma.h"
+#define KILN_MICRO_ATTENTION_REFERENCE
+#include "micro_check.cuh"
 
 using namespace kiln;
 using namespace kiln::cuda;
-
-#define CK(x)                                                                         \
-  do {                                                                                \
-    cudaError_t e_ = (x);                                                             \
-    if (e_ != cudaSuccess) {                                                          \
-      std::printf("%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                   \
-    }                                                                                 \
-  } while (0)
 
 // QKV[r][n] = sum_k X[r][k] W[k][n] + bias[n], float32, rounded to float16.
 __global__ void refGemm(const __half* X, const __half* W, const __half* bias, __half* QKV, int rows, int K, int N) {
@@ -45,37 +38,6 @@ __global__ void refGemm(const __half* X, const __half* W, const __half* bias, __
   float acc = bias ? __half2float(bias[n]) : 0.0f;
   for (int k = 0; k < K; ++k) acc += __half2float(X[r * K + k]) * __half2float(W[int64_t(k) * N + n]);
   QKV[idx] = __float2half(acc);
-}
-
-// One thread per (b, h, i): float32 softmax(scale q.k + mask) v on the packed QKV.
-__global__ void refAttention(AttnParams p, float* out) {
-  const int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (idx >= p.B * p.Hq * p.Sq) return;
-  const int64_t i = idx % p.Sq, h = (idx / p.Sq) % p.Hq, b = idx / (p.Sq * p.Hq);
-  const __half* q = static_cast<const __half*>(p.q) + b * p.qB + h * p.qH + i * p.qS;
-  float sc[128];
-  float mx = -INFINITY;
-  for (int j = 0; j < p.Skv; ++j) {
-    const __half* k = static_cast<const __half*>(p.k) + b * p.kB + h * p.kH + j * p.kS;
-    float d = 0;
-    for (int c = 0; c < p.D; ++c) d += __half2float(q[c]) * __half2float(k[c]);
-    float v = d * p.scale;
-    if (p.maskKind == AttnMaskKind::kFloat16)
-      v += __half2float(static_cast<const __half*>(p.mask)[b * p.mB + h * p.mH + i * p.mS + j * p.mJ]);
-    sc[j] = v;
-    mx = fmaxf(mx, v);
-  }
-  float l = 0;
-  for (int j = 0; j < p.Skv; ++j) {
-    sc[j] = mx == -INFINITY ? 0.0f : expf(sc[j] - mx);
-    l += sc[j];
-  }
-  for (int c = 0; c < p.Dv; ++c) {
-    float acc = 0;
-    for (int j = 0; j < p.Skv; ++j)
-      acc += sc[j] * __half2float(static_cast<const __half*>(p.v)[b * p.vB + h * p.vH + j * p.vS + c]);
-    out[((b * p.Hq + h) * p.Sq + i) * p.Dv + c] = l > 0 ? acc / l : 0.0f;
-  }
 }
 
 struct Problem {
@@ -181,7 +143,7 @@ bool check(const Problem& pr, std::mt19937& rng) {
   float* ref;
   CK(cudaMalloc(&ref, n * 4));
   const AttnParams rp = attnParams(pr, bu, bu.qkv);
-  refAttention<<<unsigned((int64_t(pr.B) * pr.H * pr.S + 127) / 128), 128>>>(rp, ref);
+  refAttentionKernel<<<unsigned((int64_t(pr.B) * pr.H * pr.S + 127) / 128), 128>>>(rp, ref);
   CK(cudaGetLastError());
   std::vector<float> href(n);
   CK(cudaMemcpy(href.data(), ref, n * 4, cudaMemcpyDeviceToHost));
@@ -192,17 +154,7 @@ bool check(const Problem& pr, std::mt19937& rng) {
   CK(cudaDeviceSynchronize());
   std::vector<__half> y(n);
   CK(cudaMemcpy(y.data(), bu.y, n * 2, cudaMemcpyDeviceToHost));
-  double num = 0, den = 0, maxAbs = 0;
-  for (int b = 0; b < pr.B; ++b)
-    for (int i = 0; i < pr.S; ++i)
-      for (int h = 0; h < pr.H; ++h)
-        for (int c = 0; c < 64; ++c) {
-          const double v = __half2float(y[((size_t(b) * pr.S + i) * pr.H + h) * 64 + c]);
-          const double r = href[((size_t(b) * pr.H + h) * pr.S + i) * 64 + c];
-          const double d = std::isnan(v) ? 1e30 : v - r;
-          num += d * d; den += r * r; maxAbs = std::max(maxAbs, std::fabs(d));
-        }
-  const double rel = std::sqrt(num / std::max(den, 1e-30));
+  const auto [rel, maxAbs] = attentionError(y, href.data(), pr.B, pr.H, pr.S);
   const bool ok = rel < 3e-3 && maxAbs < 3e-2;
   std::printf("  B=%d H=%d S=%d hidden=%d mask=%d bias=%d: rel L2 %.2e, max abs %.2e %s\n", pr.B, pr.H, pr.S, pr.hidden,
               pr.maskMode, int(pr.bias), rel, maxAbs, ok ? "ok" : "FAIL");

@@ -192,15 +192,8 @@ TEST(CudaAttention, ResidentKernelOnLargerGrids) {
 // past two 64-row blocks with fewer keys than a tile, GQA, causal, general boolean masks, exactly
 // 128 keys (the bounds-free instance), float16 and bfloat16; a layer of more than 128 keys is
 // not the tactic's.
-#define KILN_REQUIRE_WGMMA_GPU(op, domain, tactic)                               \
-  do {                                                                           \
-    KILN_REQUIRE_GPU();                                                          \
-    const std::string why = hopperTacticSkipReason(op, domain, tactic);          \
-    if (!why.empty()) GTEST_SKIP() << why;                                       \
-  } while (0)
-
 TEST(CudaAttention, WgmmaKernelMatchesCpu) {
-  KILN_REQUIRE_WGMMA_GPU("Attention", "", "cuda_attention_wgmma");
+  KILN_REQUIRE_HOPPER_TACTIC("Attention", "", "cuda_attention_wgmma");
   std::mt19937 rng(43);
   {
     SCOPED_TRACE("packed BERT heads, batch 32");
@@ -241,7 +234,7 @@ TEST(CudaAttention, WgmmaKernelMatchesCpu) {
 // the wgmma kernel, longer ones the flash kernel (launchOwnAttention falls back per run), each
 // against the CPU engine on the same inputs.
 TEST(CudaAttention, WgmmaTacticRunsPast128KeysThroughTheFlashKernel) {
-  KILN_REQUIRE_WGMMA_GPU("Attention", "", "cuda_attention_wgmma");
+  KILN_REQUIRE_HOPPER_TACTIC("Attention", "", "cuda_attention_wgmma");
   std::mt19937 rng(47);
   ModelBuilder mb(23);
   const int32_t f16 = ::onnx::TensorProto::FLOAT16;

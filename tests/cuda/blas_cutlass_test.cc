@@ -13,13 +13,6 @@ namespace {
 
 constexpr const char* kTactic = "cuda_cutlass_fused_matmul";
 
-#define KILN_REQUIRE_CUTLASS_GPU()                                                   \
-  do {                                                                               \
-    KILN_REQUIRE_GPU();                                                              \
-    const std::string why = hopperTacticSkipReason("FusedMatMul", "kiln", kTactic);  \
-    if (!why.empty()) GTEST_SKIP() << why;                                           \
-  } while (0)
-
 // FusedMatMul y = act(a b + bias (+ residual)) in float32 with values exactly representable in fp16.
 OpSpec fusedHalfValues(const Dims& a, int64_t k, int64_t n, const std::string& act, bool residual, std::mt19937& rng,
                        bool bias = true) {
@@ -75,7 +68,7 @@ struct Case {
 const Case kCases[] = {{{1, 64}, 64, 16}, {{3, 77, 136}, 136, 264}, {{2, 301, 768}, 768, 2304}, {{1, 1000, 3072}, 3072, 768}};
 
 TEST(CudaCutlassFusedMatMul, EveryVariantMatchesTheReference) {
-  KILN_REQUIRE_CUTLASS_GPU();
+  KILN_REQUIRE_HOPPER_TACTIC("FusedMatMul", "kiln", kTactic);
   std::mt19937 rng(21);
   for (const Case& c : kCases)
     for (const char* act : {"", "Gelu"})
@@ -89,7 +82,7 @@ TEST(CudaCutlassFusedMatMul, EveryVariantMatchesTheReference) {
 }
 
 TEST(CudaCutlassMatMul, EveryVariantMatchesTheReference) {
-  KILN_REQUIRE_CUTLASS_GPU();
+  KILN_REQUIRE_HOPPER_TACTIC("FusedMatMul", "kiln", kTactic);
   std::mt19937 rng(23);
   for (const Case& c : kCases) {
     SCOPED_TRACE(c.a.toString() + " x [" + std::to_string(c.k) + ", " + std::to_string(c.n) + "]");
@@ -106,7 +99,7 @@ TEST(CudaCutlassMatMul, EveryVariantMatchesTheReference) {
 
 // What the tactic is not for: N or K not a multiple of 8, float32, other activations, a batched B.
 TEST(CudaCutlassFusedMatMul, RefusesWhatItCannotRun) {
-  KILN_REQUIRE_CUTLASS_GPU();
+  KILN_REQUIRE_HOPPER_TACTIC("FusedMatMul", "kiln", kTactic);
   std::mt19937 rng(22);
   GpuRunOptions o;
   o.tactic = kTactic;

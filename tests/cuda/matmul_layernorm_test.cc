@@ -17,19 +17,6 @@ namespace {
 constexpr const char* kTactic = "cuda_cutlass_matmul_layernorm";
 constexpr const char* kUnfused = "cuda_matmul_then_layernorm";  // the reference tactic
 
-#define KILN_REQUIRE_LN_GEMM_GPU()                                                       \
-  do {                                                                                   \
-    KILN_REQUIRE_GPU();                                                                  \
-    const std::string why = hopperTacticSkipReason("MatMulLayerNorm", "kiln", kTactic);  \
-    if (!why.empty()) GTEST_SKIP() << why;                                               \
-  } while (0)
-
-Tensor roundHalf(const Tensor& x) {
-  Tensor y = Tensor::allocate(DType::kFloat32, x.dims());
-  for (int64_t i = 0; i < x.numel(); ++i) y.data<float>()[i] = static_cast<float>(Float16(static_cast<float>(x.doubleAt(i))));
-  return y;
-}
-
 struct Parts {
   bool bias = true, residual = true, beta = true;
   float offset = 0.0f;  // added to the residual: rows far from zero mean
@@ -54,7 +41,7 @@ OpSpec layerNormGemm(const Dims& a, int64_t k, int64_t n, const Parts& p, std::m
     s.constInputs.push_back(true);
   }
   for (auto& x : s.inputs)
-    if (x.defined()) x = roundHalf(x);
+    if (x.defined()) x = roundTo(x, DType::kFloat16);
   s.attrs.set("epsilon", AttrValue(1e-5f));
   return s;
 }
@@ -79,7 +66,7 @@ Result<Tensor> unfusedReference(const OpSpec& s32) {
   ln.op = "LayerNormalization";
   ln.opset = 17;
   ln.attrs.set("epsilon", AttrValue(s32.attrs.getFloat("epsilon")));
-  ln.inputs = {roundHalf(z[0]), s32.inputs[4]};
+  ln.inputs = {roundTo(z[0], DType::kFloat16), s32.inputs[4]};
   if (s32.inputs.size() > 5) ln.inputs.push_back(s32.inputs[5]);
   KILN_ASSIGN_OR_RETURN(auto y, runOp(ln));
   return y[0];
@@ -104,12 +91,12 @@ void expectCloseToReference(const OpSpec& s32) {
     EXPECT_LE(e, 1e-3) << "relative L2 " << e;
     EXPECT_LE(maxAbsDiff(g, *ref), 0.02);
     // And the CPU kernel of the same layer agrees where the pre-normalization values are small.
-    if (relativeL2(roundHalf((*fusedCpu)[0]), *ref) < 1e-3) EXPECT_LE(relativeL2(g, (*fusedCpu)[0]), 2e-3);
+    if (relativeL2(roundTo((*fusedCpu)[0], DType::kFloat16), *ref) < 1e-3) EXPECT_LE(relativeL2(g, (*fusedCpu)[0]), 2e-3);
   }
 }
 
 TEST(CudaMatMulLayerNorm, EveryWidthMatchesTheReference) {
-  KILN_REQUIRE_LN_GEMM_GPU();
+  KILN_REQUIRE_HOPPER_TACTIC("MatMulLayerNorm", "kiln", kTactic);
   std::mt19937 rng(31);
   struct Case {
     Dims a;
@@ -129,7 +116,7 @@ TEST(CudaMatMulLayerNorm, EveryWidthMatchesTheReference) {
 }
 
 TEST(CudaMatMulLayerNorm, OptionalInputsAndOffsetRows) {
-  KILN_REQUIRE_LN_GEMM_GPU();
+  KILN_REQUIRE_HOPPER_TACTIC("MatMulLayerNorm", "kiln", kTactic);
   std::mt19937 rng(32);
   for (int mask = 0; mask < 8; ++mask) {
     Parts p;
@@ -147,32 +134,22 @@ TEST(CudaMatMulLayerNorm, OptionalInputsAndOffsetRows) {
 // candidates. Every one of them must give the layer's function; the first index past the last is
 // refused as a variant that does not exist (not some other failure).
 TEST(CudaMatMulLayerNorm, EveryGemmVariantOfTheUnfusedTactic) {
-  KILN_REQUIRE_LN_GEMM_GPU();
+  KILN_REQUIRE_HOPPER_TACTIC("MatMulLayerNorm", "kiln", kTactic);
   std::mt19937 rng(34);
   const OpSpec s32 = layerNormGemm({3, 101, 768}, 768, 768, Parts{}, rng);
   auto ref = unfusedReference(s32);
   ASSERT_TRUE(ref.ok()) << ref.status().toString();
-  int ran = 0;
-  for (int v = 0; v < 40; ++v) {
-    GpuRunOptions o;
-    o.tactic = std::string(kUnfused) + ":" + std::to_string(v);
-    auto got = runOpCuda(asHalf(s32), o);
-    if (!got.ok()) {
-      EXPECT_NE(got.status().toString().find("does not exist"), std::string::npos)
-          << "variant " << v << " failed: " << got.status().toString();
-      break;
-    }
-    const double e = relativeL2(toFloat32((*got)[0]), *ref);
+  const int ran = forEachVariant(asHalf(s32), kUnfused, [&](int v, const std::vector<Tensor>& got) {
+    const double e = relativeL2(toFloat32(got[0]), *ref);
     EXPECT_LE(e, 1e-3) << "variant " << v << ": relative L2 " << e;
-    ++ran;
-  }
+  });
   EXPECT_GE(ran, 4) << "the three CUTLASS configurations and at least one cuBLASLt candidate";
 }
 
 // A scale, bias, beta or residual of the wrong size is an error from either tactic, never a wrong
 // result or a crash.
 TEST(CudaMatMulLayerNorm, WrongSizedInputsAreErrors) {
-  KILN_REQUIRE_LN_GEMM_GPU();
+  KILN_REQUIRE_HOPPER_TACTIC("MatMulLayerNorm", "kiln", kTactic);
   std::mt19937 rng(35);
   for (const char* tactic : {kTactic, kUnfused}) {
     for (int which : {2, 3, 4, 5}) {
@@ -190,7 +167,7 @@ TEST(CudaMatMulLayerNorm, WrongSizedInputsAreErrors) {
 
 // Widths without a cluster configuration, fp32, K not a multiple of 8: refused, not wrong.
 TEST(CudaMatMulLayerNorm, RefusesWhatItCannotRun) {
-  KILN_REQUIRE_LN_GEMM_GPU();
+  KILN_REQUIRE_HOPPER_TACTIC("MatMulLayerNorm", "kiln", kTactic);
   std::mt19937 rng(33);
   GpuRunOptions o;
   o.tactic = kTactic;

@@ -18,23 +18,6 @@ namespace {
 constexpr const char* kFused = "cuda_qkv_attention_wgmma";
 constexpr const char* kUnfused = "cuda_qkv_attention_unfused";  // the reference tactic
 
-#define KILN_REQUIRE_QKV_GPU()                                                          \
-  do {                                                                                  \
-    KILN_REQUIRE_GPU();                                                                 \
-    const std::string why = hopperTacticSkipReason("QkvAttention", "kiln", kFused);     \
-    if (!why.empty()) GTEST_SKIP() << why;                                              \
-  } while (0)
-
-// float32 values rounded to t (float16 or bfloat16), kept in float32.
-Tensor roundTo(const Tensor& x, DType t) {
-  Tensor y = Tensor::allocate(DType::kFloat32, x.dims());
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    const float v = static_cast<float>(x.doubleAt(i));
-    y.data<float>()[i] = t == DType::kBFloat16 ? static_cast<float>(BFloat16(v)) : static_cast<float>(Float16(v));
-  }
-  return y;
-}
-
 enum class Mask { kNone, kPerKey, kBool, kGeneral };
 
 struct Geometry {
@@ -43,7 +26,7 @@ struct Geometry {
   Mask mask;
 };
 
-// QkvAttention in float32 with fp16-representable values (the mask stays bool where it is).
+// QkvAttention in float32 with values representable in t (the mask stays bool where it is).
 OpSpec qkvAttention(const Geometry& g, std::mt19937& rng, int64_t headSize = 64, DType t = DType::kFloat16) {
   OpSpec s;
   s.op = "QkvAttention";
@@ -141,7 +124,7 @@ void expectTacticsMatch(const OpSpec& s32, DType t = DType::kFloat16,
 }
 
 TEST(CudaQkvAttention, MatchesTheUnfusedGraph) {
-  KILN_REQUIRE_QKV_GPU();
+  KILN_REQUIRE_HOPPER_TACTIC("QkvAttention", "kiln", kFused);
   std::mt19937 rng(41);
   const Geometry cases[] = {
       {8, 128, 12, 768, false, Mask::kPerKey},  // BERT-base's shape (96 items: one a block)
@@ -163,7 +146,7 @@ TEST(CudaQkvAttention, MatchesTheUnfusedGraph) {
 // bfloat16: the unfused tactic runs it; the fused kernel refuses it (its bfloat16 instance is not
 // enabled until it has run on a device, so a --bf16 build does not fuse).
 TEST(CudaQkvAttention, BFloat16RunsUnfused) {
-  KILN_REQUIRE_QKV_GPU();
+  KILN_REQUIRE_HOPPER_TACTIC("QkvAttention", "kiln", kFused);
   std::mt19937 rng(44);
   const Geometry cases[] = {{4, 128, 12, 768, true, Mask::kPerKey}, {3, 45, 2, 192, false, Mask::kGeneral}};
   for (const Geometry& c : cases) {
@@ -181,31 +164,21 @@ TEST(CudaQkvAttention, BFloat16RunsUnfused) {
 // The unfused tactic's variants are its projection's cuBLASLt candidates: each gives the layer's
 // function; the first index past the last is refused as a variant that does not exist.
 TEST(CudaQkvAttention, EveryVariantOfTheUnfusedTactic) {
-  KILN_REQUIRE_QKV_GPU();
+  KILN_REQUIRE_HOPPER_TACTIC("QkvAttention", "kiln", kFused);
   std::mt19937 rng(42);
   const OpSpec s32 = qkvAttention({2, 64, 4, 256, true, Mask::kPerKey}, rng);
   auto ref = unfusedReference(s32);
   ASSERT_TRUE(ref.ok()) << ref.status().toString();
-  int ran = 0;
-  for (int v = 0; v < 40; ++v) {
-    GpuRunOptions o;
-    o.tactic = std::string(kUnfused) + ":" + std::to_string(v);
-    auto got = runOpCuda(asHalf(s32), o);
-    if (!got.ok()) {
-      EXPECT_NE(got.status().toString().find("does not exist"), std::string::npos)
-          << "variant " << v << " failed: " << got.status().toString();
-      break;
-    }
-    EXPECT_LE(relativeL2(toFloat32((*got)[0]), *ref), 3e-3) << "variant " << v;
-    ++ran;
-  }
+  const int ran = forEachVariant(asHalf(s32), kUnfused, [&](int v, const std::vector<Tensor>& got) {
+    EXPECT_LE(relativeL2(toFloat32(got[0]), *ref), 3e-3) << "variant " << v;
+  });
   EXPECT_GE(ran, 1);
 }
 
 // Head size 32, grouped heads, more than 128 tokens, a causal mask, float32, K not a multiple of
 // 64: the fused kernel refuses them (Unsupported), and the unfused tactic still runs them.
 TEST(CudaQkvAttention, FusedKernelRefusesWhatItCannotRun) {
-  KILN_REQUIRE_QKV_GPU();
+  KILN_REQUIRE_HOPPER_TACTIC("QkvAttention", "kiln", kFused);
   std::mt19937 rng(43);
   auto refused = [&](const OpSpec& s, const std::string& what) {
     GpuRunOptions o;

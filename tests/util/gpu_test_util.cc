@@ -117,10 +117,37 @@ Tensor toFloat16(const Tensor& x) {
   return y;
 }
 
+Tensor roundTo(const Tensor& x, DType t) {
+  Tensor y = Tensor::allocate(DType::kFloat32, x.dims());
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const float v = static_cast<float>(x.doubleAt(i));
+    y.data<float>()[i] = t == DType::kBFloat16 ? static_cast<float>(BFloat16(v)) : static_cast<float>(Float16(v));
+  }
+  return y;
+}
+
 Tensor toFloat32(const Tensor& x) {
   Tensor y = Tensor::allocate(DType::kFloat32, x.dims());
   for (int64_t i = 0; i < x.numel(); ++i) y.data<float>()[i] = static_cast<float>(x.doubleAt(i));
   return y;
+}
+
+int forEachVariant(const OpSpec& spec, const std::string& tactic,
+                   const std::function<void(int, const std::vector<Tensor>&)>& check, int limit) {
+  int ran = 0;
+  for (int v = 0; v < limit; ++v) {
+    GpuRunOptions o;
+    o.tactic = tactic + ":" + std::to_string(v);
+    auto got = runOpCuda(spec, o);
+    if (!got.ok()) {
+      EXPECT_NE(got.status().toString().find("does not exist"), std::string::npos)
+          << o.tactic << " failed: " << got.status().toString();
+      break;
+    }
+    check(v, *got);
+    ++ran;
+  }
+  return ran;
 }
 
 void expectGpuMatchesCpu(const OpSpec& spec, double tol, GpuRunOptions opts) {

@@ -3,6 +3,7 @@
 // Without a GPU every GPU test skips, saying why (KILN_REQUIRE_GPU).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,9 +41,25 @@ std::vector<std::string> cudaTacticsFor(const std::string& op, const std::string
 // can): not registered (built without CUTLASS's headers) or device 0 not compute capability 9.0.
 std::string hopperTacticSkipReason(const std::string& op, const std::string& domain, const std::string& tactic);
 
+// Skips the test, saying why, unless a GPU is present and it can run the Hopper-only `tactic`.
+#define KILN_REQUIRE_HOPPER_TACTIC(op, domain, tactic)                                       \
+  do {                                                                                       \
+    KILN_REQUIRE_GPU();                                                                      \
+    const std::string why_ = ::kiln::testing::hopperTacticSkipReason(op, domain, tactic);    \
+    if (!why_.empty()) GTEST_SKIP() << why_;                                                 \
+  } while (0)
+
 // Element-wise conversions for tests that feed fp16 kernels fp16-representable float32 values.
 Tensor toFloat16(const Tensor& x);
 Tensor toFloat32(const Tensor& x);
+// x's values rounded to t (float16 or bfloat16), kept in float32.
+Tensor roundTo(const Tensor& x, DType t);
+
+// Runs spec with every variant of `tactic` ("tactic:0", ":1", ...) up to the first index the
+// tactic refuses as a variant that does not exist; `check(v, outputs)` sees each run. A variant
+// that fails for any other reason is a test failure. Returns how many ran.
+int forEachVariant(const OpSpec& spec, const std::string& tactic,
+                   const std::function<void(int, const std::vector<Tensor>&)>& check, int limit = 40);
 
 // Runs spec on the CPU reference and on the GPU (each CUDA tactic of the op, or opts.tactic) and
 // expects relative L2 <= tol (floats) or exact equality (integers/bool). Reports which tactic

@@ -26,6 +26,17 @@ void RegisterElementwiseChainOp(OpRegistry& r);
 
 namespace {
 
+// q_num_heads and kv_num_heads of a packed attention layer: positive, the first a multiple of the
+// second.
+Status packedHeads(const InferContext& ctx, const char* op, int64_t* hq, int64_t* hkv) {
+  const AttrMap& a = ctx.attrs();
+  *hq = a.has("q_num_heads") ? a.getInt("q_num_heads") : 0;
+  *hkv = a.has("kv_num_heads") ? a.getInt("kv_num_heads") : 0;
+  if (*hq <= 0 || *hkv <= 0 || *hq % *hkv != 0)
+    return InvalidArgument("{} needs q_num_heads a positive multiple of kv_num_heads (got {}, {})", op, *hq, *hkv);
+  return Status::OK();
+}
+
 // Presents a channels-last layer's inputs (the listed indices) to an ONNX op's inference as
 // channels-first, and turns its output 0 back to channels-last.
 class ChannelsLastContext final : public InferContext {
@@ -136,11 +147,8 @@ void RegisterFusedOps(OpRegistry& r) {
   pa.maxInputs = 2;
   pa.attrs = attention->attrs;
   pa.infer = [](InferContext& ctx) -> Status {
-    const AttrMap& a = ctx.attrs();
-    const int64_t hq = a.has("q_num_heads") ? a.getInt("q_num_heads") : 0;
-    const int64_t hkv = a.has("kv_num_heads") ? a.getInt("kv_num_heads") : 0;
-    if (hq <= 0 || hkv <= 0 || hq % hkv != 0)
-      return InvalidArgument("PackedAttention needs q_num_heads a positive multiple of kv_num_heads (got {}, {})", hq, hkv);
+    int64_t hq = 0, hkv = 0;
+    KILN_RETURN_IF_ERROR(packedHeads(ctx, "PackedAttention", &hq, &hkv));
     if (!isFloat(ctx.inputType(0))) return InvalidArgument("PackedAttention: QKV must be floating point");
     const Shape& s = ctx.inputShape(0);
     if (!s.rankKnown() || s.rank() != 3 || !s[2].isStatic() || s[2].value() % (hq + 2 * hkv) != 0)
@@ -156,11 +164,8 @@ void RegisterFusedOps(OpRegistry& r) {
   qa.maxInputs = 4;
   qa.attrs = attention->attrs;
   qa.infer = [](InferContext& ctx) -> Status {
-    const AttrMap& a = ctx.attrs();
-    const int64_t hq = a.has("q_num_heads") ? a.getInt("q_num_heads") : 0;
-    const int64_t hkv = a.has("kv_num_heads") ? a.getInt("kv_num_heads") : 0;
-    if (hq <= 0 || hkv <= 0 || hq % hkv != 0)
-      return InvalidArgument("QkvAttention needs q_num_heads a positive multiple of kv_num_heads (got {}, {})", hq, hkv);
+    int64_t hq = 0, hkv = 0;
+    KILN_RETURN_IF_ERROR(packedHeads(ctx, "QkvAttention", &hq, &hkv));
     if (!isFloat(ctx.inputType(0))) return InvalidArgument("QkvAttention: X must be floating point");
     KILN_RETURN_IF_ERROR(expectSameType(ctx, 0, 1));
     if (ctx.hasInput(2)) KILN_RETURN_IF_ERROR(expectSameType(ctx, 0, 2));

@@ -11,17 +11,13 @@
 #include "backends/cuda/kernels/blas_cutlass.h"
 #include "backends/cuda/kernels/blas_matmul.h"
 #include "backends/cuda/kernels/families.h"
+#include "backends/cuda/kernels/layer_workspace.h"
 #include "backends/cuda/kernels/norm_enqueue.h"
 
 namespace kiln::cuda {
 
 namespace {
 
-constexpr size_t kAlignBytes = 256;
-
-size_t alignUp(size_t n) { return (n + kAlignBytes - 1) / kAlignBytes * kAlignBytes; }
-
-bool present(const LayerDesc& d, size_t i) { return i < d.inputTypes.size() && d.inputTypes[i] != DType::kUndefined; }
 
 // The FusedMatMul part of the layer (inputs A, B, bias, R; no activation).
 LayerDesc matmulPart(const LayerDesc& d, const AttrMap* attrs) {
@@ -41,28 +37,27 @@ LayerDesc matmulPart(const LayerDesc& d, const AttrMap* attrs) {
 }
 
 bool supports(const LayerDesc& d) {
-  if (d.inputTypes.size() < 5 || !present(d, 0) || !present(d, 1) || !present(d, 4)) return false;
+  if (d.inputTypes.size() < 5 || !inputPresent(d, 0) || !inputPresent(d, 1) || !inputPresent(d, 4)) return false;
   if (d.outputTypes.size() != 1 || d.outputShapes.empty() || !d.outputShapes[0].numel()) return false;
   const DType t = d.outputTypes[0];
   if (t != DType::kFloat16 && t != DType::kBFloat16 && t != DType::kFloat32) return false;
   for (size_t i = 0; i < d.inputTypes.size(); ++i)
-    if (present(d, i) && d.inputTypes[i] != t) return false;
+    if (inputPresent(d, i) && d.inputTypes[i] != t) return false;
   const Shape &a = d.inputShapes[0], &b = d.inputShapes[1];
   if (!a.rankKnown() || a.rank() < 2 || !b.rankKnown() || b.rank() != 2 || !b[1].isStatic()) return false;
   // Scale and beta: one value per row element, as the CPU and cluster kernels take them.
   for (size_t i : {size_t{4}, size_t{5}})
-    if (present(d, i) && d.inputShapes[i].numel() != b[1].value()) return false;
+    if (inputPresent(d, i) && d.inputShapes[i].numel() != b[1].value()) return false;
   return true;
 }
 
 size_t intermediateBytes(const LayerDesc& d) {
-  return alignUp(static_cast<size_t>(*d.outputShapes[0].numel()) * dtypeSize(d.outputTypes[0]));
+  return alignWorkspace(static_cast<size_t>(*d.outputShapes[0].numel()) * dtypeSize(d.outputTypes[0]));
 }
 
 // The scratch the GEMM part may use: the layer's limit less the intermediate.
 size_t gemmWorkspaceLimit(const LayerDesc& d, size_t workspaceLimit) {
-  const size_t z = intermediateBytes(d);
-  return workspaceLimit > z ? workspaceLimit - z : 0;
+  return scratchAfter(intermediateBytes(d), workspaceLimit);
 }
 
 struct State final : GpuKernelState {

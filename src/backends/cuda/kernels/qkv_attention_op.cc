@@ -16,6 +16,7 @@
 #include "backends/cuda/kernels/blas_matmul.h"
 #include "backends/cuda/kernels/dnn_conv_util.h"  // DeviceMem
 #include "backends/cuda/kernels/families.h"
+#include "backends/cuda/kernels/layer_workspace.h"
 #include "backends/cuda/kernels/pdl.h"
 #include "backends/cuda/sm90/qkv_attention_wgmma.h"
 
@@ -23,10 +24,6 @@ namespace kiln::cuda {
 
 namespace {
 
-constexpr size_t kAlignBytes = 256;
-size_t alignUp(size_t n) { return (n + kAlignBytes - 1) / kAlignBytes * kAlignBytes; }
-
-bool present(const LayerDesc& d, size_t i) { return i < d.inputTypes.size() && d.inputTypes[i] != DType::kUndefined; }
 
 // The layer as its two parts: the projection (FusedMatMul X, W, bias -> QKV [B, S, N]) and the
 // attention (PackedAttention QKV, mask -> Y).
@@ -36,7 +33,7 @@ LayerDesc projectionPart(const LayerDesc& d, const AttrMap* attrs) {
   m.domain = "kiln";
   m.attrs = attrs;
   m.allowTf32 = d.allowTf32;
-  const size_t n = present(d, 2) ? 3 : 2;
+  const size_t n = inputPresent(d, 2) ? 3 : 2;
   for (size_t i = 0; i < n; ++i) {
     m.inputTypes.push_back(d.inputTypes[i]);
     m.inputShapes.push_back(d.inputShapes[i]);
@@ -57,7 +54,7 @@ LayerDesc attentionPart(const LayerDesc& d) {
   a.inputTypes = {d.outputTypes[0]};
   a.inputShapes = {Shape({x[0], x[1], d.inputShapes[1][1]})};
   a.constInputs = {nullptr};
-  if (present(d, 3)) {
+  if (inputPresent(d, 3)) {
     a.inputTypes.push_back(d.inputTypes[3]);
     a.inputShapes.push_back(d.inputShapes[3]);
     a.constInputs.push_back(nullptr);
@@ -68,11 +65,11 @@ LayerDesc attentionPart(const LayerDesc& d) {
 }
 
 bool supports(const LayerDesc& d) {
-  if (d.inputTypes.size() < 2 || d.inputTypes.size() > 4 || !present(d, 0) || !present(d, 1) || !d.attrs) return false;
+  if (d.inputTypes.size() < 2 || d.inputTypes.size() > 4 || !inputPresent(d, 0) || !inputPresent(d, 1) || !d.attrs) return false;
   if (d.outputTypes.size() != 1 || d.outputShapes.empty() || !d.outputShapes[0].isStatic()) return false;
   const DType t = d.inputTypes[0];
   if (t != DType::kFloat16 && t != DType::kBFloat16 && t != DType::kFloat32) return false;
-  if (d.inputTypes[1] != t || (present(d, 2) && d.inputTypes[2] != t) || d.outputTypes[0] != t) return false;
+  if (d.inputTypes[1] != t || (inputPresent(d, 2) && d.inputTypes[2] != t) || d.outputTypes[0] != t) return false;
   const Shape &x = d.inputShapes[0], &w = d.inputShapes[1];
   if (!x.isStatic() || x.rank() != 3 || !w.isStatic() || w.rank() != 2 || x[2].value() != w[0].value()) return false;
   return packedAttentionGenericSupports(attentionPart(d));
@@ -80,13 +77,12 @@ bool supports(const LayerDesc& d) {
 
 size_t intermediateBytes(const LayerDesc& d) {
   const Shape& x = d.inputShapes[0];
-  return alignUp(static_cast<size_t>(x[0].value() * x[1].value() * d.inputShapes[1][1].value()) *
+  return alignWorkspace(static_cast<size_t>(x[0].value() * x[1].value() * d.inputShapes[1][1].value()) *
                  dtypeSize(d.outputTypes[0]));
 }
 
 size_t gemmWorkspaceLimit(const LayerDesc& d, size_t workspaceLimit) {
-  const size_t z = intermediateBytes(d);
-  return workspaceLimit > z ? workspaceLimit - z : 0;
+  return scratchAfter(intermediateBytes(d), workspaceLimit);
 }
 
 int projectionVariants(const LayerDesc& d, size_t workspaceLimit) {
@@ -174,7 +170,7 @@ struct FusedState final : GpuKernelState {
 class QkvAttentionFused final : public GpuKernel {
  public:
   explicit QkvAttentionFused(const LayerDesc& d)
-      : w_(*d.constInputs[1]), bias_(present(d, 2) && d.constInputs.size() > 2 && d.constInputs[2]
+      : w_(*d.constInputs[1]), bias_(inputPresent(d, 2) && d.constInputs.size() > 2 && d.constInputs[2]
                                           ? *d.constInputs[2]
                                           : Tensor()),
         heads_(d.attrs->getInt("q_num_heads", 0)) {}
@@ -272,7 +268,7 @@ void registerQkvAttentionKernels(GpuKernelRegistry& r) {
   fused.create = [](const LayerDesc& d, int, size_t) -> Result<std::unique_ptr<GpuKernel>> {
     if (!fusedSupports(d)) return Unsupported("QkvAttention: the fused kernel does not take this layer");
     if (d.constInputs.size() < 2 || !d.constInputs[1] || !d.constInputs[1]->defined() ||
-        (present(d, 2) && (d.constInputs.size() < 3 || !d.constInputs[2] || !d.constInputs[2]->defined())))
+        (inputPresent(d, 2) && (d.constInputs.size() < 3 || !d.constInputs[2] || !d.constInputs[2]->defined())))
       return Unsupported("QkvAttention: the fused kernel needs a constant weight and bias");
     return std::unique_ptr<GpuKernel>(std::make_unique<QkvAttentionFused>(d));
   };
