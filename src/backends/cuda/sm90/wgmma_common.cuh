@@ -70,13 +70,6 @@ __device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.as
                ", %64, %65, p, 1, 1, 0, 0;\n}\n"                                                     \
                : KILN_F4x16(s)                                                                       \
                : "l"(descA), "l"(descB), "r"(accumulate))
-// The same with A (the thread's 16-bit A fragment of one k16 step) in registers.
-#define KILN_WGMMA_S_REG(TY)                                                                          \
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                         \
-               "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " " KILN_WGMMA_ACC64        \
-               ", {%64,%65,%66,%67}, %68, p, 1, 1, 0;\n}\n"                                          \
-               : KILN_F4x16(s)                                                                       \
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(accumulate))
 // o += P V for one 16-key step, 64 x 64 per warpgroup: P (the thread's A fragment) in registers,
 // V MN-major (row-major [keys, D]) in shared memory, hence the transposed-B flag.
 #define KILN_WGMMA_O(TY)                                                                                        \
@@ -99,12 +92,6 @@ template <typename T>
 __device__ __forceinline__ void mmaS(float (&s)[16][4], uint64_t descA, uint64_t descB, int accumulate) {
   if constexpr (std::is_same_v<T, __half>) KILN_WGMMA_S_SMEM("f16");
   else KILN_WGMMA_S_SMEM("bf16");
-}
-
-template <typename T>
-__device__ __forceinline__ void mmaSReg(float (&s)[16][4], const uint32_t (&a)[4], uint64_t descB, int accumulate) {
-  if constexpr (std::is_same_v<T, __half>) KILN_WGMMA_S_REG("f16");
-  else KILN_WGMMA_S_REG("bf16");
 }
 
 template <typename T>
