@@ -156,23 +156,12 @@ int main(int argc, char** argv) {
   constexpr int kSets = 3;
   Buffers sets[kSets];
   for (auto& s : sets) s = allocate(bert, rng);
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
   struct K { const char* name; Launch fn; } kernels[] = {{"resident", launchAttentionResident}, {"wgmma", launchAttentionWgmma}};
   std::printf("\nBERT-base b64 (us per launch; batches of 30 launches, 60 batches):\n");
   for (int warm = 0; warm < 2; ++warm) {
     for (const K& k : kernels) {
-      std::vector<float> per;
-      for (int rep = 0; rep < 62; ++rep) {
-        CK(cudaEventRecord(e0));
-        for (int i = 0; i < 30; ++i) CK(k.fn(makeParams(bert, sets[warm ? 0 : i % kSets]), DType::kFloat16, 0));
-        CK(cudaEventRecord(e1));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        if (rep >= 2) per.push_back(ms * 1000 / 30);
-      }
-      std::sort(per.begin(), per.end());
+      const std::vector<float> per =
+          timeBatches([&](int i) { CK(k.fn(makeParams(bert, sets[warm ? 0 : i % kSets]), DType::kFloat16, 0)); });
       std::printf("  %-9s %-12s median %.2f  p99 %.2f  min %.2f\n", k.name, warm ? "L2-warm" : "rotating",
                   per[per.size() / 2], per[per.size() * 99 / 100], per[0]);
     }

@@ -21,6 +21,30 @@
     }                                                                                 \
   } while (0)
 
+// Per-launch times (us) of `launch(i)` on the default stream: 62 event-timed batches of 30
+// launches (i = 0..29 within a batch), the first two dropped; sorted, so median, p99 and min are
+// at size / 2, size * 99 / 100 and 0.
+template <class Launch>
+std::vector<float> timeBatches(Launch&& launch) {
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  std::vector<float> per;
+  for (int rep = 0; rep < 62; ++rep) {
+    CK(cudaEventRecord(e0));
+    for (int i = 0; i < 30; ++i) launch(i);
+    CK(cudaEventRecord(e1));
+    CK(cudaEventSynchronize(e1));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    if (rep >= 2) per.push_back(ms * 1000 / 30);
+  }
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  std::sort(per.begin(), per.end());
+  return per;
+}
+
 #ifdef KILN_MICRO_ATTENTION_REFERENCE
 // One thread per (b, h, i): float32 softmax(scale q.k + mask) v of float16 Q/K/V (the layout the
 // AttnParams strides give, grouped heads allowed), an additive float16 mask, causal; out is

@@ -184,20 +184,8 @@ int main(int argc, char** argv) {
   if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) return 1;
   const QkvAttnArgs fa = fusedArgs(bert, bu);
   const AttnParams ap = attnParams(bert, bu, bu.qkv);
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
   auto time = [&](const char* name, auto&& fn) {
-    std::vector<float> per;
-    for (int rep = 0; rep < 62; ++rep) {
-      CK(cudaEventRecord(e0));
-      for (int i = 0; i < 30; ++i) fn();
-      CK(cudaEventRecord(e1));
-      CK(cudaEventSynchronize(e1));
-      float ms;
-      CK(cudaEventElapsedTime(&ms, e0, e1));
-      if (rep >= 2) per.push_back(ms * 1000 / 30);
-    }
-    std::sort(per.begin(), per.end());
+    const std::vector<float> per = timeBatches([&](int) { fn(); });
     std::printf("  %-28s median %.2f  p99 %.2f  min %.2f us\n", name, per[per.size() / 2], per[per.size() * 99 / 100], per[0]);
   };
   std::printf("\nBERT-base b64 s128 (us per launch; batches of 30, 60 batches):\n");
